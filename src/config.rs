@@ -1,0 +1,194 @@
+//! Command-line and environment configuration of the operator.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+
+use crate::{provider::config::ProviderArgs, telemetry::LogFormat};
+
+/// Manages proxy-solutions proxy orders from `ProxyOrder` resources.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "proxy-order-operator", version, about, long_about = None)]
+pub struct Config {
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+
+    /// Secret (`namespace/name`, key `api-key`) with the API key for ProxyOrders that do not
+    /// name their own.
+    #[arg(long, env = "PROXY_ORDER_DEFAULT_API_KEY_SECRET", value_parser = parse_namespaced_name)]
+    pub default_api_key_secret: Option<NamespacedName>,
+
+    /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
+    #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub refresh_interval: Duration,
+
+    /// How many ProxyOrders are reconciled at the same time.
+    #[arg(long, env = "PROXY_ORDER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Provider requests per second allowed per API key (token bucket; bursts up to twice
+    /// this).
+    #[arg(long, env = "PROXY_ORDER_RATE_LIMIT", default_value_t = 5.0, value_parser = parse_rate)]
+    pub rate_limit: f64,
+
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "PROXY_ORDER_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Reconcile only ProxyOrders matching this label selector (shard across instances).
+    #[arg(long, env = "PROXY_ORDER_SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Take a Lease before reconciling, so only one of several replicas acts.
+    #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION")]
+    pub leader_election: bool,
+
+    /// Address of the metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, env = "PROXY_ORDER_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Read the live credentials with an empty change request (`{}`). The provider does not
+    /// document this; when off, a change that re-sends the current port is used instead.
+    #[arg(long, env = "PROXY_ORDER_EMPTY_CHANGE_READ", default_value_t = true, action = clap::ArgAction::Set)]
+    pub empty_change_read: bool,
+
+    /// How long a request the provider refused (401/404/422) waits before it is tried again
+    /// unchanged. A change of the spec, an annotation or a referenced Secret retries at once.
+    #[arg(long, env = "PROXY_ORDER_TERMINAL_RECHECK", default_value = "10m", value_parser = parse_duration)]
+    pub terminal_recheck: Duration,
+
+    /// Log format.
+    #[arg(long, env = "PROXY_ORDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// A `namespace/name` pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespacedName {
+    pub namespace: String,
+    pub name: String,
+}
+
+fn parse_namespaced_name(s: &str) -> Result<NamespacedName, String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(NamespacedName {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            })
+        }
+        _ => Err(format!("expected namespace/name, got {s:?}")),
+    }
+}
+
+/// Parses `500ms`, `90s`, `10m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 90s or 10m, got {s:?}"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => {
+            return Err(format!(
+                "unknown duration unit {unit:?} in {s:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err("duration must be greater than zero".to_string());
+    }
+    Ok(d)
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive number of requests per second, got {s:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::AuthScheme;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("proxy-order-operator").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = parse(&[]).unwrap();
+        let p = c.provider.config();
+        assert_eq!(p.base_url, "https://v3.proxy-solutions.net/api");
+        assert_eq!(
+            p.auth,
+            AuthScheme::Header {
+                name: "Authorization".into(),
+                prefix: "Bearer".into()
+            }
+        );
+        assert_eq!(c.refresh_interval, Duration::from_secs(600));
+        assert_eq!(c.concurrency, 8);
+        assert!(!c.leader_election);
+    }
+
+    #[test]
+    fn auth_scheme_is_configurable() {
+        let c = parse(&["--auth-header", "X-API-KEY", "--auth-scheme", ""]).unwrap();
+        assert_eq!(
+            c.provider.config().auth,
+            AuthScheme::Header {
+                name: "X-API-KEY".into(),
+                prefix: String::new()
+            }
+        );
+        let c = parse(&["--auth-query-param", "api_key"]).unwrap();
+        assert_eq!(
+            c.provider.config().auth,
+            AuthScheme::Query {
+                param: "api_key".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let e = parse(&["--default-api-key-secret", "nonamespace"]).unwrap_err();
+        assert!(e.to_string().contains("namespace/name"), "{e}");
+        let e = parse(&["--refresh-interval", "5y"]).unwrap_err();
+        assert!(e.to_string().contains("unknown duration unit"), "{e}");
+        assert!(parse(&["--concurrency", "0"]).is_err());
+        assert!(parse(&["--rate-limit", "-1"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn default_api_key_secret() {
+        let c = parse(&["--default-api-key-secret", "ops/provider-key"]).unwrap();
+        assert_eq!(
+            c.default_api_key_secret,
+            Some(NamespacedName {
+                namespace: "ops".into(),
+                name: "provider-key".into()
+            })
+        );
+    }
+}

@@ -1,0 +1,484 @@
+//! The `ProxyOrder` custom resource (`proxy-solutions.net/v1alpha1`). Types only, no IO.
+//!
+//! Doc comments here become the schema descriptions that `kubectl explain` shows, so they are
+//! written for the people who apply these resources.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use crate::provider::models::{Currency, Lang};
+
+/// API group of the resource.
+pub const GROUP: &str = "proxy-solutions.net";
+/// Field manager of every write the operator makes.
+pub const FIELD_MANAGER: &str = "proxy-order-operator";
+/// Annotation whose new value asks for one provider-generated password.
+pub const ROTATE_PASSWORD_ANNOTATION: &str = "proxy-solutions.net/rotate-password";
+/// Annotation whose new value asks for a refresh from the provider now.
+pub const SYNC_REQUESTED_ANNOTATION: &str = "proxy-solutions.net/sync-requested-at";
+/// Annotation that, set to `"true"`, stops all provider calls and writes for the resource.
+pub const PAUSED_ANNOTATION: &str = "proxy-solutions.net/paused";
+/// Finalizer used only with `deletionPolicy: Revoke`.
+pub const FINALIZER: &str = "proxy-solutions.net/revoke";
+
+/// CEL rule: every entry of the list is an IPv4 or IPv6 address.
+const ALL_IPS: &str = "self.all(ip, isIP(ip))";
+/// CEL rule: template keys are valid Secret keys and do not shadow the built-in ones.
+const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k in ['login', 'password', 'port', 'ips', 'proxies.txt', 'urls']))";
+
+/// The desired state of one existing proxy-solutions order. Every field but `orderId` is
+/// optional; a field that is absent is not managed, and the provider's value is left alone.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(test, derive(Default))]
+#[kube(
+    group = "proxy-solutions.net",
+    version = "v1alpha1",
+    kind = "ProxyOrder",
+    plural = "proxyorders",
+    singular = "proxyorder",
+    shortname = "pxo",
+    category = "proxy-solutions",
+    namespaced,
+    status = "ProxyOrderStatus",
+    doc = "A proxy-solutions order managed from Kubernetes: the operator applies the spec through the provider's order-change API and publishes the order's credentials into a Secret.",
+    printcolumn = r#"{"name":"Order","type":"integer","jsonPath":".spec.orderId"}"#,
+    printcolumn = r#"{"name":"Order-Status","type":"string","jsonPath":".status.order.status"}"#,
+    printcolumn = r#"{"name":"Proxies","type":"integer","jsonPath":".status.order.quantity"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Secret","type":"string","priority":1,"jsonPath":".status.secretName"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyOrderSpec {
+    /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
+    /// Cannot be changed: create a new ProxyOrder for another order.
+    #[schemars(range(min = 1))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("orderId is immutable; create a new ProxyOrder for another order"))]
+    pub order_id: u64,
+
+    /// Secret in this namespace holding the provider API key. When absent, the operator's
+    /// default API-key Secret is used, if one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<SecretKeyRef>,
+
+    /// Desired total number of proxies (or mobile channels). The provider accepts a quantity
+    /// change only once the order's term has expired; until then the change waits
+    /// (condition `Synced=False`, reason `WaitingForExpiry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub quantity: Option<u32>,
+
+    /// Proxy IPs to drop at the next quantity change; the provider allocates new ones to reach
+    /// `quantity`. Entries that are not in the order are ignored. Not used for mobile orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000), inner(length(max = 45)))]
+    #[x_kube(validation = Rule::new(ALL_IPS).message("every removeProxies entry must be an IPv4 or IPv6 address"))]
+    pub remove_proxies: Option<Vec<String>>,
+
+    /// Port the proxies listen on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u16>,
+
+    /// Proxy login: 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter
+    /// or digit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    )]
+    pub login: Option<String>,
+
+    /// Proxy password: either taken from a Secret (`secretKeyRef`) or generated by the
+    /// provider once (`generate: true`). Rotate a generated password with the annotation
+    /// `proxy-solutions.net/rotate-password: <any new value>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordSource>,
+
+    /// Client IPs allowed to use the proxies without login and password. An empty list clears
+    /// the allow-list; leaving the field out leaves the provider's list alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000), inner(length(max = 45)))]
+    #[x_kube(validation = Rule::new(ALL_IPS).message("every ipAuth entry must be an IPv4 or IPv6 address"))]
+    pub ip_auth: Option<Vec<String>>,
+
+    /// Language of the provider's texts in status (service and location names). Default EN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Lang>,
+
+    /// Currency of `status.order.convertedAmount`. Default USD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+
+    /// Where the credentials are published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretTarget>,
+
+    /// What deleting this ProxyOrder does at the provider. `Orphan` (default): nothing, the
+    /// order keeps its credentials. `Revoke`: the password is rotated and the IP allow-list
+    /// cleared before the resource goes away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// A key of a Secret in the ProxyOrder's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(test, derive(Default))]
+pub struct SecretKeyRef {
+    /// Name of the Secret, in the same namespace as the ProxyOrder.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+/// Source of the proxy password: exactly one of `secretKeyRef` or `generate: true`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[cfg_attr(test, derive(Default))]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.secretKeyRef) != has(self.generate)").message("password needs exactly one of secretKeyRef or generate"))]
+pub struct PasswordSource {
+    /// Send the password stored in this Secret key; a change of the Secret is sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+    /// Have the provider generate a password, once. Must be `true` when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == true").message("generate must be true when set; remove the password field to stop managing it"))]
+    pub generate: Option<bool>,
+}
+
+/// The Secret the operator writes the credentials into.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTarget {
+    /// Name of the Secret. Default: `<ProxyOrder name>-proxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub name: Option<String>,
+    /// Extra labels on the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Extra annotations on the Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Extra keys, each a template over the credentials: `{{ login }}`, `{{ password }}`,
+    /// `{{ port }}`, `{{ ip }}` (the first proxy) and `{{ url }}` (its http URL). Keys must be
+    /// valid Secret keys other than the built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 32))]
+    #[x_kube(validation = Rule::new(TEMPLATE_KEYS).message("template keys must match [-._a-zA-Z0-9]+ and must not be login, password, port, ips, proxies.txt or urls"))]
+    pub template: Option<BTreeMap<String, String>>,
+}
+
+/// What deleting a ProxyOrder does at the provider.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Make no provider call; the order keeps its credentials.
+    #[default]
+    Orphan,
+    /// Rotate the password and clear the IP allow-list before the resource is removed.
+    Revoke,
+}
+
+/// What the operator last observed and did. Never holds the password.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyOrderStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`: the Secret holds the order's current credentials. `Synced`: the provider
+    /// matches the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The order as the provider last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderSummary>,
+    /// Connection data without the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessSummary>,
+    /// The order's proxy IPs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxies: Option<Vec<String>>,
+    /// Name of the Secret holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// Fingerprint of the last request the provider accepted (a hash; it includes a hash of
+    /// the password sent, never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_hash: Option<String>,
+    /// When the provider was last read or changed successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// Salted fingerprint of the live password, to tell whether the Secret still holds it.
+    /// Never the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_fingerprint: Option<String>,
+    /// Where the live password came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_origin: Option<PasswordOrigin>,
+    /// The last `proxy-solutions.net/rotate-password` value that was carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_rotation: Option<String>,
+    /// The last `proxy-solutions.net/sync-requested-at` value that was carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_requested: Option<String>,
+    /// A non-idempotent request (password generation, proxy removal) that was about to be
+    /// sent. Present only between recording the intent and recording the outcome, so a
+    /// restart can tell that the request may already have reached the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_request: Option<PendingRequest>,
+}
+
+/// Where the live password came from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum PasswordOrigin {
+    /// The provider generated it at the operator's request.
+    Generated,
+    /// The operator sent the value of `spec.password.secretKeyRef`.
+    SecretKeyRef,
+    /// The provider's own value; the operator did not set it.
+    Provider,
+}
+
+/// The provider's view of the order.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSummary {
+    /// Provider status: waiting, waiting.activation, active, active.suspended or archived.
+    pub status: String,
+    /// Tariff name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Location, e.g. `New York, USA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Mobile operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Billing period in days.
+    pub period: u32,
+    /// Number of proxies or channels.
+    pub quantity: u32,
+    /// Cost in USD, as a decimal string.
+    pub amount: String,
+    /// Cost in `currency`, as a decimal string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_amount: Option<String>,
+    /// Currency of `convertedAmount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Whether the provider renews the order automatically.
+    pub auto_continuation: bool,
+    /// Operations the provider currently allows on the order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_operations: Vec<String>,
+    /// Whether addresses or channels are currently assigned to the order.
+    pub resources_allocated: bool,
+}
+
+/// Connection data of the order, without the password.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessSummary {
+    pub port: u16,
+    pub login: String,
+    /// Client IPs allowed without login and password.
+    #[serde(default)]
+    pub ip_list: Vec<String>,
+}
+
+/// A non-idempotent provider request in flight.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequest {
+    /// Fingerprint of the request body (hashes only).
+    pub hash: String,
+    /// The request asked the provider to generate a password.
+    #[serde(default)]
+    pub gen_password: bool,
+    /// IPs the request asked the provider to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_proxies: Vec<String>,
+    /// Fingerprint of the password before the request, to tell afterwards whether a
+    /// password generation took effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_password_fingerprint: Option<String>,
+    /// The rotate-password value the request carries out, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<String>,
+    /// When the intent was recorded.
+    pub started_at: Time,
+}
+
+impl ProxyOrder {
+    /// Name of the Secret the credentials go to.
+    pub fn secret_name(&self) -> String {
+        self.spec
+            .secret
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "{}-proxy",
+                    self.metadata.name.as_deref().unwrap_or_default()
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+    use serde_json::{Value, json};
+
+    fn schema() -> Value {
+        let crd = serde_json::to_value(ProxyOrder::crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    fn spec_prop(name: &str) -> Value {
+        schema()["properties"]["spec"]["properties"][name].clone()
+    }
+
+    fn rules(v: &Value) -> Vec<String> {
+        v["x-kubernetes-validations"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["rule"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn crd_identity() {
+        let crd = serde_json::to_value(ProxyOrder::crd()).unwrap();
+        assert_eq!(crd["metadata"]["name"], "proxyorders.proxy-solutions.net");
+        assert_eq!(crd["spec"]["scope"], "Namespaced");
+        assert_eq!(crd["spec"]["names"]["shortNames"], json!(["pxo"]));
+        let v = &crd["spec"]["versions"][0];
+        assert_eq!(v["name"], "v1alpha1");
+        assert_eq!(v["subresources"]["status"], json!({}));
+        let cols: Vec<&str> = v["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for want in ["Order", "Order-Status", "Proxies", "Ready", "Synced", "Age"] {
+            assert!(cols.contains(&want), "{cols:?}");
+        }
+    }
+
+    #[test]
+    fn order_id_is_required_positive_and_immutable() {
+        let s = schema();
+        assert_eq!(s["properties"]["spec"]["required"], json!(["orderId"]));
+        let p = spec_prop("orderId");
+        assert_eq!(p["minimum"].as_f64(), Some(1.0));
+        assert_eq!(rules(&p), vec!["self == oldSelf"]);
+    }
+
+    #[test]
+    fn numeric_ranges() {
+        assert_eq!(spec_prop("port")["minimum"].as_f64(), Some(1.0));
+        assert_eq!(spec_prop("port")["maximum"].as_f64(), Some(65535.0));
+        assert_eq!(spec_prop("quantity")["minimum"].as_f64(), Some(1.0));
+    }
+
+    #[test]
+    fn ip_lists_are_validated_and_bounded() {
+        for f in ["ipAuth", "removeProxies"] {
+            let p = spec_prop(f);
+            assert_eq!(rules(&p), vec![ALL_IPS], "{f}");
+            assert_eq!(p["maxItems"], json!(1000), "{f}");
+            assert_eq!(p["items"]["maxLength"], json!(45), "{f}");
+        }
+    }
+
+    #[test]
+    fn password_is_one_of_two_sources() {
+        let p = spec_prop("password");
+        assert_eq!(
+            rules(&p),
+            vec!["has(self.secretKeyRef) != has(self.generate)"]
+        );
+        assert_eq!(rules(&p["properties"]["generate"]), vec!["self == true"]);
+    }
+
+    #[test]
+    fn conditions_merge_by_type_under_server_side_apply() {
+        let c = &schema()["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(c["x-kubernetes-list-type"], "map");
+        assert_eq!(c["x-kubernetes-list-map-keys"], json!(["type"]));
+    }
+
+    #[test]
+    fn provider_enums() {
+        let values = |f: &str| -> Vec<Value> {
+            let p = spec_prop(f);
+            p["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| !v.is_null())
+                .cloned()
+                .collect()
+        };
+        assert_eq!(values("lang"), vec![json!("EN"), json!("RU"), json!("UA")]);
+        assert_eq!(
+            values("currency"),
+            ["USD", "EUR", "RUB", "UAH", "KZT"]
+                .map(|c| json!(c))
+                .to_vec()
+        );
+    }
+
+    #[test]
+    fn fields_are_documented_for_kubectl_explain() {
+        let spec = &schema()["properties"]["spec"]["properties"];
+        for (name, prop) in spec.as_object().unwrap() {
+            let d = prop["description"].as_str().unwrap_or_default();
+            assert!(d.len() > 10, "spec.{name} has no description");
+        }
+    }
+
+    #[test]
+    fn spec_round_trips_in_camel_case() {
+        let v = json!({
+            "orderId": 10000, "quantity": 2, "port": 8000, "login": "team-a",
+            "password": {"generate": true}, "ipAuth": [], "lang": "EN", "currency": "EUR",
+            "apiKeySecretRef": {"name": "key", "key": "api-key"},
+            "secret": {"name": "creds", "labels": {"a": "b"}},
+            "removeProxies": ["10.0.0.1"], "deletionPolicy": "Revoke"
+        });
+        let spec: ProxyOrderSpec = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(spec.ip_auth, Some(vec![]));
+        assert_eq!(serde_json::to_value(&spec).unwrap(), v);
+    }
+
+    #[test]
+    fn secret_name_defaults_to_resource_name() {
+        let mut o = ProxyOrder::new("web", ProxyOrderSpec::default());
+        assert_eq!(o.secret_name(), "web-proxy");
+        o.spec.secret = Some(SecretTarget {
+            name: Some("custom".into()),
+            ..Default::default()
+        });
+        assert_eq!(o.secret_name(), "custom");
+    }
+}

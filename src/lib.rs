@@ -1,0 +1,14 @@
+//! proxy-order-operator: manages proxy-solutions proxy orders from Kubernetes `ProxyOrder`
+//! resources.
+
+pub mod config;
+pub mod controller;
+pub mod crd;
+pub mod credentials;
+pub mod error;
+pub mod failpoint;
+pub mod metrics;
+pub mod provider;
+pub mod server;
+pub mod sim;
+pub mod telemetry;

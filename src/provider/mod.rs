@@ -1,0 +1,11 @@
+//! The proxy-solutions API: wire models, settings, errors and the HTTP client.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod models;
+
+pub use client::{ApiKey, ProviderApi, ProviderClient, QueryOptions};
+pub use config::{AuthScheme, IpAuthClear, ProviderConfig};
+pub use error::ProviderError;
+pub use models::*;
