@@ -1,0 +1,798 @@
+//! The decision: given a ProxyOrder, what the cluster and the provider look like, and the time,
+//! which (at most one) provider call to make and what status and Secret follow. Pure: no IO, no
+//! clock, so nearly all behaviour is tested here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::conditions::{self, READY, Reason, SYNCED};
+use crate::{
+    crd::{
+        AccessSummary, OrderSummary, PAUSED_ANNOTATION, PasswordOrigin, PendingRequest,
+        ProxyOrderSpec, ProxyOrderStatus, ROTATE_PASSWORD_ANNOTATION,
+    },
+    credentials::{self, Credentials, SecretData},
+    provider::{ChangeRequest, Currency, IpAuth, Order, ProviderError},
+};
+
+/// The parts of a ProxyOrder the decision reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub generation: Option<i64>,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub spec: &'a ProxyOrderSpec,
+    pub status: &'a ProxyOrderStatus,
+}
+
+/// A referenced Secret, or one of its keys, that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingSecret {
+    /// What the Secret is for: `API key` or `password`.
+    pub purpose: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+    /// The Secret exists but lacks the key.
+    pub key_missing: bool,
+}
+
+impl std::fmt::Display for MissingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key_missing {
+            write!(
+                f,
+                "{} Secret {}/{} has no key {:?}",
+                self.purpose, self.namespace, self.name, self.key
+            )
+        } else {
+            write!(
+                f,
+                "{} Secret {}/{} not found (key {:?})",
+                self.purpose, self.namespace, self.name, self.key
+            )
+        }
+    }
+}
+
+/// The credentials Secret as found in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedSecret {
+    Missing,
+    /// A Secret of that name exists but is not controlled by this ProxyOrder.
+    Foreign,
+    Present(SecretData),
+}
+
+/// What observe() found.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// Fingerprint of the API key in use, or why there is none.
+    pub api_key: Result<String, MissingSecret>,
+    /// The password `spec.password.secretKeyRef` points at, when set.
+    pub password: Option<Result<SecretString, MissingSecret>>,
+    pub secret: OwnedSecret,
+    /// The order as the provider's order list shows it: `None` when not fetched,
+    /// `Some(Ok(None))` when the list does not contain it.
+    pub listed: Option<Result<Option<Order>, ProviderError>>,
+    /// Whether an empty change body may be sent to read the credentials.
+    pub empty_change_read: bool,
+    pub now: Time,
+}
+
+/// When to look at the resource again.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Requeue {
+    /// At the next periodic refresh.
+    Refresh,
+    /// Soon: more work follows immediately.
+    Soon,
+    /// A transient provider failure: back off, at least `retry_after`.
+    Backoff {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A terminal failure: re-check slowly; a change of the inputs triggers at once.
+    Terminal,
+    /// Nothing to do until the resource changes.
+    AwaitChange,
+}
+
+/// What the call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// Carry out the spec.
+    Apply,
+    /// Learn the live credentials, changing nothing.
+    Read,
+}
+
+/// One provider change call and what a success means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub kind: CallKind,
+    pub request: ChangeRequest,
+    /// Recorded in status before the call when the request is not idempotent.
+    pub pending: Option<PendingRequest>,
+    /// `lastAppliedHash` after a success.
+    pub applied_hash: Option<String>,
+    /// Rotation token carried out by this call.
+    pub rotation: Option<String>,
+    /// Origin of the password after a success, when the call sets it.
+    pub origin: Option<PasswordOrigin>,
+    /// Why part of the spec is held back (quantity waiting for expiry).
+    pub held: Option<String>,
+}
+
+/// A state to write, without a provider call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settle {
+    pub status: ProxyOrderStatus,
+    /// Secret data to write; `None` when the Secret is already right or must not be touched.
+    pub secret: Option<SecretData>,
+    pub requeue: Requeue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    Call(Box<Call>),
+    Settle(Box<Settle>),
+}
+
+/// A fingerprint of everything a decision depends on, to recognise a retry of the same
+/// failing request.
+pub fn inputs_hash(inp: &Inputs, obs: &Observed) -> String {
+    let spec = serde_json::to_string(inp.spec).unwrap_or_default();
+    let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
+    let pw = match &obs.password {
+        Some(Ok(p)) => credentials::password_fingerprint(inp.uid, p.expose_secret()),
+        _ => "-".to_string(),
+    };
+    let rotate = inp
+        .annotations
+        .get(ROTATE_PASSWORD_ANNOTATION)
+        .map(String::as_str)
+        .unwrap_or("-");
+    credentials::fingerprint([spec.as_str(), key, pw.as_str(), rotate])
+}
+
+/// Decides what to do.
+pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
+    let mut status = inp.status.clone();
+
+    if is_paused(inp.annotations) {
+        // observedGeneration stays: nothing of the current spec is applied while paused.
+        conditions::set(
+            &mut status.conditions,
+            SYNCED,
+            false,
+            Reason::Paused,
+            format!("{PAUSED_ANNOTATION} is \"true\": no provider calls until it is removed"),
+            inp.generation,
+            &obs.now,
+        );
+        return settle(status, None, Requeue::AwaitChange);
+    }
+    status.observed_generation = inp.generation;
+
+    let missing = obs
+        .api_key
+        .as_ref()
+        .err()
+        .or_else(|| obs.password.as_ref().and_then(|p| p.as_ref().err()));
+    if let Some(missing) = missing {
+        fail_both(
+            &mut status,
+            inp,
+            obs,
+            Reason::SecretNotFound,
+            missing.to_string(),
+        );
+        return settle(status, None, Requeue::Terminal);
+    }
+
+    if obs.secret == OwnedSecret::Foreign {
+        let msg = format!(
+            "Secret {} exists and is not controlled by this ProxyOrder; delete it or set spec.secret.name",
+            secret_name(inp)
+        );
+        fail_both(&mut status, inp, obs, Reason::SecretConflict, msg);
+        return settle(status, None, Requeue::Terminal);
+    }
+
+    let listed = match &obs.listed {
+        Some(Err(e)) => {
+            record_failure(&mut status, inp, obs, e);
+            return settle(status, None, requeue_for(e));
+        }
+        Some(Ok(None)) => {
+            let msg = format!(
+                "order {} is not in the provider's order list for this API key",
+                inp.spec.order_id
+            );
+            fail_both(&mut status, inp, obs, Reason::OrderNotFound, msg);
+            return settle(status, None, Requeue::Terminal);
+        }
+        Some(Ok(Some(order))) => Some(order),
+        None => None,
+    };
+    if let Some(order) = listed {
+        status.order = Some(summary(order, inp.spec.currency));
+    }
+
+    if let Some(pending) = &inp.status.pending_request {
+        if let Some(request) = read_request(inp, obs) {
+            return Plan::Call(Box::new(Call {
+                kind: CallKind::Read,
+                request,
+                pending: None,
+                applied_hash: None,
+                rotation: None,
+                origin: None,
+                held: None,
+            }));
+        }
+        // No safe read exists: forget the intent and let the plan below repeat what is still
+        // missing (at worst one more password generation for the same token).
+        let _ = pending;
+        status.pending_request = None;
+    }
+
+    let desired = desired_change(inp, obs, listed);
+    if desired.needs_read_first
+        && let Some(request) = read_request(inp, obs)
+    {
+        return Plan::Call(Box::new(Call {
+            kind: CallKind::Read,
+            request,
+            pending: None,
+            applied_hash: None,
+            rotation: None,
+            origin: None,
+            held: None,
+        }));
+    }
+    if !desired.request.is_empty() {
+        let pending = pending_for(&desired.request, desired.rotation.clone(), inp, obs);
+        return Plan::Call(Box::new(Call {
+            kind: CallKind::Apply,
+            request: desired.request,
+            pending,
+            applied_hash: Some(applied_hash(inp, obs)),
+            rotation: desired.rotation,
+            origin: desired.origin,
+            held: desired.held,
+        }));
+    }
+
+    // The provider matches the spec. Make the Secret match the provider.
+    let Some(creds) = known_credentials(inp, obs) else {
+        if let Some(request) = read_request(inp, obs) {
+            return Plan::Call(Box::new(Call {
+                kind: CallKind::Read,
+                request,
+                pending: None,
+                applied_hash: None,
+                rotation: None,
+                origin: None,
+                held: desired.held,
+            }));
+        }
+        fail_both(
+            &mut status,
+            inp,
+            obs,
+            Reason::CredentialsUnknown,
+            "the live credentials are not known and cannot be read without changing the order: \
+             set spec.port, spec.login or spec.password, or enable --empty-change-read"
+                .to_string(),
+        );
+        return settle(status, None, Requeue::Terminal);
+    };
+    let data = credentials::render(&creds, template(inp));
+    let write = match &obs.secret {
+        OwnedSecret::Present(current) if *current == data => None,
+        _ => Some(data),
+    };
+    succeed(&mut status, inp, obs, desired.held.as_deref());
+    status.secret_name = Some(secret_name(inp));
+    settle(status, write, Requeue::Refresh)
+}
+
+/// What a call's outcome means for status and the Secret.
+pub fn after_call(
+    inp: &Inputs,
+    obs: &Observed,
+    call: &Call,
+    result: Result<&Order, &ProviderError>,
+) -> Settle {
+    let mut status = inp.status.clone();
+    status.observed_generation = inp.generation;
+    let order = match result {
+        Err(e) => {
+            // A 4xx answer means the request was not carried out. Without an answer, or with a
+            // 5xx (a gateway may answer after the provider acted), it may have been, and the
+            // intent stays for the next reconcile to resolve. A failed read resolves nothing:
+            // the interrupted request it was for stays pending.
+            if e.status().is_some_and(|s| s < 500) && call.kind == CallKind::Apply {
+                status.pending_request = None;
+            } else if let Some(p) = &call.pending {
+                status.pending_request = Some(p.clone());
+            }
+            record_failure(&mut status, inp, obs, e);
+            return Settle {
+                status,
+                secret: None,
+                requeue: requeue_for(e),
+            };
+        }
+        Ok(order) => order,
+    };
+    let Some(access) = &order.access else {
+        let e = ProviderError::Decode("the change response carries no access block".into());
+        record_failure(&mut status, inp, obs, &e);
+        return Settle {
+            status,
+            secret: None,
+            requeue: requeue_for(&e),
+        };
+    };
+    let fingerprint = credentials::password_fingerprint(inp.uid, access.password.expose_secret());
+
+    match call.kind {
+        CallKind::Apply => {
+            if call.origin.is_some() {
+                status.password_origin = call.origin;
+            }
+            if call.rotation.is_some() {
+                status.password_rotation = call.rotation.clone();
+            }
+            status.last_applied_hash = call.applied_hash.clone();
+        }
+        CallKind::Read => {
+            // Recovering an interrupted password generation: it took effect if the password
+            // is no longer the one from before. With no password known from before, that
+            // cannot be told, and the generation is asked for again.
+            if let Some(p) = &inp.status.pending_request
+                && p.gen_password
+                && p.previous_password_fingerprint
+                    .as_deref()
+                    .is_some_and(|prev| prev != fingerprint)
+            {
+                status.password_origin = Some(PasswordOrigin::Generated);
+                if p.rotation.is_some() {
+                    status.password_rotation = p.rotation.clone();
+                }
+            }
+        }
+    }
+    if status.password_origin.is_none() {
+        status.password_origin = Some(PasswordOrigin::Provider);
+    }
+    status.pending_request = None;
+    status.password_fingerprint = Some(fingerprint);
+    status.access = Some(AccessSummary {
+        port: access.port,
+        login: access.login.clone(),
+        ip_list: access.ip_list.clone(),
+    });
+    status.proxies = Some(order.proxy_ips());
+    status.order = Some(summary(order, inp.spec.currency));
+    status.last_sync_time = Some(obs.now.clone());
+    status.secret_name = Some(secret_name(inp));
+    let creds = Credentials {
+        port: access.port,
+        login: access.login.clone(),
+        password: access.password.clone(),
+        proxies: order.proxy_ips(),
+    };
+    let data = credentials::render(&creds, template(inp));
+    let write = match &obs.secret {
+        OwnedSecret::Present(current) if *current == data => None,
+        _ => Some(data),
+    };
+    succeed(&mut status, inp, obs, call.held.as_deref());
+    let requeue = if call.kind == CallKind::Read {
+        Requeue::Soon
+    } else {
+        Requeue::Refresh
+    };
+    Settle {
+        status,
+        secret: write,
+        requeue,
+    }
+}
+
+struct Desired {
+    request: ChangeRequest,
+    rotation: Option<String>,
+    origin: Option<PasswordOrigin>,
+    held: Option<String>,
+    needs_read_first: bool,
+}
+
+fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order>) -> Desired {
+    let spec = inp.spec;
+    let st = inp.status;
+    let access = st.access.as_ref();
+    let mut req = ChangeRequest::default();
+    let mut origin = None;
+    let mut rotation = None;
+    let mut held = None;
+    let mut needs_read_first = false;
+
+    if let Some(port) = spec.port
+        && access.map(|a| a.port) != Some(port)
+    {
+        req.port = Some(port);
+    }
+    if let Some(login) = &spec.login
+        && access.map(|a| &a.login) != Some(login)
+    {
+        req.login = Some(login.clone());
+    }
+    if let Some(ips) = &spec.ip_auth {
+        let want: BTreeSet<&String> = ips.iter().collect();
+        let have: Option<BTreeSet<&String>> = access.map(|a| a.ip_list.iter().collect());
+        if have.as_ref() != Some(&want) {
+            req.ip_auth = Some(IpAuth::List(ips.clone()));
+        }
+    }
+
+    let rotate_token = inp
+        .annotations
+        .get(ROTATE_PASSWORD_ANNOTATION)
+        .filter(|t| !t.is_empty())
+        .filter(|t| st.password_rotation.as_ref() != Some(*t));
+    match (&spec.password, &obs.password) {
+        (Some(p), Some(Ok(value))) if p.secret_key_ref.is_some() => {
+            let fp = credentials::password_fingerprint(inp.uid, value.expose_secret());
+            if st.password_fingerprint.as_deref() != Some(fp.as_str())
+                || st.password_origin != Some(PasswordOrigin::SecretKeyRef)
+            {
+                req.password = Some(value.clone());
+                origin = Some(PasswordOrigin::SecretKeyRef);
+            }
+            // A rotation would only be undone by the Secret's value: ignored.
+        }
+        (Some(p), _) if p.generate == Some(true) => {
+            if st.password_origin != Some(PasswordOrigin::Generated) || rotate_token.is_some() {
+                req.gen_password = Some(true);
+                origin = Some(PasswordOrigin::Generated);
+                rotation = rotate_token.cloned();
+            }
+        }
+        _ => {
+            if let Some(token) = rotate_token {
+                req.gen_password = Some(true);
+                origin = Some(PasswordOrigin::Generated);
+                rotation = Some(token.clone());
+            }
+        }
+    }
+
+    if let Some(want) = spec.quantity {
+        let current = listed
+            .map(|o| (o.quantity, o.status.is_expired(), o.is_mobile()))
+            .or_else(|| {
+                st.order.as_ref().map(|o| {
+                    (
+                        o.quantity,
+                        crate::provider::OrderStatus::from(o.status.as_str()).is_expired(),
+                        is_mobile_summary(o),
+                    )
+                })
+            });
+        match current {
+            Some((have, expired, mobile)) if have != want => {
+                if expired {
+                    req.quantity = Some(want);
+                    if !mobile {
+                        let remove = spec.remove_proxies.clone().unwrap_or_default();
+                        match &st.proxies {
+                            Some(in_order) => {
+                                let drop: Vec<String> = remove
+                                    .into_iter()
+                                    .filter(|ip| in_order.contains(ip))
+                                    .collect();
+                                if !drop.is_empty() {
+                                    req.remove_proxies = Some(drop);
+                                }
+                            }
+                            None if !remove.is_empty() => needs_read_first = true,
+                            None => {}
+                        }
+                    }
+                } else {
+                    let status = listed
+                        .map(|o| o.status.to_string())
+                        .or_else(|| st.order.as_ref().map(|o| o.status.clone()))
+                        .unwrap_or_default();
+                    held = Some(format!(
+                        "quantity change from {have} to {want} waits until the order expires: \
+                         the provider accepts only auth changes while the order is {status}"
+                    ));
+                }
+            }
+            Some(_) => {}
+            // The current quantity is unknown until the first answer from the provider.
+            None => needs_read_first = true,
+        }
+    }
+    Desired {
+        request: req,
+        rotation,
+        origin,
+        held,
+        needs_read_first,
+    }
+}
+
+fn is_mobile_summary(o: &OrderSummary) -> bool {
+    o.service
+        .as_deref()
+        .is_some_and(|s| s.to_ascii_lowercase().contains("mobile"))
+}
+
+/// The intent to record before a request that must not be repeated by accident.
+fn pending_for(
+    req: &ChangeRequest,
+    rotation: Option<String>,
+    inp: &Inputs,
+    obs: &Observed,
+) -> Option<PendingRequest> {
+    let gen_password = req.gen_password == Some(true);
+    let remove = req.remove_proxies.clone().unwrap_or_default();
+    if !gen_password && remove.is_empty() {
+        return None;
+    }
+    Some(PendingRequest {
+        hash: request_hash(req, inp.uid),
+        gen_password,
+        remove_proxies: remove,
+        previous_password_fingerprint: inp.status.password_fingerprint.clone(),
+        rotation,
+        started_at: obs.now.clone(),
+    })
+}
+
+/// A fingerprint of a request body in which the password appears only as its fingerprint.
+pub fn request_hash(req: &ChangeRequest, uid: &str) -> String {
+    let mut masked = req.clone();
+    let pw = masked
+        .password
+        .take()
+        .map(|p| credentials::password_fingerprint(uid, p.expose_secret()))
+        .unwrap_or_default();
+    let body = serde_json::to_string(&masked).unwrap_or_default();
+    credentials::fingerprint([body.as_str(), pw.as_str()])
+}
+
+/// Fingerprint of the desired managed state (`lastAppliedHash`).
+fn applied_hash(inp: &Inputs, obs: &Observed) -> String {
+    let s = inp.spec;
+    let mut ips = s.ip_auth.clone().unwrap_or_default();
+    ips.sort();
+    let pw = match (&s.password, &obs.password) {
+        (_, Some(Ok(p))) => credentials::password_fingerprint(inp.uid, p.expose_secret()),
+        (Some(p), _) if p.generate == Some(true) => "generate".to_string(),
+        _ => "-".to_string(),
+    };
+    let port = s.port.map(|p| p.to_string()).unwrap_or_default();
+    let quantity = s.quantity.map(|q| q.to_string()).unwrap_or_default();
+    let ip_auth = s
+        .ip_auth
+        .as_ref()
+        .map(|_| ips.join(","))
+        .unwrap_or("-".into());
+    let rotation = inp
+        .annotations
+        .get(ROTATE_PASSWORD_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    credentials::fingerprint([
+        port.as_str(),
+        s.login.as_deref().unwrap_or("-"),
+        ip_auth.as_str(),
+        pw.as_str(),
+        quantity.as_str(),
+        rotation.as_str(),
+    ])
+}
+
+/// A change body that changes nothing and returns the live credentials, if one is known.
+fn read_request(inp: &Inputs, obs: &Observed) -> Option<ChangeRequest> {
+    if obs.empty_change_read {
+        return Some(ChangeRequest::default());
+    }
+    let access = inp.status.access.as_ref()?;
+    Some(ChangeRequest {
+        port: Some(access.port),
+        ..Default::default()
+    })
+}
+
+/// The credentials as last published, when the password is known for sure.
+fn known_credentials(inp: &Inputs, obs: &Observed) -> Option<Credentials> {
+    let st = inp.status;
+    let access = st.access.as_ref()?;
+    let fp = st.password_fingerprint.as_deref()?;
+    let matches = |p: &str| credentials::password_fingerprint(inp.uid, p) == fp;
+    let from_ref = match &obs.password {
+        Some(Ok(p)) if matches(p.expose_secret()) => Some(p.clone()),
+        _ => None,
+    };
+    let from_secret = || match &obs.secret {
+        OwnedSecret::Present(data) => data
+            .0
+            .get(credentials::KEY_PASSWORD)
+            .filter(|p| matches(p))
+            .map(|p| SecretString::from(p.clone())),
+        _ => None,
+    };
+    let password = from_ref.or_else(from_secret)?;
+    Some(Credentials {
+        port: access.port,
+        login: access.login.clone(),
+        password,
+        proxies: st.proxies.clone().unwrap_or_default(),
+    })
+}
+
+fn template<'a>(inp: &Inputs<'a>) -> Option<&'a BTreeMap<String, String>> {
+    inp.spec.secret.as_ref().and_then(|s| s.template.as_ref())
+}
+
+fn secret_name(inp: &Inputs) -> String {
+    inp.spec
+        .secret
+        .as_ref()
+        .and_then(|s| s.name.clone())
+        .unwrap_or_else(|| format!("{}-proxy", inp.name))
+}
+
+pub fn is_paused(annotations: &BTreeMap<String, String>) -> bool {
+    annotations.get(PAUSED_ANNOTATION).map(String::as_str) == Some("true")
+}
+
+fn summary(order: &Order, currency: Option<Currency>) -> OrderSummary {
+    let location = order.location.as_ref().map(|l| {
+        if l.country_name.is_empty() || l.country_name == l.name {
+            l.name.clone()
+        } else {
+            format!("{}, {}", l.name, l.country_name)
+        }
+    });
+    OrderSummary {
+        status: order.status.to_string(),
+        service: Some(order.service.name.clone()).filter(|s| !s.is_empty()),
+        location,
+        operator: order.operator.as_ref().map(|o| o.name.clone()),
+        period: order.period,
+        quantity: order.quantity,
+        amount: money(order.amount),
+        converted_amount: order.converted_amount.map(money),
+        currency: Some(currency.unwrap_or_default().as_str().to_string()),
+        auto_continuation: order.auto_continuation,
+        allowed_operations: order.allowed_operations.clone(),
+        resources_allocated: order.resources_allocated,
+    }
+}
+
+/// Money as the shortest decimal that reads back as the same number (`1.81`, `100`).
+fn money(v: f64) -> String {
+    format!("{v}")
+}
+
+fn settle(status: ProxyOrderStatus, secret: Option<SecretData>, requeue: Requeue) -> Plan {
+    Plan::Settle(Box::new(Settle {
+        status,
+        secret,
+        requeue,
+    }))
+}
+
+fn succeed(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, held: Option<&str>) {
+    let name = secret_name(inp);
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        true,
+        Reason::Applied,
+        format!("credentials are published in Secret {name}"),
+        inp.generation,
+        &obs.now,
+    );
+    match held {
+        Some(msg) => conditions::set(
+            &mut status.conditions,
+            SYNCED,
+            false,
+            Reason::WaitingForExpiry,
+            msg,
+            inp.generation,
+            &obs.now,
+        ),
+        None => conditions::set(
+            &mut status.conditions,
+            SYNCED,
+            true,
+            Reason::Applied,
+            "the provider matches the spec",
+            inp.generation,
+            &obs.now,
+        ),
+    }
+}
+
+fn fail_both(
+    status: &mut ProxyOrderStatus,
+    inp: &Inputs,
+    obs: &Observed,
+    reason: Reason,
+    message: String,
+) {
+    for t in [READY, SYNCED] {
+        conditions::set(
+            &mut status.conditions,
+            t,
+            false,
+            reason,
+            message.clone(),
+            inp.generation,
+            &obs.now,
+        );
+    }
+}
+
+/// The condition reason for a provider error.
+pub fn reason_for(e: &ProviderError) -> Reason {
+    match e {
+        ProviderError::Unauthorized { .. } => Reason::Unauthorized,
+        ProviderError::NotFound { .. } => Reason::OrderNotFound,
+        ProviderError::Rejected { .. }
+        | ProviderError::UnexpectedStatus { .. }
+        | ProviderError::InvalidRequest(_) => Reason::ProviderRejected,
+        _ => Reason::ProviderUnavailable,
+    }
+}
+
+fn requeue_for(e: &ProviderError) -> Requeue {
+    if e.is_transient() {
+        Requeue::Backoff {
+            retry_after: e.retry_after(),
+        }
+    } else {
+        Requeue::Terminal
+    }
+}
+
+/// Terminal failures make both conditions false. A transient failure leaves a Ready resource
+/// Ready: its Secret still holds working credentials.
+fn record_failure(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, e: &ProviderError) {
+    let reason = reason_for(e);
+    let message = e.to_string();
+    conditions::set(
+        &mut status.conditions,
+        SYNCED,
+        false,
+        reason,
+        message.clone(),
+        inp.generation,
+        &obs.now,
+    );
+    if !(e.is_transient() && conditions::is_true(&status.conditions, READY)) {
+        conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            reason,
+            message,
+            inp.generation,
+            &obs.now,
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! The reconciler: observe (IO) -> plan (pure) -> act (IO) -> status.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::Secret,
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+        reflector::ObjectRef,
+    },
+};
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use super::{
+    conditions::{self, READY, SYNCED},
+    context::{Context, jitter},
+    observe::{Observation, SecretSnapshot, observe},
+    plan::{self, Call, CallKind, Inputs, Plan, Requeue, Settle},
+};
+use crate::{
+    crd::{DeletionPolicy, FIELD_MANAGER, FINALIZER, ProxyOrder, ProxyOrderStatus},
+    credentials::SecretData,
+    error::{Error, Result},
+    failpoint,
+    provider::{ChangeRequest, IpAuth, ProviderApi, QueryOptions},
+};
+
+/// Label put on every credentials Secret.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "proxy-order-operator";
+/// Label naming the ProxyOrder a Secret belongs to.
+pub const ORDER_LABEL: &str = "proxy-solutions.net/proxy-order";
+/// Annotation with the provider order id on the Secret.
+pub const ORDER_ID_ANNOTATION: &str = "proxy-solutions.net/order-id";
+
+pub async fn reconcile(po: Arc<ProxyOrder>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let result = reconcile_inner(&po, &ctx).await;
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    let label = if result.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::metrics::ResultLabels {
+            result: label.to_string(),
+        })
+        .inc();
+    result
+}
+
+pub fn error_policy(po: Arc<ProxyOrder>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(name = %po.name_any(), namespace = po.namespace().unwrap_or_default(), %error, "reconcile failed");
+    ctx.metrics
+        .reconcile_errors
+        .get_or_create(&crate::metrics::ErrorLabels {
+            reason: error.kind().to_string(),
+        })
+        .inc();
+    let key = ObjectRef::from_obj(&*po);
+    let attempt = {
+        let mut map = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key).or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    Action::requeue(ctx.backoff_delay(attempt, None))
+}
+
+async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
+    let ns = po.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let uid = po.uid().ok_or(Error::MissingMetadata("uid"))?;
+    let name = po.name_any();
+    let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), &ns);
+
+    if po.metadata.deletion_timestamp.is_some() {
+        return finalize(po, ctx, &api, &ns, &uid).await;
+    }
+    let wants_finalizer = po.spec.deletion_policy == Some(DeletionPolicy::Revoke);
+    let has_finalizer = po.finalizers().iter().any(|f| f == FINALIZER);
+    if wants_finalizer != has_finalizer {
+        set_finalizer(&api, po, wants_finalizer).await?;
+    }
+
+    let obs = observe(po, ctx, &ns).await?;
+    let status = po.status.clone().unwrap_or_default();
+    let empty = BTreeMap::new();
+    let inp = Inputs {
+        name: &name,
+        uid: &uid,
+        generation: po.metadata.generation,
+        annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
+        spec: &po.spec,
+        status: &status,
+    };
+    let key = ObjectRef::from_obj(po);
+
+    let decision = plan::plan(&inp, &obs.observed);
+    let settle = match decision {
+        Plan::Settle(settle) => {
+            let settle = *settle;
+            announce_transition(ctx, po, &status, &settle.status).await;
+            settle
+        }
+        Plan::Call(call) => {
+            let hash = plan::inputs_hash(&inp, &obs.observed);
+            if let Some(wait) = terminal_gate(ctx, &key, &hash) {
+                debug!(%name, ?wait, "same inputs failed terminally; waiting");
+                return Ok(Action::requeue(wait));
+            }
+            let settle = perform(po, ctx, &api, &inp, &obs, &call).await?;
+            if matches!(settle.requeue, Requeue::Terminal) {
+                ctx.terminal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key.clone(), (hash, Instant::now()));
+            }
+            settle
+        }
+    };
+    let mut settle = settle;
+    if let Some(token) = &obs.sync_requested
+        && obs.observed.listed.as_ref().is_some_and(|l| l.is_ok())
+    {
+        settle.status.sync_requested = Some(token.clone());
+    }
+    write(po, ctx, &api, &ns, &uid, &obs, &settle).await?;
+    Ok(action_for(ctx, &key, &settle.requeue))
+}
+
+/// Carries out one provider call: intent first when the request must not repeat, then the
+/// call, then (in the caller) the Secret and the status.
+async fn perform(
+    po: &ProxyOrder,
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    inp: &Inputs<'_>,
+    obs: &Observation,
+    call: &Call,
+) -> Result<Settle> {
+    let (key_fp, key) = obs
+        .api_key
+        .as_ref()
+        .expect("a call is only planned with an API key");
+    if let Some(pending) = &call.pending {
+        let mut status = inp.status.clone();
+        status.pending_request = Some(pending.clone());
+        patch_status(api, &po.name_any(), &status).await?;
+    }
+    ctx.limiter.acquire(key_fp).await;
+    failpoint::hit("before-provider-call");
+    let query = QueryOptions {
+        lang: po.spec.lang,
+        currency: po.spec.currency,
+    };
+    let started = Instant::now();
+    let result = ctx
+        .provider
+        .change_order(key, po.spec.order_id, &call.request, query)
+        .await;
+    ctx.metrics.provider_request(
+        "change",
+        match &result {
+            Ok(_) => Some(200),
+            Err(e) => e.status(),
+        },
+        started.elapsed(),
+    );
+    failpoint::hit("after-provider-call");
+    let fields = changed_fields(&call.request);
+    let settle = match &result {
+        Ok(resp) => {
+            ctx.orders.update_order(key_fp, &resp.order);
+            let (reason, note) = match call.kind {
+                CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
+                CallKind::Read => (
+                    "CredentialsRead",
+                    "read the live credentials from the provider".to_string(),
+                ),
+            };
+            info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "provider call succeeded");
+            publish(ctx, po, EventType::Normal, reason, note).await;
+            plan::after_call(inp, &obs.observed, call, Ok(&resp.order))
+        }
+        Err(e) => {
+            let reason = plan::reason_for(e).as_str();
+            warn!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, error = %e, "provider call failed");
+            ctx.metrics
+                .reconcile_errors
+                .get_or_create(&crate::metrics::ErrorLabels {
+                    reason: reason.to_string(),
+                })
+                .inc();
+            publish(ctx, po, EventType::Warning, reason, e.to_string()).await;
+            plan::after_call(inp, &obs.observed, call, Err(e))
+        }
+    };
+    Ok(settle)
+}
+
+/// Names of the fields a request changes, for logs and Events (never values).
+fn changed_fields(req: &ChangeRequest) -> String {
+    let mut f = Vec::new();
+    if req.port.is_some() {
+        f.push("port");
+    }
+    if req.login.is_some() {
+        f.push("login");
+    }
+    if req.password.is_some() {
+        f.push("password");
+    }
+    if req.gen_password.is_some() {
+        f.push("gen_password");
+    }
+    if req.ip_auth.is_some() {
+        f.push("ip_auth");
+    }
+    if req.quantity.is_some() {
+        f.push("quantity");
+    }
+    if req.remove_proxies.is_some() {
+        f.push("remove_proxies");
+    }
+    if f.is_empty() {
+        "nothing".to_string()
+    } else {
+        f.join(", ")
+    }
+}
+
+/// Writes the Secret (when its data or metadata differ) and then the status (when it
+/// differs). An unchanged resource causes no write at all.
+async fn write(
+    po: &ProxyOrder,
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    ns: &str,
+    uid: &str,
+    obs: &Observation,
+    settle: &Settle,
+) -> Result<()> {
+    let name = po.name_any();
+    let want_labels = secret_labels(po);
+    let want_annotations = secret_annotations(po);
+    let meta_differs = |snap: &SecretSnapshot| {
+        want_labels
+            .iter()
+            .any(|(k, v)| snap.labels.get(k) != Some(v))
+            || want_annotations
+                .iter()
+                .any(|(k, v)| snap.annotations.get(k) != Some(v))
+    };
+    let data = match (&settle.secret, &obs.secret, &obs.observed.secret) {
+        (Some(data), _, _) => Some(data),
+        (None, Some(snap), plan::OwnedSecret::Present(current)) if meta_differs(snap) => {
+            Some(current)
+        }
+        _ => None,
+    };
+    if let Some(data) = data {
+        apply_secret(ctx, po, ns, uid, data, want_labels, want_annotations).await?;
+        failpoint::hit("after-secret-write");
+    }
+    let current = po.status.clone().unwrap_or_default();
+    if settle.status != current {
+        patch_status(api, &name, &settle.status).await?;
+        failpoint::hit("after-status-write");
+    }
+    Ok(())
+}
+
+fn secret_labels(po: &ProxyOrder) -> BTreeMap<String, String> {
+    let mut labels = po
+        .spec
+        .secret
+        .as_ref()
+        .and_then(|s| s.labels.clone())
+        .unwrap_or_default();
+    labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
+    labels.insert(ORDER_LABEL.to_string(), po.name_any());
+    labels
+}
+
+fn secret_annotations(po: &ProxyOrder) -> BTreeMap<String, String> {
+    let mut annotations = po
+        .spec
+        .secret
+        .as_ref()
+        .and_then(|s| s.annotations.clone())
+        .unwrap_or_default();
+    annotations.insert(
+        ORDER_ID_ANNOTATION.to_string(),
+        po.spec.order_id.to_string(),
+    );
+    annotations
+}
+
+/// The credentials Secret: owned by (and garbage-collected with) the ProxyOrder.
+pub fn build_secret(
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    data: &SecretData,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(po.secret_name()),
+            namespace: Some(ns.to_string()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![OwnerReference {
+                api_version: ProxyOrder::api_version(&()).to_string(),
+                kind: ProxyOrder::kind(&()).to_string(),
+                name: po.name_any(),
+                uid: uid.to_string(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            ..Default::default()
+        },
+        type_: Some("Opaque".to_string()),
+        data: Some(
+            data.0
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+async fn apply_secret(
+    ctx: &Context,
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    data: &SecretData,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Result<()> {
+    let mut secret = build_secret(po, ns, uid, data, labels, annotations);
+    secret.metadata.managed_fields = None;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let mut value = serde_json::to_value(&secret).map_err(|source| Error::Serialize {
+        what: "Secret",
+        source,
+    })?;
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("Secret");
+    api.patch(
+        &po.secret_name(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(value),
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn patch_status(
+    api: &Api<ProxyOrder>,
+    name: &str,
+    status: &ProxyOrderStatus,
+) -> Result<()> {
+    let patch = json!({
+        "apiVersion": ProxyOrder::api_version(&()),
+        "kind": ProxyOrder::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn set_finalizer(api: &Api<ProxyOrder>, po: &ProxyOrder, present: bool) -> Result<()> {
+    let mut finalizers: Vec<String> = po
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(FINALIZER.to_string());
+    }
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": po.resource_version(),
+            "finalizers": finalizers,
+        }
+    });
+    api.patch(
+        &po.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletion. Without the Revoke finalizer there is nothing to do: no provider call, and the
+/// Secret is garbage-collected with its owner. With it, the password is rotated and the IP
+/// allow-list cleared first (skipped for a paused resource, or an order the provider no longer
+/// has).
+async fn finalize(
+    po: &ProxyOrder,
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    ns: &str,
+    _uid: &str,
+) -> Result<Action> {
+    if !po.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    if !plan::is_paused(po.annotations()) {
+        let obs = observe(po, ctx, ns).await?;
+        let Some((key_fp, key)) = &obs.api_key else {
+            publish(ctx, po, EventType::Warning, "RevokeBlocked", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        };
+        ctx.limiter.acquire(key_fp).await;
+        let request = ChangeRequest {
+            gen_password: Some(true),
+            ip_auth: Some(IpAuth::List(Vec::new())),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let result = ctx
+            .provider
+            .change_order(key, po.spec.order_id, &request, QueryOptions::default())
+            .await;
+        ctx.metrics.provider_request(
+            "change",
+            match &result {
+                Ok(_) => Some(200),
+                Err(e) => e.status(),
+            },
+            started.elapsed(),
+        );
+        match result {
+            Ok(_) => {
+                publish(
+                    ctx,
+                    po,
+                    EventType::Normal,
+                    "Revoked",
+                    "rotated the password and cleared the IP allow-list".to_string(),
+                )
+                .await;
+            }
+            Err(crate::provider::ProviderError::NotFound { .. }) => {}
+            Err(e) => {
+                publish(
+                    ctx,
+                    po,
+                    EventType::Warning,
+                    plan::reason_for(&e).as_str(),
+                    format!("revoking before deletion failed: {e}"),
+                )
+                .await;
+                let delay = if e.is_transient() {
+                    ctx.backoff_delay(1, e.retry_after())
+                } else {
+                    ctx.settings.terminal_recheck
+                };
+                return Ok(Action::requeue(delay));
+            }
+        }
+    }
+    set_finalizer(api, po, false).await?;
+    Ok(Action::await_change())
+}
+
+/// When a decision without a call changes a condition's reason, say so in an Event once.
+async fn announce_transition(
+    ctx: &Context,
+    po: &ProxyOrder,
+    old: &ProxyOrderStatus,
+    new: &ProxyOrderStatus,
+) {
+    for t in [READY, SYNCED] {
+        let before = conditions::get(&old.conditions, t).map(|c| (&c.status, &c.reason));
+        let Some(after) = conditions::get(&new.conditions, t) else {
+            continue;
+        };
+        if before == Some((&after.status, &after.reason)) {
+            continue;
+        }
+        let kind = if after.status == "True" {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        publish(ctx, po, kind, &after.reason, after.message.clone()).await;
+        // One Event per transition is enough even when both conditions moved.
+        break;
+    }
+}
+
+async fn publish(ctx: &Context, po: &ProxyOrder, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &po.object_ref(&())).await {
+        debug!(error = %e, "could not publish event");
+    }
+}
+
+/// How long a terminal failure with the same inputs still has to wait, if it does.
+fn terminal_gate(ctx: &Context, key: &ObjectRef<ProxyOrder>, hash: &str) -> Option<Duration> {
+    let map = ctx.terminal.lock().unwrap_or_else(|e| e.into_inner());
+    let (h, at) = map.get(key)?;
+    let waited = at.elapsed();
+    (h == hash && waited < ctx.settings.terminal_recheck)
+        .then(|| ctx.settings.terminal_recheck - waited)
+}
+
+fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> Action {
+    let reset = |ctx: &Context| {
+        ctx.backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    };
+    match requeue {
+        Requeue::Refresh => {
+            reset(ctx);
+            ctx.terminal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(key);
+            Action::requeue(jitter(ctx.settings.refresh_interval))
+        }
+        Requeue::Soon => Action::requeue(Duration::from_millis(200)),
+        Requeue::AwaitChange => {
+            reset(ctx);
+            Action::await_change()
+        }
+        Requeue::Terminal => {
+            reset(ctx);
+            Action::requeue(jitter(ctx.settings.terminal_recheck))
+        }
+        Requeue::Backoff { retry_after } => {
+            let attempt = {
+                let mut map = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
+                let n = map.entry(key.clone()).or_insert(0);
+                *n += 1;
+                *n - 1
+            };
+            Action::requeue(ctx.backoff_delay(attempt, *retry_after))
+        }
+    }
+}

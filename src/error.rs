@@ -1,0 +1,35 @@
+//! The crate's error type.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A request to the Kubernetes API failed.
+    #[error("Kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// An object could not be serialized for a write.
+    #[error("could not serialize {what}: {source}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The ProxyOrder lacks a name, namespace or UID (never the case for stored objects).
+    #[error("ProxyOrder is missing metadata.{0}")]
+    MissingMetadata(&'static str),
+}
+
+impl Error {
+    /// A fixed, low-cardinality label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Serialize { .. } => "serialize",
+            Error::MissingMetadata(_) => "metadata",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,88 @@
+//! HTTP endpoints for operations: `/metrics`, `/healthz`, `/readyz`.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use kube::runtime::reflector::Store;
+
+use crate::{
+    controller::conditions::{self, READY, SYNCED},
+    crd::ProxyOrder,
+    metrics::{Metrics, StateLabels},
+};
+
+#[derive(Clone)]
+struct AppState {
+    store: Store<ProxyOrder>,
+    metrics: Arc<Metrics>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Serves the endpoints until the process ends. `/readyz` answers 200 once the ProxyOrder
+/// cache has synced.
+pub async fn serve(
+    addr: SocketAddr,
+    store: Store<ProxyOrder>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let store = store.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                ready.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    let app = Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(AppState {
+            store,
+            metrics,
+            ready,
+        });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    axum::serve(listener, app).await
+}
+
+async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    if s.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "cache not synced")
+    }
+}
+
+async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
+    s.metrics.orders.clear();
+    for po in s.store.state() {
+        let conds = po
+            .status
+            .as_ref()
+            .map(|st| st.conditions.as_slice())
+            .unwrap_or_default();
+        let label = |t| {
+            conditions::get(conds, t)
+                .map(|c| c.status.clone())
+                .unwrap_or_else(|| "Unknown".to_string())
+        };
+        s.metrics
+            .orders
+            .get_or_create(&StateLabels {
+                ready: label(READY),
+                synced: label(SYNCED),
+            })
+            .inc();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}

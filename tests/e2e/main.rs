@@ -1,0 +1,659 @@
+//! End-to-end scenarios from a user's point of view: real API server, real simulator, the
+//! operator binary as its own process. Run with `make test-e2e` (it starts the control plane).
+//! Provider calls are counted from the simulator's request log, never from operator logs.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+const PW_CANARY: &str = "pw-canary-Zx81q";
+
+fn body(call: &Value) -> &Value {
+    &call["body"]
+}
+
+async fn settle(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test]
+async fn first_reconcile_publishes_secret_and_status() {
+    let env = Env::start("first").await;
+    env.apply(
+        "web",
+        json!({
+            "orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+            "port": 8100, "login": "team-a", "ipAuth": ["192.0.2.10"],
+            "password": {"generate": true},
+            "secret": {"labels": {"team": "a"}, "annotations": {"note": "x"}}
+        }),
+    )
+    .await;
+    let po = env.wait_ready("web").await;
+    let calls = env.change_calls(ACTIVE).await;
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let b = body(&calls[0]);
+    assert_eq!(b["port"], 8100);
+    assert_eq!(b["login"], "team-a");
+    assert_eq!(b["ip_auth"], json!(["192.0.2.10"]));
+    assert_eq!(b["gen_password"], true);
+    assert!(b.get("quantity").is_none() && b.get("remove_proxies").is_none());
+
+    let sim = env.sim_order(ACTIVE).await;
+    let data = env
+        .secret_data("web-proxy")
+        .await
+        .expect("Secret web-proxy");
+    assert_eq!(data["login"], "team-a");
+    assert_eq!(data["port"], "8100");
+    assert_eq!(
+        Value::String(data["password"].clone()),
+        sim["access"]["password"]
+    );
+    let ips: Vec<String> = sim["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ip"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        data["ips"],
+        ips.iter().map(|ip| format!("{ip}\n")).collect::<String>()
+    );
+    assert_eq!(
+        data["proxies.txt"].lines().next().unwrap(),
+        format!("{}:8100:team-a:{}", ips[0], data["password"])
+    );
+    assert!(data["urls"].starts_with("http://team-a:"));
+
+    let secret = env.secrets().get("web-proxy").await.unwrap();
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(owner.kind, "ProxyOrder");
+    assert_eq!(owner.controller, Some(true));
+    assert_eq!(secret.metadata.labels.as_ref().unwrap()["team"], "a");
+    assert_eq!(secret.metadata.annotations.as_ref().unwrap()["note"], "x");
+
+    let st = po.status.unwrap();
+    let access = st.access.unwrap();
+    assert_eq!((access.port, access.login.as_str()), (8100, "team-a"));
+    assert_eq!(access.ip_list, vec!["192.0.2.10"]);
+    assert_eq!(st.proxies.unwrap(), ips);
+    assert_eq!(st.secret_name.as_deref(), Some("web-proxy"));
+    assert_eq!(st.order.unwrap().status, "active");
+    assert!(st.last_applied_hash.is_some());
+    assert_eq!(st.observed_generation, po.metadata.generation);
+    let synced = condition(&env.get("web").await, "Synced").unwrap();
+    assert_eq!((synced.0.as_str(), synced.1.as_str()), ("True", "Applied"));
+    env.assert_no_leaks(&[&data["password"]]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn nothing_changed_costs_no_calls_and_no_writes() {
+    let mut env = Env::start_with("idle", &["--refresh-interval", "2s"]).await;
+    let spec = json!({
+        "orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+        "port": 8200, "login": "idle", "password": {"generate": true}
+    });
+    env.apply("idle", spec.clone()).await;
+    env.wait_ready("idle").await;
+    settle(1).await;
+    let po_rv = env.get("idle").await.metadata.resource_version;
+    let secret_rv = env
+        .secrets()
+        .get("idle-proxy")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let calls = env.change_calls(ACTIVE).await.len();
+    let lists = env.list_calls().await;
+
+    env.apply("idle", spec.clone()).await; // re-apply, unchanged
+    settle(5).await; // two refresh intervals
+    env.start_operator(None).await; // restart
+    settle(3).await;
+
+    assert_eq!(
+        env.change_calls(ACTIVE).await.len(),
+        calls,
+        "no change calls"
+    );
+    assert!(
+        env.list_calls().await > lists,
+        "the periodic refresh lists orders"
+    );
+    assert_eq!(
+        env.get("idle").await.metadata.resource_version,
+        po_rv,
+        "no ProxyOrder write"
+    );
+    assert_eq!(
+        env.secrets()
+            .get("idle-proxy")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        secret_rv,
+        "no Secret write"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_changed_field_is_one_call_with_only_that_field() {
+    let env = Env::start("edit").await;
+    let mut spec = json!({
+        "orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+        "port": 8300, "login": "edit-a"
+    });
+    env.apply("edit", spec.clone()).await;
+    env.wait_ready("edit").await;
+    let before = env.change_calls(ACTIVE).await.len();
+    spec["port"] = json!(8301);
+    env.apply("edit", spec).await;
+    env.wait_for("Secret port 8301", 30, async || {
+        (env.secret_data("edit-proxy").await?["port"] == "8301").then_some(())
+    })
+    .await;
+    settle(1).await;
+    let calls = env.change_calls(ACTIVE).await;
+    assert_eq!(calls.len(), before + 1, "{calls:#?}");
+    assert_eq!(body(calls.last().unwrap()), &json!({"port": 8301}));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn generated_password_once_and_rotation_per_token() {
+    let mut env = Env::start("rotate").await;
+    env.apply(
+        "rot",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "password": {"generate": true}}),
+    )
+    .await;
+    env.wait_ready("rot").await;
+    let gens = async |env: &Env| {
+        env.change_calls(ACTIVE)
+            .await
+            .iter()
+            .filter(|c| c["body"]["gen_password"] == true)
+            .count()
+    };
+    assert_eq!(gens(&env).await, 1);
+    env.start_operator(None).await;
+    settle(2).await;
+    assert_eq!(gens(&env).await, 1, "not again after a restart");
+    let first = env.secret_data("rot-proxy").await.unwrap()["password"].clone();
+
+    env.annotate("rot", "proxy-solutions.net/rotate-password", "t1")
+        .await;
+    env.wait_for("rotation t1", 30, async || {
+        let po = env.get("rot").await;
+        (po.status?.password_rotation.as_deref() == Some("t1")).then_some(())
+    })
+    .await;
+    assert_eq!(gens(&env).await, 2);
+    let second = env
+        .wait_for("new password in Secret", 30, async || {
+            let pw = env.secret_data("rot-proxy").await?["password"].clone();
+            (pw != first).then_some(pw)
+        })
+        .await;
+    assert_eq!(
+        Value::String(second.clone()),
+        env.sim_order(ACTIVE).await["access"]["password"]
+    );
+
+    // The same token again (another annotation edit triggers a reconcile): nothing.
+    env.annotate("rot", "example.com/unrelated", "1").await;
+    settle(2).await;
+    assert_eq!(gens(&env).await, 2);
+    env.assert_no_leaks(&[&first, &second]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn password_from_a_secret_is_sent_and_resent_on_change() {
+    let env = Env::start("pwref").await;
+    env.put_secret("proxy-pw", "password", PW_CANARY).await;
+    env.apply(
+        "ref",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "password": {"secretKeyRef": {"name": "proxy-pw", "key": "password"}}}),
+    )
+    .await;
+    env.wait_ready("ref").await;
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["password"], PW_CANARY);
+    assert_eq!(
+        env.secret_data("ref-proxy").await.unwrap()["password"],
+        PW_CANARY
+    );
+    let before = env.change_calls(ACTIVE).await.len();
+
+    let new_pw = "pw-canary-second-9Kd";
+    env.put_secret("proxy-pw", "password", new_pw).await;
+    env.wait_for("provider has the new password", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["password"] == new_pw).then_some(())
+    })
+    .await;
+    env.wait_for("Secret has the new password", 30, async || {
+        (env.secret_data("ref-proxy").await?["password"] == new_pw).then_some(())
+    })
+    .await;
+    settle(1).await;
+    let calls = env.change_calls(ACTIVE).await;
+    assert_eq!(calls.len(), before + 1);
+    assert!(calls.last().unwrap()["body"].get("password").is_some());
+    let st = serde_json::to_string(&env.get("ref").await.status).unwrap();
+    assert!(st.contains("passwordFingerprint"));
+    env.assert_no_leaks(&[PW_CANARY, new_pw]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn quantity_waits_for_expiry_then_applies_once() {
+    let env = Env::start("quantity").await;
+    let order = env.sim_order(ACTIVE).await;
+    let ips: Vec<String> = order["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ip"].as_str().unwrap().to_string())
+        .collect();
+    env.apply(
+        "q",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "quantity": 4, "removeProxies": [ips[0], "192.0.2.250"]}),
+    )
+    .await;
+    let po = env
+        .wait_condition("q", "Synced", "False", "WaitingForExpiry")
+        .await;
+    assert!(condition(&po, "Synced").unwrap().2.contains("from 2 to 4"));
+    assert_eq!(
+        condition(&po, "Ready").unwrap().0,
+        "True",
+        "Ready stays true"
+    );
+    assert!(
+        env.change_calls(ACTIVE)
+            .await
+            .iter()
+            .all(|c| c["body"].get("quantity").is_none()),
+        "no quantity call while active"
+    );
+
+    env.sim_post(
+        &format!("/orders/{ACTIVE}/status"),
+        json!({"status": "waiting"}),
+    )
+    .await;
+    env.annotate("q", "proxy-solutions.net/sync-requested-at", "1")
+        .await;
+    let po = env.wait_condition("q", "Synced", "True", "Applied").await;
+    let quantity_calls: Vec<Value> = env
+        .change_calls(ACTIVE)
+        .await
+        .into_iter()
+        .filter(|c| c["body"].get("quantity").is_some())
+        .collect();
+    assert_eq!(quantity_calls.len(), 1, "{quantity_calls:#?}");
+    assert_eq!(
+        body(&quantity_calls[0]),
+        &json!({"quantity": 4, "remove_proxies": [ips[0]]}),
+        "only the IPs in the order are removed"
+    );
+    let proxies = po.status.unwrap().proxies.unwrap();
+    assert_eq!(proxies.len(), 4);
+    assert!(!proxies.contains(&ips[0]));
+    let data = env.secret_data("q-proxy").await.unwrap();
+    assert_eq!(data["ips"].lines().count(), 4);
+    settle(2).await;
+    let again = env
+        .change_calls(ACTIVE)
+        .await
+        .into_iter()
+        .filter(|c| c["body"].get("quantity").is_some())
+        .count();
+    assert_eq!(again, 1, "the quantity change is not repeated");
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn mobile_quantity_change_sends_quantity_only() {
+    let env = Env::start("mobile").await;
+    env.sim_post(
+        &format!("/orders/{MOBILE}/status"),
+        json!({"status": "waiting"}),
+    )
+    .await;
+    env.apply(
+        "m",
+        json!({"orderId": MOBILE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "quantity": 3, "removeProxies": ["192.0.2.1"]}),
+    )
+    .await;
+    env.wait_condition("m", "Synced", "True", "Applied").await;
+    let calls: Vec<Value> = env
+        .change_calls(MOBILE)
+        .await
+        .into_iter()
+        .filter(|c| c["body"].get("quantity").is_some())
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(body(&calls[0]), &json!({"quantity": 3}));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn unauthorized_is_terminal_and_recovers_when_the_key_is_fixed() {
+    let env = Env::start("unauth").await;
+    env.put_secret("bad-key", "api-key", "wrong-key-canary-3")
+        .await;
+    env.apply(
+        "u",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": "bad-key", "key": "api-key"},
+               "port": 8400}),
+    )
+    .await;
+    env.wait_condition("u", "Ready", "False", "Unauthorized")
+        .await;
+    let before = env.requests().await.len();
+    settle(4).await;
+    assert_eq!(env.requests().await.len(), before, "no hot loop on 401");
+    env.put_secret("bad-key", "api-key", API_KEY).await;
+    env.wait_ready("u").await;
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["port"], 8400);
+    let events = env.events("u").await;
+    assert!(events.iter().any(|e| e.1 == "Unauthorized"), "{events:?}");
+    env.assert_no_leaks(&["wrong-key-canary-3"]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn unknown_order_is_order_not_found() {
+    let env = Env::start("notfound").await;
+    env.apply(
+        "nf",
+        json!({"orderId": 999999, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8000}),
+    )
+    .await;
+    let po = env
+        .wait_condition("nf", "Ready", "False", "OrderNotFound")
+        .await;
+    assert!(condition(&po, "Ready").unwrap().2.contains("999999"));
+    assert!(env.change_calls(999999).await.is_empty());
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn rejected_request_keeps_the_providers_message_and_recovers_on_change() {
+    let env = Env::start("rejected").await;
+    // The simulator accepts passwords of at most 64 characters; the CRD cannot know that.
+    let long = format!("x{}", "y".repeat(80));
+    env.put_secret("pw", "password", &long).await;
+    env.apply(
+        "r",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "password": {"secretKeyRef": {"name": "pw", "key": "password"}}}),
+    )
+    .await;
+    let po = env
+        .wait_condition("r", "Ready", "False", "ProviderRejected")
+        .await;
+    let msg = condition(&po, "Ready").unwrap().2;
+    assert!(msg.contains("422"), "{msg}");
+    assert!(!msg.contains(&long));
+    let calls = env.change_calls(ACTIVE).await.len();
+    settle(4).await;
+    assert_eq!(
+        env.change_calls(ACTIVE).await.len(),
+        calls,
+        "no retry of the same request"
+    );
+    env.put_secret("pw", "password", PW_CANARY).await;
+    env.wait_ready("r").await;
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["password"], PW_CANARY);
+    env.assert_no_leaks(&[PW_CANARY, &long]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn provider_outages_back_off_and_converge() {
+    let env = Env::start("outage").await;
+    env.sim_post(
+        "/faults",
+        json!({"endpoint": "change", "status": 503, "count": 2}),
+    )
+    .await;
+    env.sim_post(
+        "/faults",
+        json!({"endpoint": "list", "status": 429, "retry_after_s": 2, "count": 1}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    env.apply(
+        "o",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8500}),
+    )
+    .await;
+    env.wait_ready("o").await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured"
+    );
+    let statuses: Vec<i64> = env
+        .change_calls(ACTIVE)
+        .await
+        .iter()
+        .map(|c| c["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![503, 503, 200]);
+    let events = env.events("o").await;
+    assert!(
+        events.iter().any(|e| e.1 == "ProviderUnavailable"),
+        "{events:?}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn missing_secrets_are_named_and_recover_without_restart() {
+    let env = Env::start("missing").await;
+    env.apply(
+        "ms",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": "later-key", "key": "api-key"},
+               "password": {"secretKeyRef": {"name": "later-pw", "key": "pw"}}}),
+    )
+    .await;
+    let po = env
+        .wait_condition("ms", "Ready", "False", "SecretNotFound")
+        .await;
+    assert!(condition(&po, "Ready").unwrap().2.contains("later-key"));
+    env.put_secret("later-key", "api-key", API_KEY).await;
+    let po = env
+        .wait_for("password Secret named", 30, async || {
+            let po = env.get("ms").await;
+            condition(&po, "Ready")?
+                .2
+                .contains("later-pw")
+                .then_some(po)
+        })
+        .await;
+    assert_eq!(condition(&po, "Ready").unwrap().1, "SecretNotFound");
+    env.put_secret("later-pw", "pw", PW_CANARY).await;
+    env.wait_ready("ms").await;
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["password"], PW_CANARY);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn paused_orders_make_no_calls_and_can_be_deleted() {
+    let env = Env::start("paused").await;
+    let spec = json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                      "port": 8600});
+    env.apply("p", spec.clone()).await;
+    env.wait_ready("p").await;
+    env.annotate("p", "proxy-solutions.net/paused", "true")
+        .await;
+    env.wait_condition("p", "Synced", "False", "Paused").await;
+    let before = env.requests().await.len();
+    let mut changed = spec.clone();
+    changed["port"] = json!(8601);
+    env.apply("p", changed).await;
+    settle(3).await;
+    assert_eq!(
+        env.requests().await.len(),
+        before,
+        "no provider calls while paused"
+    );
+    env.orders().delete("p", &Default::default()).await.unwrap();
+    env.wait_for("paused order deleted", 30, async || {
+        env.orders()
+            .get_opt("p")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn sync_requested_at_refreshes_from_the_provider() {
+    let env = Env::start("sync").await;
+    env.apply(
+        "s",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8650}),
+    )
+    .await;
+    env.wait_ready("s").await;
+    let lists = env.list_calls().await;
+    env.sim_post(
+        &format!("/orders/{ACTIVE}/status"),
+        json!({"status": "active.suspended"}),
+    )
+    .await;
+    env.annotate("s", "proxy-solutions.net/sync-requested-at", "now-1")
+        .await;
+    env.wait_for("status shows the provider's new state", 30, async || {
+        let po = env.get("s").await;
+        (po.status?.order?.status == "active.suspended").then_some(())
+    })
+    .await;
+    assert_eq!(env.list_calls().await, lists + 1);
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn deleting_makes_no_call_and_the_secret_is_collected() {
+    let env = Env::start("delete").await;
+    env.apply(
+        "d",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8700}),
+    )
+    .await;
+    env.wait_ready("d").await;
+    let before = env.requests().await.len();
+    env.orders().delete("d", &Default::default()).await.unwrap();
+    env.wait_for("Secret garbage-collected", 60, async || {
+        env.secrets()
+            .get_opt("d-proxy")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let after: Vec<Value> = env.requests().await.into_iter().skip(before).collect();
+    assert!(
+        after.iter().all(|r| r["method"] != "POST"),
+        "no provider change on delete: {after:#?}"
+    );
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn crash_after_password_generation_loses_nothing() {
+    for point in [
+        "after-provider-call",
+        "after-secret-write",
+        "before-provider-call",
+    ] {
+        let mut env = Env::start("crash").await;
+        env.stop_operator();
+        env.start_operator(Some(point)).await;
+        env.apply(
+            "c",
+            json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                   "password": {"generate": true}}),
+        )
+        .await;
+        env.wait_operator_exit().await;
+        env.start_operator(None).await;
+        env.wait_ready("c").await;
+        let sim_pw = env.sim_order(ACTIVE).await["access"]["password"].clone();
+        let data = env.secret_data("c-proxy").await.unwrap();
+        assert_eq!(Value::String(data["password"].clone()), sim_pw, "{point}");
+        let gens = env
+            .change_calls(ACTIVE)
+            .await
+            .iter()
+            .filter(|c| c["body"]["gen_password"] == true && c["status"] == 200)
+            .count();
+        assert_eq!(
+            gens, 1,
+            "{point}: exactly one password generation took effect"
+        );
+        env.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn crash_after_removing_proxies_never_removes_twice() {
+    let mut env = Env::start("crashrm").await;
+    let ips: Vec<String> = env.sim_order(EXPIRED).await["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ip"].as_str().unwrap().to_string())
+        .collect();
+    env.apply(
+        "c",
+        json!({"orderId": EXPIRED, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8800}),
+    )
+    .await;
+    env.wait_ready("c").await;
+    env.start_operator(Some("after-provider-call")).await;
+    env.apply(
+        "c",
+        json!({"orderId": EXPIRED, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8800, "quantity": ips.len() + 1, "removeProxies": [ips[0]]}),
+    )
+    .await;
+    env.wait_operator_exit().await;
+    env.start_operator(None).await;
+    env.wait_condition("c", "Synced", "True", "Applied").await;
+    let removals = env
+        .change_calls(EXPIRED)
+        .await
+        .iter()
+        .filter(|c| c["body"].get("remove_proxies").is_some())
+        .count();
+    assert_eq!(removals, 1, "remove_proxies is never sent twice");
+    let data = env.secret_data("c-proxy").await.unwrap();
+    assert!(!data["ips"].contains(&ips[0]));
+    assert_eq!(data["ips"].lines().count(), ips.len() + 1);
+    env.finish().await;
+}

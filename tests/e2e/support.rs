@@ -1,0 +1,460 @@
+//! Test environment for the end-to-end scenarios: a real API server (from KUBECONFIG), the
+//! provider simulator (a real HTTP server), and the operator binary as a separate process,
+//! in a fresh namespace per test.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Namespace, Secret},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+};
+use kube::{
+    Api, Client, CustomResourceExt, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+};
+use proxy_order_operator::{
+    crd::{ProxyOrder, ProxyOrderSpec},
+    sim::{SimConfig, Simulator},
+};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "e2e-api-key-canary-7Q2";
+pub const KEY_SECRET: &str = "provider-key";
+pub const ACTIVE: u64 = 10000;
+pub const EXPIRED: u64 = 10001;
+pub const MOBILE: u64 = 10002;
+
+pub struct Env {
+    pub client: Client,
+    pub ns: String,
+    pub sim: Simulator,
+    operator: Option<Child>,
+    pub log: PathBuf,
+    extra_args: Vec<String>,
+    metrics_port: u16,
+}
+
+fn kube_env_check() {
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "end-to-end tests need a cluster: run them with `make test-e2e` (KUBECONFIG is not set)"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Env {
+    /// A namespace, a simulator with the example orders and the API key, the API-key Secret,
+    /// and a running operator.
+    pub async fn start(name: &str) -> Env {
+        Self::start_with(name, &[]).await
+    }
+
+    pub async fn start_with(name: &str, extra_args: &[&str]) -> Env {
+        kube_env_check();
+        proxy_order_operator::provider::client::install_crypto_provider();
+        let client = Client::try_default()
+            .await
+            .expect("kube client from KUBECONFIG");
+        install_crd(&client).await;
+        let ns = format!("e2e-{name}-{:04x}", rand::random::<u16>());
+        let nss: Api<Namespace> = Api::all(client.clone());
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": ns, "labels": {"proxy-order-operator/e2e": "true"}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let sim = Simulator::start(
+            SimConfig {
+                api_keys: vec![API_KEY.to_string()],
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{ns}.log"));
+        let _ = std::fs::remove_file(&log);
+        let mut env = Env {
+            client,
+            ns,
+            sim,
+            operator: None,
+            log,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            metrics_port: free_port(),
+        };
+        env.put_secret(KEY_SECRET, "api-key", API_KEY).await;
+        env.start_operator(None).await;
+        env
+    }
+
+    /// Starts the operator; with `failpoint`, it aborts at that point.
+    pub async fn start_operator(&mut self, failpoint: Option<&str>) {
+        self.stop_operator();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy-order-operator"));
+        cmd.args([
+            "--namespace",
+            &self.ns,
+            "--provider-url",
+            &self.sim.base_url(),
+            "--metrics-addr",
+            &format!("127.0.0.1:{}", self.metrics_port),
+            "--log-format",
+            "json",
+            "--refresh-interval",
+            "600s",
+            "--terminal-recheck",
+            "600s",
+        ])
+        .args(&self.extra_args)
+        .env("RUST_LOG", "info,proxy_order_operator=debug")
+        .env_remove(proxy_order_operator::failpoint::ENV)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+        if let Some(fp) = failpoint {
+            cmd.env(proxy_order_operator::failpoint::ENV, fp);
+        }
+        self.operator = Some(cmd.spawn().expect("operator binary starts"));
+        if failpoint.is_none() {
+            self.wait_operator_ready().await;
+        }
+    }
+
+    async fn wait_operator_ready(&mut self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(child) = self.operator.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "operator exited early with {status}; log:\n{}",
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator not ready; log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for the operator process to end by itself (after a failpoint), up to 30 s.
+    pub async fn wait_operator_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(child) = self.operator.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.operator = None;
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "operator did not stop at its failpoint"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn stop_operator(&mut self) {
+        if let Some(mut child) = self.operator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn orders(&self) -> Api<ProxyOrder> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        let s = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns},
+            "data": {key: ByteString(value.as_bytes().to_vec())},
+        });
+        self.secrets()
+            .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
+            .await
+            .unwrap();
+    }
+
+    /// Applies a ProxyOrder from a spec JSON (server-side apply, field manager `e2e`).
+    pub async fn apply(&self, name: &str, spec: Value) -> ProxyOrder {
+        self.apply_full(name, json!({ "spec": spec })).await
+    }
+
+    pub async fn apply_full(&self, name: &str, body: Value) -> ProxyOrder {
+        let mut obj = body;
+        obj["apiVersion"] = json!("proxy-solutions.net/v1alpha1");
+        obj["kind"] = json!("ProxyOrder");
+        obj["metadata"]["name"] = json!(name);
+        self.orders()
+            .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(obj))
+            .await
+            .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        self.orders()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    pub async fn get(&self, name: &str) -> ProxyOrder {
+        self.orders().get(name).await.unwrap()
+    }
+
+    /// Polls until `check` returns Some, or fails after `secs` with the last state.
+    pub async fn wait_for<T, F>(&self, what: &str, secs: u64, mut check: F) -> T
+    where
+        F: AsyncFnMut() -> Option<T>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for {what}; operator log:\n{}",
+                    tail(&self.log_text(), 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Waits until condition `type_` has `status` and `reason`, returning the object.
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> ProxyOrder {
+        let what = format!("{name} {type_}={status}/{reason}");
+        self.wait_for(&what, 30, async || {
+            let po = self.orders().get_opt(name).await.ok()??;
+            let c = condition(&po, type_)?;
+            (c.0 == status && c.1 == reason).then_some(po)
+        })
+        .await
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> ProxyOrder {
+        self.wait_condition(name, "Ready", "True", "Applied").await
+    }
+
+    /// Decoded data of a Secret.
+    pub async fn secret_data(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let s = self.secrets().get_opt(name).await.unwrap()?;
+        Some(
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+                .collect(),
+        )
+    }
+
+    pub async fn sim_order(&self, id: u64) -> Value {
+        reqwest::get(format!("{}/orders/{id}", self.sim.admin_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sim_post(&self, path: &str, body: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.sim.admin_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+
+    /// Provider-API requests the simulator received, optionally for one order.
+    pub async fn requests(&self) -> Vec<Value> {
+        reqwest::get(format!("{}/requests", self.sim.admin_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Change calls (POST /api/user/orders/{id}) received for `order`.
+    pub async fn change_calls(&self, order: u64) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == format!("/api/user/orders/{order}"))
+            .collect()
+    }
+
+    pub async fn list_calls(&self) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"] == "/api/user/orders")
+            .count()
+    }
+
+    /// Events about the ProxyOrder `name`, as (type, reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                (
+                    e.type_.unwrap_or_default(),
+                    e.reason.unwrap_or_default(),
+                    e.note.unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Fails when any canary appears in the operator's log, in an Event or in a status.
+    pub async fn assert_no_leaks(&self, canaries: &[&str]) {
+        let log = self.log_text();
+        let events = serde_json::to_string(&self.events_all().await).unwrap();
+        let statuses: Vec<Value> = self
+            .orders()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|po| serde_json::to_value(&po.status).unwrap())
+            .collect();
+        let statuses = serde_json::to_string(&statuses).unwrap();
+        for c in canaries.iter().chain([&API_KEY]) {
+            assert!(
+                !log.contains(c),
+                "secret {c:?} leaked into the operator log"
+            );
+            assert!(!events.contains(c), "secret {c:?} leaked into an Event");
+            assert!(!statuses.contains(c), "secret {c:?} leaked into a status");
+        }
+    }
+
+    async fn events_all(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let api: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.client.clone(), &self.ns);
+        api.list(&ListParams::default()).await.unwrap().items
+    }
+
+    /// Stops the operator and deletes the namespace.
+    pub async fn finish(mut self) {
+        self.stop_operator();
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        let _ = nss.delete(&self.ns, &DeleteParams::background()).await;
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop_operator();
+    }
+}
+
+pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String)> {
+    po.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Installs (or updates) the CRD and waits until it is served.
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = ProxyOrder::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("e2e").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD applies");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = crds.get(&crd.name_any()).await.unwrap();
+        let established = c
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        if established {
+            return;
+        }
+        assert!(Instant::now() < deadline, "CRD not established");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A ProxyOrder spec value for tests that need the typed form.
+#[allow(dead_code)]
+pub fn spec(v: Value) -> ProxyOrderSpec {
+    serde_json::from_value(v).unwrap()
+}
