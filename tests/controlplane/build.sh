@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Build the test control plane binaries from Go modules, at the versions pinned
+# in tests/controlplane/versions.env, into
+#   ${PROXY_ORDER_CACHE:-$HOME/.cache/proxy-order-operator}/k8s-${KUBE_VERSION}/
+# (etcd, kube-apiserver, kube-controller-manager, kubectl, helm).
+# A binary that is already there (built from the same pinned versions) is
+# skipped, so a second run takes about a second.
+# Usage: tests/controlplane/build.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "${here}/versions.env"
+
+say() { echo "build.sh: $*"; }
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+
+[[ "${KUBE_VERSION}" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "KUBE_VERSION=${KUBE_VERSION} is not of the form v1.Y.Z"
+kube_minor="${BASH_REMATCH[1]}"
+
+cache="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}"
+bindir="${cache}/k8s-${KUBE_VERSION}"
+logdir="${bindir}/logs"
+mkdir -p "${logdir}" || die "cannot create ${logdir}"
+
+# Only one build at a time per cache dir (parallel make targets, two shells).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${bindir}/.build.lock"
+  if ! flock -n 9; then
+    say "another build.sh is running for ${bindir}; waiting for it"
+    flock 9
+  fi
+fi
+
+# -mod=mod: go.sum is committed complete, but let go fill it rather than fail
+# if a fresh toolchain wants an extra hash. -buildvcs=false: the modules live
+# inside the project's git checkout, which must not be stamped into binaries.
+export GOFLAGS="-mod=mod -buildvcs=false"
+export CGO_ENABLED=0
+
+# stamp NAME: what a binary was built from; a changed stamp forces a rebuild.
+stamp() {
+  case "$1" in
+    etcd) echo "etcd ${ETCD_VERSION} $(cksum <"${here}/etcd/go.mod")" ;;
+    helm) echo "helm ${HELM_VERSION}" ;;
+    *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/kube/go.mod")" ;;
+  esac
+}
+
+# up_to_date NAME: the binary exists and was built from the pinned versions.
+up_to_date() {
+  [[ -x "${bindir}/$1" && -f "${bindir}/$1.stamp" && "$(cat "${bindir}/$1.stamp")" == "$(stamp "$1")" ]]
+}
+
+build_pid=""
+cleanup() {
+  if [[ -n "${build_pid}" ]] && kill -0 "${build_pid}" 2>/dev/null; then
+    kill "${build_pid}" 2>/dev/null || true
+    wait "${build_pid}" 2>/dev/null || true
+  fi
+  rm -rf "${bindir}"/.tmp-* 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# build NAME DESCRIPTION CMD...: runs CMD (which must write ${bindir}/.tmp-NAME/NAME)
+# in the background with its output in ${logdir}/build-NAME.log, printing a
+# progress line every minute, then moves the binary into place.
+build() {
+  local name="$1" what="$2"
+  shift 2
+  local out="${bindir}/${name}" log="${logdir}/build-${name}.log"
+  if up_to_date "${name}"; then
+    fresh+=("${name}")
+    return 0
+  fi
+  if [[ -z "${said_go:-}" ]]; then say "$(go version); output: ${bindir}"; said_go=1; fi
+  say "building ${name} (${what}) ... log: ${log}"
+  local start=${SECONDS} status=0 next=60
+  rm -rf "${bindir}/.tmp-${name}"
+  mkdir -p "${bindir}/.tmp-${name}"
+  {
+    echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(go version)"
+    echo "# $*"
+  } >"${log}"
+  "$@" >>"${log}" 2>&1 &
+  build_pid=$!
+  while kill -0 "${build_pid}" 2>/dev/null; do
+    sleep 2
+    if (( SECONDS - start >= next )); then
+      say "  still building ${name} ($((SECONDS - start))s so far)"
+      next=$((next + 60))
+    fi
+  done
+  wait "${build_pid}" || status=$?
+  build_pid=""
+  if (( status != 0 )) || [[ ! -x "${bindir}/.tmp-${name}/${name}" ]]; then
+    tail -n 15 "${log}" | sed 's/^/    /' >&2
+    die "building ${name} failed (exit ${status}) after $((SECONDS - start))s; full log: ${log}"
+  fi
+  mv -f "${bindir}/.tmp-${name}/${name}" "${out}"
+  rmdir "${bindir}/.tmp-${name}"
+  stamp "${name}" >"${out}.stamp"
+  say "built ${name} in $((SECONDS - start))s"
+}
+
+# The modules must match versions.env (gen-kube-mod.sh regenerates both).
+grep -q "^require k8s.io/kubernetes ${KUBE_VERSION}\$" "${here}/kube/go.mod" \
+  || die "kube/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
+grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
+  || die "etcd/go.mod does not require go.etcd.io/etcd/server/v3 ${ETCD_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
+
+all=(etcd helm kubectl kube-apiserver kube-controller-manager)
+missing=()
+for name in "${all[@]}"; do up_to_date "${name}" || missing+=("${name}"); done
+if (( ${#missing[@]} == 0 )); then
+  say "all binaries up to date in ${bindir}: ${all[*]}"
+  exit 0
+fi
+command -v go >/dev/null 2>&1 \
+  || die "'go' not found on PATH, needed to build ${missing[*]}; install Go >= 1.26 from https://go.dev/dl/ (or add /usr/local/go/bin to PATH)"
+
+total_start=${SECONDS}
+fresh=()
+
+# etcd: tests/controlplane/etcd is a three-line main around etcdmain.Main.
+build etcd "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}" \
+  go build -C "${here}/etcd" -p 2 -trimpath -ldflags "-s -w" \
+  -o "${bindir}/.tmp-etcd/etcd" .
+
+# helm: go install at the pinned release, with the ldflags of helm's Makefile
+# (version, and the Kubernetes version that `helm template` assumes).
+helm_ldflags() {
+  local gomod cg major minor
+  gomod="$(cd "${bindir}" && GOFLAGS=-buildvcs=false go mod download -json "helm.sh/helm/v3@${HELM_VERSION}" \
+    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  cg="$(sed -n 's/^[[:space:]]*k8s\.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "${gomod}" 2>/dev/null | head -n1)"
+  major=1 minor="${cg:-${kube_minor}}"
+  printf '%s' "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
+    " -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${minor}" \
+    " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${minor}"
+}
+if ! up_to_date helm; then
+  # go install pkg@version ignores the current module and refuses -mod.
+  build helm "helm.sh/helm/v3 ${HELM_VERSION}" \
+    env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-helm" \
+    go install -p 2 -trimpath -ldflags "$(helm_ldflags)" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+else
+  fresh+=(helm)
+fi
+
+# Kubernetes: version ldflags as in kubernetes' hack/lib/version.sh, so that
+# `kubectl version` reports the real version. The build date is the release
+# tag's date from the module proxy, which keeps the binaries reproducible.
+kube_ldflags() {
+  local date="" flags="-s -w" pkg
+  date="$(go list -C "${here}/kube" -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes 2>/dev/null || true)"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X ${pkg}.gitVersion=${KUBE_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${kube_minor}"
+    flags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.gitCommit="
+    if [[ -n "${date}" ]]; then flags+=" -X ${pkg}.buildDate=${date}"; fi
+  done
+  echo "${flags}"
+}
+ldflags=""
+for name in kubectl kube-apiserver kube-controller-manager; do
+  if [[ -z "${ldflags}" ]] && ! up_to_date "${name}"; then ldflags="$(kube_ldflags)"; fi
+  build "${name}" "k8s.io/kubernetes/cmd/${name} ${KUBE_VERSION}" \
+    go build -C "${here}/kube" -p 2 -trimpath -ldflags "${ldflags}" \
+    -o "${bindir}/.tmp-${name}/${name}" "k8s.io/kubernetes/cmd/${name}"
+done
+
+if (( ${#fresh[@]} )); then say "already built: ${fresh[*]}"; fi
+say "all binaries ready in ${bindir} ($((SECONDS - total_start))s)"
