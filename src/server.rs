@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use futures::FutureExt;
 use kube::runtime::reflector::Store;
 
 use crate::{
@@ -15,7 +16,6 @@ use crate::{
 struct AppState {
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
-    ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Serves the endpoints until the process ends. `/readyz` answers 200 once the ProxyOrder
@@ -25,32 +25,20 @@ pub async fn serve(
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let store = store.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                ready.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
-    }
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(AppState {
-            store,
-            metrics,
-            ready,
-        });
+        .with_state(AppState { store, metrics });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     axum::serve(listener, app).await
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.ready.load(std::sync::atomic::Ordering::Relaxed) {
+    // Polled once per request rather than awaited in a task: the store's readiness signal
+    // wakes only its most recent waiter, which is the controller's.
+    if matches!(s.store.wait_until_ready().now_or_never(), Some(Ok(()))) {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "cache not synced")

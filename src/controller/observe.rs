@@ -35,7 +35,14 @@ pub struct Observation {
     pub sync_requested: Option<String>,
 }
 
-pub async fn observe(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Observation> {
+/// `started` is when the reconcile began: a requested refresh is satisfied by any order list
+/// fetched since then.
+pub async fn observe(
+    po: &ProxyOrder,
+    ctx: &Context,
+    ns: &str,
+    started: Instant,
+) -> Result<Observation> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
 
@@ -95,7 +102,7 @@ pub async fn observe(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Observa
                 lang: po.spec.lang,
                 currency: po.spec.currency,
             };
-            let force = sync_requested.as_ref().map(|_| Instant::now());
+            let force = sync_requested.as_ref().map(|_| started);
             let list = ctx
                 .orders
                 .get(

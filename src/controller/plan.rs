@@ -353,13 +353,24 @@ pub fn after_call(
         }
         CallKind::Read => {
             // Recovering an interrupted password generation: it took effect if the password
-            // is no longer the one from before. With no password known from before, that
-            // cannot be told, and the generation is asked for again.
+            // is no longer the one from before. With no password known from before, it took
+            // effect if the Secret (written only after a successful call) already holds the
+            // live password; otherwise that cannot be told, and the generation is asked for
+            // again (the documented worst case: one extra generation).
+            let secret_has_live = match &obs.secret {
+                OwnedSecret::Present(data) => {
+                    data.0.get(credentials::KEY_PASSWORD).is_some_and(|pw| {
+                        credentials::password_fingerprint(inp.uid, pw) == fingerprint
+                    })
+                }
+                _ => false,
+            };
             if let Some(p) = &inp.status.pending_request
                 && p.gen_password
-                && p.previous_password_fingerprint
-                    .as_deref()
-                    .is_some_and(|prev| prev != fingerprint)
+                && match p.previous_password_fingerprint.as_deref() {
+                    Some(prev) => prev != fingerprint,
+                    None => secret_has_live,
+                }
             {
                 status.password_origin = Some(PasswordOrigin::Generated);
                 if p.rotation.is_some() {

@@ -81,20 +81,50 @@ pub fn error_policy(po: Arc<ProxyOrder>, error: &Error, ctx: Arc<Context>) -> Ac
 
 async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
     let ns = po.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut current = po.clone();
+    let mut fresh = false;
+    let started = Instant::now();
+    loop {
+        match reconcile_once(&current, ctx, &api, &ns, fresh, started).await? {
+            Step::Done(action) => return Ok(action),
+            // The cache may lag behind the operator's own last status write. A provider call
+            // is planned only from the API server's current copy.
+            Step::Refetch => {
+                current = api.get(&current.name_any()).await?;
+                fresh = true;
+            }
+        }
+    }
+}
+
+enum Step {
+    Done(Action),
+    Refetch,
+}
+
+async fn reconcile_once(
+    po: &ProxyOrder,
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    ns: &str,
+    fresh: bool,
+    started: Instant,
+) -> Result<Step> {
     let uid = po.uid().ok_or(Error::MissingMetadata("uid"))?;
     let name = po.name_any();
-    let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), &ns);
 
     if po.metadata.deletion_timestamp.is_some() {
-        return finalize(po, ctx, &api, &ns, &uid).await;
+        return finalize(po, ctx, api, ns, &uid).await.map(Step::Done);
     }
     let wants_finalizer = po.spec.deletion_policy == Some(DeletionPolicy::Revoke);
     let has_finalizer = po.finalizers().iter().any(|f| f == FINALIZER);
     if wants_finalizer != has_finalizer {
-        set_finalizer(&api, po, wants_finalizer).await?;
+        set_finalizer(api, po, wants_finalizer).await?;
+        return Ok(Step::Refetch);
     }
 
-    let obs = observe(po, ctx, &ns).await?;
+    let obs = observe(po, ctx, ns, started).await?;
     let status = po.status.clone().unwrap_or_default();
     let empty = BTreeMap::new();
     let inp = Inputs {
@@ -108,19 +138,25 @@ async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
     let key = ObjectRef::from_obj(po);
 
     let decision = plan::plan(&inp, &obs.observed);
-    let settle = match decision {
+    let mut settle = match decision {
+        // Writes, like calls, are decided only from the API server's current copy, so a
+        // lagging cache never rolls status back.
+        Plan::Settle(settle) if !fresh && (settle.secret.is_some() || settle.status != status) => {
+            return Ok(Step::Refetch);
+        }
         Plan::Settle(settle) => {
             let settle = *settle;
             announce_transition(ctx, po, &status, &settle.status).await;
             settle
         }
+        Plan::Call(_) if !fresh => return Ok(Step::Refetch),
         Plan::Call(call) => {
             let hash = plan::inputs_hash(&inp, &obs.observed);
             if let Some(wait) = terminal_gate(ctx, &key, &hash) {
                 debug!(%name, ?wait, "same inputs failed terminally; waiting");
-                return Ok(Action::requeue(wait));
+                return Ok(Step::Done(Action::requeue(wait)));
             }
-            let settle = perform(po, ctx, &api, &inp, &obs, &call).await?;
+            let settle = perform(po, ctx, api, &inp, &obs, &call).await?;
             if matches!(settle.requeue, Requeue::Terminal) {
                 ctx.terminal
                     .lock()
@@ -130,14 +166,13 @@ async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
             settle
         }
     };
-    let mut settle = settle;
     if let Some(token) = &obs.sync_requested
         && obs.observed.listed.as_ref().is_some_and(|l| l.is_ok())
     {
         settle.status.sync_requested = Some(token.clone());
     }
-    write(po, ctx, &api, &ns, &uid, &obs, &settle).await?;
-    Ok(action_for(ctx, &key, &settle.requeue))
+    write(po, ctx, api, ns, &uid, &obs, &settle).await?;
+    Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 
 /// Carries out one provider call: intent first when the request must not repeat, then the
@@ -430,7 +465,7 @@ async fn finalize(
         return Ok(Action::await_change());
     }
     if !plan::is_paused(po.annotations()) {
-        let obs = observe(po, ctx, ns).await?;
+        let obs = observe(po, ctx, ns, Instant::now()).await?;
         let Some((key_fp, key)) = &obs.api_key else {
             publish(ctx, po, EventType::Warning, "RevokeBlocked", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));

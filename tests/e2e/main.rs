@@ -585,10 +585,14 @@ async fn deleting_makes_no_call_and_the_secret_is_collected() {
 
 #[tokio::test]
 async fn crash_after_password_generation_loses_nothing() {
-    for point in [
-        "after-provider-call",
-        "after-secret-write",
-        "before-provider-call",
+    // (kill point, most password generations that may take effect). Killed after the call but
+    // before anything was written, with no earlier password to compare with, the operator
+    // cannot tell whether the generation happened: one extra is the documented worst case.
+    for (point, most) in [
+        ("before-provider-call", 1),
+        ("after-provider-call", 2),
+        ("after-secret-write", 1),
+        ("after-status-write", 1),
     ] {
         let mut env = Env::start("crash").await;
         env.stop_operator();
@@ -611,9 +615,9 @@ async fn crash_after_password_generation_loses_nothing() {
             .iter()
             .filter(|c| c["body"]["gen_password"] == true && c["status"] == 200)
             .count();
-        assert_eq!(
-            gens, 1,
-            "{point}: exactly one password generation took effect"
+        assert!(
+            (1..=most).contains(&gens),
+            "{point}: {gens} password generations, expected 1..={most}"
         );
         env.finish().await;
     }

@@ -99,7 +99,20 @@ impl Env {
             sim,
             operator: None,
             log,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_args: {
+                // Long intervals unless a test asks otherwise, so timing-based assertions
+                // see only what the test caused.
+                let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+                for (flag, value) in [
+                    ("--refresh-interval", "600s"),
+                    ("--terminal-recheck", "600s"),
+                ] {
+                    if !args.iter().any(|a| a == flag) {
+                        args.extend([flag.to_string(), value.to_string()]);
+                    }
+                }
+                args
+            },
             metrics_port: free_port(),
         };
         env.put_secret(KEY_SECRET, "api-key", API_KEY).await;
@@ -125,10 +138,6 @@ impl Env {
             &format!("127.0.0.1:{}", self.metrics_port),
             "--log-format",
             "json",
-            "--refresh-interval",
-            "600s",
-            "--terminal-recheck",
-            "600s",
         ])
         .args(&self.extra_args)
         .env("RUST_LOG", "info,proxy_order_operator=debug")
@@ -268,7 +277,8 @@ impl Env {
         }
     }
 
-    /// Waits until condition `type_` has `status` and `reason`, returning the object.
+    /// Waits until condition `type_` has `status` and `reason` for the current generation,
+    /// returning the object.
     pub async fn wait_condition(
         &self,
         name: &str,
@@ -280,7 +290,8 @@ impl Env {
         self.wait_for(&what, 30, async || {
             let po = self.orders().get_opt(name).await.ok()??;
             let c = condition(&po, type_)?;
-            (c.0 == status && c.1 == reason).then_some(po)
+            let current = po.status.as_ref()?.observed_generation == po.metadata.generation;
+            (current && c.0 == status && c.1 == reason).then_some(po)
         })
         .await
     }
