@@ -43,6 +43,16 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION")]
     pub leader_election: bool,
 
+    /// Namespace of the leader-election Lease (default: `--namespace`, else `POD_NAMESPACE`,
+    /// else `default`).
+    #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// How long a leader's Lease lasts without renewal; a successor waits this long after a
+    /// leader vanishes.
+    #[arg(long, env = "PROXY_ORDER_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
     /// Address of the metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`).
     #[arg(long, env = "PROXY_ORDER_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

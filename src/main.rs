@@ -1,5 +1,12 @@
+use std::time::Duration;
+
 use clap::Parser;
-use proxy_order_operator::{config::Config, controller, server, telemetry};
+use proxy_order_operator::{
+    config::Config,
+    controller,
+    leader::{self, LeaderConfig},
+    server, telemetry,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,12 +18,56 @@ async fn main() -> anyhow::Result<()> {
         provider_url = %config.provider.provider_url,
         namespace = config.namespace.as_deref().unwrap_or("<all>"),
         refresh_interval = ?config.refresh_interval,
+        leader_election = config.leader_election,
         "starting proxy-order-operator"
     );
-    let (handle, controller) = controller::run(config.clone(), client).await?;
-    let server = server::serve(config.metrics_addr, handle.store, handle.metrics);
-    tokio::select! {
-        _ = controller => Ok(()),
-        res = server => Err(anyhow::anyhow!("metrics server stopped: {res:?}")),
+    let (handle, controller) = controller::run(config.clone(), client.clone()).await?;
+    let server = tokio::spawn(server::serve(
+        config.metrics_addr,
+        handle.store,
+        handle.metrics,
+    ));
+
+    let lease = config.leader_election.then(|| LeaderConfig {
+        namespace: config
+            .leader_election_namespace
+            .clone()
+            .or_else(|| config.namespace.clone())
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".to_string()),
+        name: "proxy-order-operator".to_string(),
+        identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
+            format!(
+                "{}-{}",
+                std::env::var("HOSTNAME").unwrap_or_else(|_| "operator".into()),
+                std::process::id()
+            )
+        }),
+        lease_duration: config.lease_duration,
+        retry_period: (config.lease_duration / 3).max(Duration::from_millis(500)),
+    });
+
+    let lost = async {
+        match &lease {
+            Some(l) => leader::hold(client.clone(), l).await,
+            None => std::future::pending().await,
+        }
+    };
+    let run = async {
+        if let Some(l) = &lease {
+            leader::acquire(client.clone(), l).await;
+        }
+        tokio::select! {
+            _ = controller => Ok(()),
+            _ = lost => Err(anyhow::anyhow!("leadership lost; exiting so that only one replica acts")),
+        }
+    };
+    let result = tokio::select! {
+        r = run => r,
+        r = server => Err(anyhow::anyhow!("metrics server stopped: {r:?}")),
+    };
+    if let Some(l) = &lease {
+        leader::release(client, l).await;
     }
+    result
 }

@@ -661,3 +661,217 @@ async fn crash_after_removing_proxies_never_removes_twice() {
     assert_eq!(data["ips"].lines().count(), ips.len() + 1);
     env.finish().await;
 }
+
+#[tokio::test]
+async fn one_leader_reconciles_and_a_successor_takes_over() {
+    let lease = ["--leader-election", "--lease-duration", "3s"];
+    let mut env = Env::start_with("leader", &lease).await;
+    let (mut b, b_log) = env.spawn_replica("b", &[]);
+    env.wait_for("replica b waits for leadership", 30, async || {
+        std::fs::read_to_string(&b_log)
+            .ok()?
+            .contains("waiting for leadership")
+            .then_some(())
+    })
+    .await;
+    env.apply(
+        "l",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8900}),
+    )
+    .await;
+    env.wait_ready("l").await;
+    let b_text = std::fs::read_to_string(&b_log).unwrap();
+    assert!(
+        !b_text.contains("provider call"),
+        "the follower made no call:\n{b_text}"
+    );
+    assert!(env.log_text().contains("provider call succeeded"));
+
+    env.stop_operator(); // SIGKILL: no release, so the lease has to expire
+    env.wait_for("replica b takes over", 30, async || {
+        std::fs::read_to_string(&b_log)
+            .ok()?
+            .contains("acquired leadership")
+            .then_some(())
+    })
+    .await;
+    env.apply(
+        "l",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 8901}),
+    )
+    .await;
+    env.wait_for("the new leader applies", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["port"] == 8901).then_some(())
+    })
+    .await;
+    let _ = b.kill();
+    let _ = b.wait();
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn revoke_policy_rotates_and_clears_before_deletion() {
+    let env = Env::start("revoke").await;
+    env.apply(
+        "rv",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "ipAuth": ["192.0.2.44"], "password": {"generate": true},
+               "deletionPolicy": "Revoke"}),
+    )
+    .await;
+    env.wait_ready("rv").await;
+    let po = env.get("rv").await;
+    assert!(
+        po.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"proxy-solutions.net/revoke".to_string())
+    );
+    let before = env.sim_order(ACTIVE).await;
+    assert_eq!(before["access"]["ip_list"], json!(["192.0.2.44"]));
+    env.orders()
+        .delete("rv", &Default::default())
+        .await
+        .unwrap();
+    env.wait_for("ProxyOrder gone", 30, async || {
+        env.orders()
+            .get_opt("rv")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let after = env.sim_order(ACTIVE).await;
+    assert_eq!(after["access"]["ip_list"], json!([]), "allow-list cleared");
+    assert_ne!(
+        after["access"]["password"], before["access"]["password"],
+        "password rotated"
+    );
+    let last = env.change_calls(ACTIVE).await.pop().unwrap();
+    assert_eq!(last["body"], json!({"gen_password": true, "ip_auth": []}));
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
+    let env = Env::start("admission").await;
+    let key = json!({"name": KEY_SECRET, "key": "api-key"});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("order id 0", json!({"orderId": 0}), "orderId"),
+        ("no order id", json!({"port": 8000}), "orderId"),
+        ("port 0", json!({"orderId": 1, "port": 0}), "port"),
+        ("port 65536", json!({"orderId": 1, "port": 65536}), "port"),
+        (
+            "quantity 0",
+            json!({"orderId": 1, "quantity": 0}),
+            "quantity",
+        ),
+        (
+            "port as text",
+            json!({"orderId": 1, "port": "eighty"}),
+            "port",
+        ),
+        (
+            "bad ipAuth",
+            json!({"orderId": 1, "ipAuth": ["10.0.0.300"]}),
+            "ipAuth",
+        ),
+        (
+            "bad removeProxies",
+            json!({"orderId": 1, "removeProxies": ["not-an-ip"]}),
+            "removeProxies",
+        ),
+        (
+            "both password sources",
+            json!({"orderId": 1, "password": {"generate": true, "secretKeyRef": key}}),
+            "password",
+        ),
+        (
+            "no password source",
+            json!({"orderId": 1, "password": {}}),
+            "password",
+        ),
+        (
+            "generate false",
+            json!({"orderId": 1, "password": {"generate": false}}),
+            "generate",
+        ),
+        ("unknown lang", json!({"orderId": 1, "lang": "DE"}), "lang"),
+        (
+            "unknown currency",
+            json!({"orderId": 1, "currency": "GBP"}),
+            "currency",
+        ),
+        (
+            "login with a space",
+            json!({"orderId": 1, "login": "a b"}),
+            "login",
+        ),
+        (
+            "non-ASCII login",
+            json!({"orderId": 1, "login": "логин"}),
+            "login",
+        ),
+        (
+            "template shadows a key",
+            json!({"orderId": 1, "secret": {"template": {"password": "x"}}}),
+            "template",
+        ),
+        (
+            "unknown field",
+            json!({"orderId": 1, "colour": "red"}),
+            "colour",
+        ),
+        (
+            "bad secret name",
+            json!({"orderId": 1, "secret": {"name": "Not_A_Name"}}),
+            "name",
+        ),
+        (
+            "too many IPs",
+            json!({"orderId": 1, "ipAuth": (0..1001).map(|i| format!("10.1.{}.{}", i / 256, i % 256)).collect::<Vec<_>>()}),
+            "ipAuth",
+        ),
+    ];
+    for (what, spec, field) in cases {
+        let mut obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
+                             "metadata": {"name": "bad"}, "spec": spec});
+        obj["spec"]["apiKeySecretRef"] = key.clone();
+        let err = env
+            .orders()
+            .patch(
+                "bad",
+                &kube::api::PatchParams::apply("e2e").force(),
+                &kube::api::Patch::Apply(obj),
+            )
+            .await
+            .expect_err(what);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(field),
+            "{what}: error does not name {field}: {msg}"
+        );
+    }
+
+    // orderId cannot change once set.
+    env.apply("fixed", json!({"orderId": ACTIVE, "apiKeySecretRef": key}))
+        .await;
+    let mut obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
+                         "metadata": {"name": "fixed"}, "spec": {"orderId": EXPIRED, "apiKeySecretRef": key}});
+    obj["spec"]["apiKeySecretRef"] = key.clone();
+    let err = env
+        .orders()
+        .patch(
+            "fixed",
+            &kube::api::PatchParams::apply("e2e").force(),
+            &kube::api::Patch::Apply(obj),
+        )
+        .await
+        .expect_err("orderId change");
+    assert!(err.to_string().contains("immutable"), "{err}");
+    assert!(env.change_calls(EXPIRED).await.is_empty());
+    env.finish().await;
+}

@@ -180,6 +180,34 @@ impl Env {
         }
     }
 
+    /// Starts one more operator process with its own metrics port and log file (the returned
+    /// path), for tests with several replicas. It is not waited on.
+    pub fn spawn_replica(&self, tag: &str, extra: &[&str]) -> (Child, PathBuf) {
+        let log_path = self.log.with_extension(format!("{tag}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_proxy-order-operator"))
+            .args([
+                "--namespace",
+                &self.ns,
+                "--provider-url",
+                &self.sim.base_url(),
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", free_port()),
+                "--log-format",
+                "json",
+            ])
+            .args(&self.extra_args)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove(proxy_order_operator::failpoint::ENV)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        (child, log_path)
+    }
+
     /// Waits for the operator process to end by itself (after a failpoint), up to 30 s.
     pub async fn wait_operator_exit(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
