@@ -91,7 +91,10 @@ fn parse_namespaced_name(s: &str) -> Result<NamespacedName, String> {
     }
 }
 
-/// Parses `500ms`, `90s`, `10m`, `1h` or a bare number of seconds.
+/// Longest duration any flag accepts.
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses `500ms`, `90s`, `10m`, `1h` or a bare number of seconds (at most 7 days).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -99,28 +102,30 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("expected a duration like 90s or 10m, got {s:?}"))?;
+    let secs = |factor: u64| n.checked_mul(factor).map(Duration::from_secs);
     let d = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "" | "s" => secs(1),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => secs(60),
+        "h" => secs(3600),
         _ => {
             return Err(format!(
                 "unknown duration unit {unit:?} in {s:?} (use ms, s, m or h)"
             ));
         }
     };
-    if d.is_zero() {
-        return Err("duration must be greater than zero".to_string());
+    match d {
+        Some(d) if d.is_zero() => Err("duration must be greater than zero".to_string()),
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("duration {s:?} is longer than 7 days")),
     }
-    Ok(d)
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if (0.01..=10_000.0).contains(&r) => Ok(r),
         _ => Err(format!(
-            "expected a positive number of requests per second, got {s:?}"
+            "expected requests per second between 0.01 and 10000, got {s:?}"
         )),
     }
 }
@@ -178,6 +183,7 @@ mod tests {
         assert!(e.to_string().contains("unknown duration unit"), "{e}");
         assert!(parse(&["--concurrency", "0"]).is_err());
         assert!(parse(&["--rate-limit", "-1"]).is_err());
+        assert!(parse(&["--rate-limit", "1e-300"]).is_err());
     }
 
     #[test]
@@ -188,6 +194,9 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("99999999999999999h").is_err());
+        assert!(parse_duration("8d").is_err());
+        assert!(parse_duration("169h").is_err());
     }
 
     #[test]

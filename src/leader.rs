@@ -134,7 +134,20 @@ pub async fn hold(client: Client, cfg: &LeaderConfig) {
     let mut last_renewed = tokio::time::Instant::now();
     loop {
         tokio::time::sleep(cfg.retry_period).await;
-        match try_acquire(&api, cfg).await {
+        // A renewal that hangs must not outlive the lease: bound it by the time left.
+        let left = cfg
+            .lease_duration
+            .saturating_sub(last_renewed.elapsed())
+            .saturating_sub(cfg.retry_period)
+            .max(Duration::from_millis(100));
+        let attempt = match tokio::time::timeout(left, try_acquire(&api, cfg)).await {
+            Ok(r) => r,
+            Err(_) => {
+                warn!("renewing leadership timed out");
+                return;
+            }
+        };
+        match attempt {
             Ok(Attempt::Held) => {
                 debug!("renewed leadership");
                 last_renewed = tokio::time::Instant::now();

@@ -15,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
     proxy_order_operator::provider::client::install_crypto_provider();
     let client = kube::Client::try_default().await?;
     tracing::info!(
-        provider_url = %config.provider.provider_url,
+        provider_url = %redacted_url(&config.provider.provider_url),
         namespace = config.namespace.as_deref().unwrap_or("<all>"),
         refresh_interval = ?config.refresh_interval,
         leader_election = config.leader_election,
@@ -70,4 +70,16 @@ async fn main() -> anyhow::Result<()> {
         leader::release(client, l).await;
     }
     result
+}
+
+/// The URL without any user-info (`user:password@`), for logging.
+fn redacted_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => "<invalid URL>".to_string(),
+    }
 }

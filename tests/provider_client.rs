@@ -21,6 +21,8 @@ const EXPIRED: u64 = 10001;
 const MOBILE: u64 = 10002;
 
 async fn sim_with(auth: AuthScheme) -> Simulator {
+    // Every test builds reqwest clients of its own (admin calls) besides the provider client.
+    proxy_order_operator::provider::client::install_crypto_provider();
     let config = SimConfig {
         api_keys: vec![KEY.to_string()],
         auth,
@@ -432,6 +434,7 @@ async fn dropped_connections_are_transport_errors() {
 
 #[tokio::test]
 async fn unreachable_provider_is_a_transport_error_without_the_key() {
+    proxy_order_operator::provider::client::install_crypto_provider();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);

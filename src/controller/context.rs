@@ -69,8 +69,9 @@ pub fn backoff_delay(
     let exp = base.saturating_mul(1u32 << attempt.min(16)).min(max);
     let jitter = 0.8 + 0.4 * unit_random.clamp(0.0, 1.0);
     let d = exp.mul_f64(jitter);
+    // The provider's Retry-After is honoured up to the backoff ceiling.
     match retry_after {
-        Some(r) if r > d => r,
+        Some(r) if r > d => r.min(max.max(d)),
         _ => d,
     }
 }
@@ -143,7 +144,7 @@ impl OrderCache {
 
     /// Replaces one order in every cached list of this key, after a change call answered
     /// with its new state, so the next decision does not act on the old one.
-    pub fn update_order(&self, key_fp: &str, order: &Order) {
+    pub async fn update_order(&self, key_fp: &str, order: &Order) {
         let entries: Vec<_> = {
             let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             map.iter()
@@ -152,24 +153,24 @@ impl OrderCache {
                 .collect()
         };
         for entry in entries {
-            if let Ok(mut guard) = entry.try_lock()
-                && let Some((at, list)) = &guard.fetched
-            {
-                let mut list = (**list).clone();
-                let mut changed = false;
-                for o in list.orders.iter_mut().filter(|o| o.id == order.id) {
-                    let mut updated = order.clone();
-                    // The list never carries credentials; keep it that way in memory too.
-                    updated.access = None;
-                    updated.proxies = None;
-                    *o = updated;
-                    changed = true;
-                }
-                if changed {
-                    guard.fetched = Some((*at, Arc::new(list)));
-                }
-            } else {
-                // Someone is fetching right now and will store a fresh list.
+            // Waits for a fetch in flight: it may have read the provider before this change,
+            // and the update must land on top of it.
+            let mut guard = entry.lock().await;
+            let Some((at, list)) = &guard.fetched else {
+                continue;
+            };
+            let mut list = (**list).clone();
+            let mut changed = false;
+            for o in list.orders.iter_mut().filter(|o| o.id == order.id) {
+                let mut updated = order.clone();
+                // The list never carries credentials; keep it that way in memory too.
+                updated.access = None;
+                updated.proxies = None;
+                *o = updated;
+                changed = true;
+            }
+            if changed {
+                guard.fetched = Some((*at, Arc::new(list)));
             }
         }
     }

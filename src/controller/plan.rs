@@ -141,13 +141,21 @@ pub enum Plan {
     Settle(Box<Settle>),
 }
 
+/// The fingerprint of a password as status records it. Salted with the resource's UID and keyed
+/// with the API key's fingerprint (which is never published), so someone who can read
+/// ProxyOrders but not Secrets cannot test password guesses against it.
+pub fn pw_fp(inp: &Inputs, obs: &Observed, password: &str) -> String {
+    let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
+    credentials::password_fingerprint(&format!("{}\0{key}", inp.uid), password)
+}
+
 /// A fingerprint of everything a decision depends on, to recognise a retry of the same
 /// failing request.
 pub fn inputs_hash(inp: &Inputs, obs: &Observed) -> String {
     let spec = serde_json::to_string(inp.spec).unwrap_or_default();
     let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
     let pw = match &obs.password {
-        Some(Ok(p)) => credentials::password_fingerprint(inp.uid, p.expose_secret()),
+        Some(Ok(p)) => pw_fp(inp, obs, p.expose_secret()),
         _ => "-".to_string(),
     };
     let rotate = inp
@@ -164,6 +172,17 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
 
     if is_paused(inp.annotations) {
         // observedGeneration stays: nothing of the current spec is applied while paused.
+        if conditions::is_true(&status.conditions, READY) && !secret_is_current(&status, inp, obs) {
+            conditions::set(
+                &mut status.conditions,
+                READY,
+                false,
+                Reason::Paused,
+                "paused: the credentials Secret cannot be confirmed current (missing, stale or unreadable)",
+                inp.generation,
+                &obs.now,
+            );
+        }
         conditions::set(
             &mut status.conditions,
             SYNCED,
@@ -204,7 +223,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
 
     let listed = match &obs.listed {
         Some(Err(e)) => {
-            record_failure(&mut status, inp, obs, e);
+            record_failure(&mut status, inp, obs, e, false);
             return settle(status, None, requeue_for(e));
         }
         Some(Ok(None)) => {
@@ -292,10 +311,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         return settle(status, None, Requeue::Terminal);
     };
     let data = credentials::render(&creds, template(inp));
-    let write = match &obs.secret {
-        OwnedSecret::Present(current) if *current == data => None,
-        _ => Some(data),
-    };
+    let write = secret_write(&obs.secret, data);
     succeed(&mut status, inp, obs, desired.held.as_deref());
     status.secret_name = Some(secret_name(inp));
     settle(status, write, Requeue::Refresh)
@@ -310,18 +326,22 @@ pub fn after_call(
 ) -> Settle {
     let mut status = inp.status.clone();
     status.observed_generation = inp.generation;
+    // The reconciler recorded this intent before the call; start from that state.
+    if let Some(p) = &call.pending {
+        status.pending_request = Some(p.clone());
+    }
     let order = match result {
         Err(e) => {
             // A 4xx answer means the request was not carried out. Without an answer, or with a
             // 5xx (a gateway may answer after the provider acted), it may have been, and the
             // intent stays for the next reconcile to resolve. A failed read resolves nothing:
             // the interrupted request it was for stays pending.
-            if e.status().is_some_and(|s| s < 500) && call.kind == CallKind::Apply {
+            let not_done = e.status().is_some_and(|s| s < 500);
+            if not_done && call.kind == CallKind::Apply {
                 status.pending_request = None;
-            } else if let Some(p) = &call.pending {
-                status.pending_request = Some(p.clone());
             }
-            record_failure(&mut status, inp, obs, e);
+            let may_have_changed = call.kind == CallKind::Apply && !not_done;
+            record_failure(&mut status, inp, obs, e, may_have_changed);
             return Settle {
                 status,
                 secret: None,
@@ -331,15 +351,17 @@ pub fn after_call(
         Ok(order) => order,
     };
     let Some(access) = &order.access else {
+        // The provider answered 2xx, so the request took effect, but without the credentials;
+        // the intent stays so that the next reconcile reads them.
         let e = ProviderError::Decode("the change response carries no access block".into());
-        record_failure(&mut status, inp, obs, &e);
+        record_failure(&mut status, inp, obs, &e, call.kind == CallKind::Apply);
         return Settle {
             status,
             secret: None,
             requeue: requeue_for(&e),
         };
     };
-    let fingerprint = credentials::password_fingerprint(inp.uid, access.password.expose_secret());
+    let fingerprint = pw_fp(inp, obs, access.password.expose_secret());
 
     match call.kind {
         CallKind::Apply => {
@@ -358,11 +380,10 @@ pub fn after_call(
             // live password; otherwise that cannot be told, and the generation is asked for
             // again (the documented worst case: one extra generation).
             let secret_has_live = match &obs.secret {
-                OwnedSecret::Present(data) => {
-                    data.0.get(credentials::KEY_PASSWORD).is_some_and(|pw| {
-                        credentials::password_fingerprint(inp.uid, pw) == fingerprint
-                    })
-                }
+                OwnedSecret::Present(data) => data
+                    .0
+                    .get(credentials::KEY_PASSWORD)
+                    .is_some_and(|pw| pw_fp(inp, obs, pw) == fingerprint),
                 _ => false,
             };
             if let Some(p) = &inp.status.pending_request
@@ -400,11 +421,13 @@ pub fn after_call(
         proxies: order.proxy_ips(),
     };
     let data = credentials::render(&creds, template(inp));
-    let write = match &obs.secret {
-        OwnedSecret::Present(current) if *current == data => None,
-        _ => Some(data),
-    };
-    succeed(&mut status, inp, obs, call.held.as_deref());
+    let write = secret_write(&obs.secret, data);
+    if call.kind == CallKind::Read {
+        // A read is a step towards applying the spec, not proof that the provider matches it.
+        set_ready(&mut status, inp, obs);
+    } else {
+        succeed(&mut status, inp, obs, call.held.as_deref());
+    }
     let requeue = if call.kind == CallKind::Read {
         Requeue::Soon
     } else {
@@ -446,8 +469,8 @@ fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order>) -> Desir
         req.login = Some(login.clone());
     }
     if let Some(ips) = &spec.ip_auth {
-        let want: BTreeSet<&String> = ips.iter().collect();
-        let have: Option<BTreeSet<&String>> = access.map(|a| a.ip_list.iter().collect());
+        let want = ip_set(ips);
+        let have = access.map(|a| ip_set(&a.ip_list));
         if have.as_ref() != Some(&want) {
             req.ip_auth = Some(IpAuth::List(ips.clone()));
         }
@@ -460,7 +483,7 @@ fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order>) -> Desir
         .filter(|t| st.password_rotation.as_ref() != Some(*t));
     match (&spec.password, &obs.password) {
         (Some(p), Some(Ok(value))) if p.secret_key_ref.is_some() => {
-            let fp = credentials::password_fingerprint(inp.uid, value.expose_secret());
+            let fp = pw_fp(inp, obs, value.expose_secret());
             if st.password_fingerprint.as_deref() != Some(fp.as_str())
                 || st.password_origin != Some(PasswordOrigin::SecretKeyRef)
             {
@@ -542,6 +565,17 @@ fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order>) -> Desir
     }
 }
 
+/// IPs as a set, compared by address so that `2001:db8::1` equals `2001:0db8:0:0::1`.
+fn ip_set(ips: &[String]) -> BTreeSet<String> {
+    ips.iter()
+        .map(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| ip.clone())
+        })
+        .collect()
+}
+
 fn is_mobile_summary(o: &OrderSummary) -> bool {
     o.service
         .as_deref()
@@ -561,7 +595,7 @@ fn pending_for(
         return None;
     }
     Some(PendingRequest {
-        hash: request_hash(req, inp.uid),
+        hash: request_hash(req, inp, obs),
         gen_password,
         remove_proxies: remove,
         previous_password_fingerprint: inp.status.password_fingerprint.clone(),
@@ -571,12 +605,12 @@ fn pending_for(
 }
 
 /// A fingerprint of a request body in which the password appears only as its fingerprint.
-pub fn request_hash(req: &ChangeRequest, uid: &str) -> String {
+pub fn request_hash(req: &ChangeRequest, inp: &Inputs, obs: &Observed) -> String {
     let mut masked = req.clone();
     let pw = masked
         .password
         .take()
-        .map(|p| credentials::password_fingerprint(uid, p.expose_secret()))
+        .map(|p| pw_fp(inp, obs, p.expose_secret()))
         .unwrap_or_default();
     let body = serde_json::to_string(&masked).unwrap_or_default();
     credentials::fingerprint([body.as_str(), pw.as_str()])
@@ -588,7 +622,7 @@ fn applied_hash(inp: &Inputs, obs: &Observed) -> String {
     let mut ips = s.ip_auth.clone().unwrap_or_default();
     ips.sort();
     let pw = match (&s.password, &obs.password) {
-        (_, Some(Ok(p))) => credentials::password_fingerprint(inp.uid, p.expose_secret()),
+        (_, Some(Ok(p))) => pw_fp(inp, obs, p.expose_secret()),
         (Some(p), _) if p.generate == Some(true) => "generate".to_string(),
         _ => "-".to_string(),
     };
@@ -631,7 +665,7 @@ fn known_credentials(inp: &Inputs, obs: &Observed) -> Option<Credentials> {
     let st = inp.status;
     let access = st.access.as_ref()?;
     let fp = st.password_fingerprint.as_deref()?;
-    let matches = |p: &str| credentials::password_fingerprint(inp.uid, p) == fp;
+    let matches = |p: &str| pw_fp(inp, obs, p) == fp;
     let from_ref = match &obs.password {
         Some(Ok(p)) if matches(p.expose_secret()) => Some(p.clone()),
         _ => None,
@@ -706,7 +740,16 @@ fn settle(status: ProxyOrderStatus, secret: Option<SecretData>, requeue: Requeue
     }))
 }
 
-fn succeed(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, held: Option<&str>) {
+/// The Secret data to write: `None` when the Secret already holds every rendered key with
+/// its value (keys someone else added are left alone).
+fn secret_write(current: &OwnedSecret, data: SecretData) -> Option<SecretData> {
+    match current {
+        OwnedSecret::Present(cur) if data.0.iter().all(|(k, v)| cur.0.get(k) == Some(v)) => None,
+        _ => Some(data),
+    }
+}
+
+fn set_ready(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed) {
     let name = secret_name(inp);
     conditions::set(
         &mut status.conditions,
@@ -717,6 +760,10 @@ fn succeed(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, held: Op
         inp.generation,
         &obs.now,
     );
+}
+
+fn succeed(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, held: Option<&str>) {
+    set_ready(status, inp, obs);
     match held {
         Some(msg) => conditions::set(
             &mut status.conditions,
@@ -781,9 +828,31 @@ fn requeue_for(e: &ProviderError) -> Requeue {
     }
 }
 
+/// Whether the credentials Secret holds the password status knows to be live.
+fn secret_is_current(status: &ProxyOrderStatus, inp: &Inputs, obs: &Observed) -> bool {
+    let Some(fp) = status.password_fingerprint.as_deref() else {
+        return false;
+    };
+    match &obs.secret {
+        OwnedSecret::Present(data) => data
+            .0
+            .get(credentials::KEY_PASSWORD)
+            .is_some_and(|pw| pw_fp(inp, obs, pw) == fp),
+        _ => false,
+    }
+}
+
 /// Terminal failures make both conditions false. A transient failure leaves a Ready resource
-/// Ready: its Secret still holds working credentials.
-fn record_failure(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, e: &ProviderError) {
+/// Ready only while its Secret still holds the live credentials: not when the Secret is gone or
+/// stale, and not when the failed request may have changed them at the provider
+/// (`may_have_changed`).
+fn record_failure(
+    status: &mut ProxyOrderStatus,
+    inp: &Inputs,
+    obs: &Observed,
+    e: &ProviderError,
+    may_have_changed: bool,
+) {
     let reason = reason_for(e);
     let message = e.to_string();
     conditions::set(
@@ -795,7 +864,11 @@ fn record_failure(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed, e
         inp.generation,
         &obs.now,
     );
-    if !(e.is_transient() && conditions::is_true(&status.conditions, READY)) {
+    let keep_ready = e.is_transient()
+        && !may_have_changed
+        && conditions::is_true(&status.conditions, READY)
+        && secret_is_current(status, inp, obs);
+    if !keep_ready {
         conditions::set(
             &mut status.conditions,
             READY,

@@ -50,7 +50,8 @@ fn now() -> Time {
 }
 
 fn fp(password: &str) -> String {
-    credentials::password_fingerprint(UID, password)
+    // Salted like plan::pw_fp with the fixtures' API-key fingerprint.
+    credentials::password_fingerprint(&format!("{UID}\0sha256:key"), password)
 }
 
 /// An order as the change endpoint returns it: with access and proxies.
@@ -500,7 +501,7 @@ fn generate_asks_for_a_password_once() {
     assert_eq!(
         call.pending,
         Some(PendingRequest {
-            hash: request_hash(&call.request, UID),
+            hash: request_hash(&call.request, &res.inputs(), &obs),
             gen_password: true,
             remove_proxies: vec![],
             previous_password_fingerprint: Some(fp(PASSWORD)),
@@ -716,7 +717,7 @@ fn quantity_change_on_an_expired_order() {
             Some(removed) => assert_eq!(
                 call.pending,
                 Some(PendingRequest {
-                    hash: request_hash(&call.request, UID),
+                    hash: request_hash(&call.request, &res.inputs(), &obs),
                     gen_password: false,
                     remove_proxies: removed.clone(),
                     previous_password_fingerprint: Some(fp(PASSWORD)),
@@ -858,13 +859,31 @@ fn transient_errors_keep_a_ready_resource_ready_terminal_ones_do_not() {
     let obs = with_secret(&data);
     let call = expect_call(res.plan(&obs));
 
+    // A 503 on the change call: the provider may have acted on it, so the Secret may be
+    // stale and the resource is not Ready.
     let s = res.after(&obs, &call, Err(&http_error(503, None, "")));
+    assert_cond(&s.status, READY, "False", "ProviderUnavailable");
+    assert_cond(&s.status, SYNCED, "False", "ProviderUnavailable");
+
+    // A 503 on the order list changes nothing at the provider: the Secret, still current,
+    // keeps the resource Ready.
+    let s = expect_settle(res.plan(&Observed {
+        listed: Some(Err(http_error(503, None, ""))),
+        ..with_secret(&data)
+    }));
     assert_cond(&s.status, READY, "True", "Applied");
     assert_cond(&s.status, SYNCED, "False", "ProviderUnavailable");
     assert_eq!(
         cond(&s.status, READY).last_transition_time,
         cond(&res.status, READY).last_transition_time
     );
+    // Without the Secret it is not.
+    let s = expect_settle(res.plan(&Observed {
+        listed: Some(Err(http_error(503, None, ""))),
+        ..observed()
+    }));
+    assert_cond(&s.status, READY, "False", "ProviderUnavailable");
+    let s = res.after(&obs, &call, Err(&http_error(503, None, "")));
     // What was last applied is still what was last applied.
     assert_eq!(s.status.last_applied_hash, res.status.last_applied_hash);
     assert_eq!(s.status.access, res.status.access);
@@ -1004,7 +1023,8 @@ fn paused_makes_no_call_and_changes_only_synced() {
     };
     assert_eq!(strip(&s.status), strip(&res.status));
 
-    // Even a missing API key or a foreign Secret makes no difference while paused.
+    // While paused nothing is called or fixed, but Ready does not claim a Secret it cannot
+    // confirm: a missing API key or a foreign Secret turn it False.
     let obs = Observed {
         api_key: Err(MissingSecret {
             purpose: "API key",
@@ -1017,7 +1037,8 @@ fn paused_makes_no_call_and_changes_only_synced() {
         ..observed()
     };
     let s = expect_settle(res.plan(&obs));
-    assert_cond(&s.status, READY, "True", "Applied");
+    assert_eq!(s.secret, None);
+    assert_cond(&s.status, READY, "False", "Paused");
     assert_cond(&s.status, SYNCED, "False", "Paused");
 
     // Any other value is not paused.
@@ -1108,7 +1129,11 @@ fn interrupted_rotation() -> (Res, SecretData) {
     status.password_origin = Some(PasswordOrigin::Generated);
     status.password_rotation = Some("t0".into());
     status.pending_request = Some(PendingRequest {
-        hash: request_hash(&request(|r| r.gen_password = Some(true)), UID),
+        hash: request_hash(
+            &request(|r| r.gen_password = Some(true)),
+            &res.inputs(),
+            &observed(),
+        ),
         gen_password: true,
         remove_proxies: vec![],
         previous_password_fingerprint: Some(fp(PASSWORD)),
@@ -1461,7 +1486,7 @@ fn transition_times_move_only_when_a_condition_changes() {
     let call = expect_call(res.plan(&obs1));
     let s = res.after(&obs1, &call, Err(&http_error(503, None, "")));
     assert_eq!(cond(&s.status, SYNCED).last_transition_time, at(100));
-    assert_eq!(cond(&s.status, READY).last_transition_time, t0);
+    assert_eq!(cond(&s.status, READY).last_transition_time, at(100));
     let res = res.with_status(s.status);
     let obs2 = Observed {
         now: at(200),
@@ -1477,7 +1502,7 @@ fn transition_times_move_only_when_a_condition_changes() {
     };
     let s = res.after(&obs3, &call, Ok(&with_port(active_order(), 8001)));
     assert_eq!(cond(&s.status, SYNCED).last_transition_time, at(300));
-    assert_eq!(cond(&s.status, READY).last_transition_time, t0);
+    assert_eq!(cond(&s.status, READY).last_transition_time, at(300));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -115,6 +115,9 @@ async fn reconcile_once(
     let name = po.name_any();
 
     if po.metadata.deletion_timestamp.is_some() {
+        if !fresh {
+            return Ok(Step::Refetch);
+        }
         return finalize(po, ctx, api, ns, &uid).await.map(Step::Done);
     }
     let wants_finalizer = po.spec.deletion_policy == Some(DeletionPolicy::Revoke);
@@ -137,17 +140,25 @@ async fn reconcile_once(
     };
     let key = ObjectRef::from_obj(po);
 
-    let decision = plan::plan(&inp, &obs.observed);
-    let mut settle = match decision {
-        // Writes, like calls, are decided only from the API server's current copy, so a
-        // lagging cache never rolls status back.
-        Plan::Settle(settle) if !fresh && (settle.secret.is_some() || settle.status != status) => {
-            return Ok(Step::Refetch);
+    let record_sync = |settle: &mut Settle| {
+        if let Some(token) = &obs.sync_requested
+            && obs.observed.listed.as_ref().is_some_and(|l| l.is_ok())
+        {
+            settle.status.sync_requested = Some(token.clone());
         }
+    };
+    let decision = plan::plan(&inp, &obs.observed);
+    let (settle, baseline) = match decision {
         Plan::Settle(settle) => {
-            let settle = *settle;
+            let mut settle = *settle;
+            record_sync(&mut settle);
+            // Writes, like calls, are decided only from the API server's current copy, so a
+            // lagging cache never rolls status back.
+            if !fresh && (settle.secret.is_some() || settle.status != status) {
+                return Ok(Step::Refetch);
+            }
             announce_transition(ctx, po, &status, &settle.status).await;
-            settle
+            (settle, status.clone())
         }
         Plan::Call(_) if !fresh => return Ok(Step::Refetch),
         Plan::Call(call) => {
@@ -156,27 +167,29 @@ async fn reconcile_once(
                 debug!(%name, ?wait, "same inputs failed terminally; waiting");
                 return Ok(Step::Done(Action::requeue(wait)));
             }
-            let settle = perform(po, ctx, api, &inp, &obs, &call).await?;
+            let Some((mut settle, baseline)) = perform(po, ctx, api, &inp, &obs, &call).await?
+            else {
+                // Someone else changed the ProxyOrder since it was read: decide again.
+                return Ok(Step::Refetch);
+            };
+            record_sync(&mut settle);
             if matches!(settle.requeue, Requeue::Terminal) {
                 ctx.terminal
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key.clone(), (hash, Instant::now()));
             }
-            settle
+            (settle, baseline)
         }
     };
-    if let Some(token) = &obs.sync_requested
-        && obs.observed.listed.as_ref().is_some_and(|l| l.is_ok())
-    {
-        settle.status.sync_requested = Some(token.clone());
-    }
-    write(po, ctx, api, ns, &uid, &obs, &settle).await?;
+    write(po, ctx, api, ns, &uid, &obs, &settle, &baseline).await?;
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 
 /// Carries out one provider call: intent first when the request must not repeat, then the
-/// call, then (in the caller) the Secret and the status.
+/// call, then (in the caller) the Secret and the status. Returns the outcome and the status
+/// now stored (the baseline for the final write), or `None` when the intent could not be
+/// recorded because the ProxyOrder changed since it was read.
 async fn perform(
     po: &ProxyOrder,
     ctx: &Context,
@@ -184,15 +197,19 @@ async fn perform(
     inp: &Inputs<'_>,
     obs: &Observation,
     call: &Call,
-) -> Result<Settle> {
-    let (key_fp, key) = obs
-        .api_key
-        .as_ref()
-        .expect("a call is only planned with an API key");
+) -> Result<Option<(Settle, ProxyOrderStatus)>> {
+    let Some((key_fp, key)) = obs.api_key.as_ref() else {
+        return Err(Error::MissingMetadata("API key for a planned call"));
+    };
+    let mut baseline = inp.status.clone();
     if let Some(pending) = &call.pending {
-        let mut status = inp.status.clone();
-        status.pending_request = Some(pending.clone());
-        patch_status(api, &po.name_any(), &status).await?;
+        baseline.pending_request = Some(pending.clone());
+        // Compare-and-swap on the resourceVersion this decision was made from: two actors
+        // that both saw no intent cannot both record one and call.
+        match patch_status_at(api, &po.name_any(), &baseline, po.resource_version()).await {
+            Err(Error::Kube(kube::Error::Api(s))) if s.code == 409 => return Ok(None),
+            other => other?,
+        }
     }
     ctx.limiter.acquire(key_fp).await;
     failpoint::hit("before-provider-call");
@@ -217,7 +234,7 @@ async fn perform(
     let fields = changed_fields(&call.request);
     let settle = match &result {
         Ok(resp) => {
-            ctx.orders.update_order(key_fp, &resp.order);
+            ctx.orders.update_order(key_fp, &resp.order).await;
             let (reason, note) = match call.kind {
                 CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
                 CallKind::Read => (
@@ -242,7 +259,7 @@ async fn perform(
             plan::after_call(inp, &obs.observed, call, Err(e))
         }
     };
-    Ok(settle)
+    Ok(Some((settle, baseline)))
 }
 
 /// Names of the fields a request changes, for logs and Events (never values).
@@ -276,8 +293,10 @@ fn changed_fields(req: &ChangeRequest) -> String {
     }
 }
 
-/// Writes the Secret (when its data or metadata differ) and then the status (when it
-/// differs). An unchanged resource causes no write at all.
+/// Writes the Secret (when its data or metadata differ) and then the status (when it differs
+/// from `baseline`, what the API server holds). An unchanged resource causes no write at all,
+/// and a paused one no Secret write.
+#[allow(clippy::too_many_arguments)]
 async fn write(
     po: &ProxyOrder,
     ctx: &Context,
@@ -286,6 +305,7 @@ async fn write(
     uid: &str,
     obs: &Observation,
     settle: &Settle,
+    baseline: &ProxyOrderStatus,
 ) -> Result<()> {
     let name = po.name_any();
     let want_labels = secret_labels(po);
@@ -298,9 +318,12 @@ async fn write(
                 .iter()
                 .any(|(k, v)| snap.annotations.get(k) != Some(v))
     };
+    let paused = plan::is_paused(po.annotations());
     let data = match (&settle.secret, &obs.secret, &obs.observed.secret) {
         (Some(data), _, _) => Some(data),
-        (None, Some(snap), plan::OwnedSecret::Present(current)) if meta_differs(snap) => {
+        (None, Some(snap), plan::OwnedSecret::Present(current))
+            if !paused && meta_differs(snap) =>
+        {
             Some(current)
         }
         _ => None,
@@ -309,8 +332,7 @@ async fn write(
         apply_secret(ctx, po, ns, uid, data, want_labels, want_annotations).await?;
         failpoint::hit("after-secret-write");
     }
-    let current = po.status.clone().unwrap_or_default();
-    if settle.status != current {
+    if settle.status != *baseline {
         patch_status(api, &name, &settle.status).await?;
         failpoint::hit("after-status-write");
     }
@@ -411,11 +433,25 @@ pub async fn patch_status(
     name: &str,
     status: &ProxyOrderStatus,
 ) -> Result<()> {
-    let patch = json!({
+    patch_status_at(api, name, status, None).await
+}
+
+/// Server-side apply of the status; with `resource_version`, only if the object is still at
+/// that version (409 otherwise).
+async fn patch_status_at(
+    api: &Api<ProxyOrder>,
+    name: &str,
+    status: &ProxyOrderStatus,
+    resource_version: Option<String>,
+) -> Result<()> {
+    let mut patch = json!({
         "apiVersion": ProxyOrder::api_version(&()),
         "kind": ProxyOrder::kind(&()),
         "status": status,
     });
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
     api.patch_status(
         name,
         &PatchParams::apply(FIELD_MANAGER).force(),

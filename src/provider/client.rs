@@ -101,6 +101,8 @@ impl ProviderClient {
             .user_agent(concat!("proxy-order-operator/", env!("CARGO_PKG_VERSION")))
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
+            // A redirect could carry the API key header or a password body to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::InvalidRequest(e.without_url().to_string()))?;
         Ok(ProviderClient { http, config, base })

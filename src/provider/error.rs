@@ -29,15 +29,13 @@ pub enum ProviderError {
         errors: BTreeMap<String, Vec<String>>,
     },
 
-    /// 429: too many requests.
-    #[error(
-        "the provider is rate limiting requests (429){}",
-        retry_suffix(retry_after)
-    )]
+    /// 429: too many requests. (The delay is not part of the message, so that a condition
+    /// carrying it stays the same from one retry to the next.)
+    #[error("the provider is rate limiting requests (429)")]
     RateLimited { retry_after: Option<Duration> },
 
     /// 5xx: the provider failed.
-    #[error("the provider is unavailable ({status}){}", retry_suffix(retry_after))]
+    #[error("the provider is unavailable ({status})")]
     Unavailable {
         status: u16,
         retry_after: Option<Duration>,
@@ -74,13 +72,6 @@ fn suffix(message: &Option<String>) -> String {
     match message {
         Some(m) if !m.is_empty() => format!(": {m}"),
         _ => String::new(),
-    }
-}
-
-fn retry_suffix(retry_after: &Option<Duration>) -> String {
-    match retry_after {
-        Some(d) => format!(", retry after {}s", d.as_secs()),
-        None => String::new(),
     }
 }
 
@@ -144,13 +135,9 @@ impl ProviderError {
         body: &[u8],
         secrets: &[&str],
     ) -> ProviderError {
-        let parsed = parse_error_body(body);
-        let message = parsed.message.map(|m| scrub(&m, secrets));
-        let errors: BTreeMap<String, Vec<String>> = parsed
-            .errors
-            .into_iter()
-            .map(|(k, v)| (k, v.iter().map(|m| scrub(m, secrets)).collect()))
-            .collect();
+        let parsed = parse_error_body(body, secrets);
+        let message = parsed.message;
+        let errors = parsed.errors;
         match status {
             401 | 403 => ProviderError::Unauthorized { status, message },
             404 => ProviderError::NotFound { message },
@@ -183,7 +170,10 @@ struct ErrorBody {
 /// Reads what it can from an error body: `message` (or `error`, as the older API used) and a
 /// field → messages map under `errors`. Anything else, including non-JSON bodies such as HTML
 /// error pages, yields no message rather than echoing arbitrary text.
-fn parse_error_body(body: &[u8]) -> ErrorBody {
+fn parse_error_body(body: &[u8], secrets: &[&str]) -> ErrorBody {
+    // Secrets are removed before anything is shortened or cleaned up, so that neither a cut
+    // through a secret nor a changed character lets part of it through.
+    let clean = |s: &str| truncate(&scrub(s, secrets));
     let mut out = ErrorBody {
         message: None,
         errors: BTreeMap::new(),
@@ -195,20 +185,20 @@ fn parse_error_body(body: &[u8]) -> ErrorBody {
     out.message = ["message", "error", "detail"]
         .iter()
         .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
-        .map(truncate);
+        .map(clean);
     if let Some(serde_json::Value::Object(errors)) = map.get("errors") {
         for (field, v) in errors.iter().take(32) {
             let msgs: Vec<String> = match v {
-                serde_json::Value::String(s) => vec![truncate(s)],
+                serde_json::Value::String(s) => vec![clean(s)],
                 serde_json::Value::Array(items) => items
                     .iter()
                     .filter_map(|i| i.as_str())
                     .take(8)
-                    .map(truncate)
+                    .map(clean)
                     .collect(),
                 _ => continue,
             };
-            out.errors.insert(truncate(field), msgs);
+            out.errors.insert(clean(field), msgs);
         }
     }
     out
@@ -234,11 +224,21 @@ fn truncate(s: &str) -> String {
     }
 }
 
-/// Replaces every occurrence of each secret in `text` with `[REDACTED]`.
+/// Replaces every occurrence of each secret in `text` with `[REDACTED]`: as is,
+/// percent-encoded, and with control characters as they would be shown.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(secret, "[REDACTED]");
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let encoded =
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let shown: String = secret
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        for form in [secret.to_string(), encoded, shown] {
+            out = out.replace(&form, "[REDACTED]");
+        }
     }
     out
 }
@@ -356,6 +356,29 @@ mod tests {
         let text = format!("{e} {e:?}");
         assert!(!text.contains("hunter22"), "{text}");
         assert!(text.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_before_truncation_and_in_encoded_forms() {
+        let pw = "tail-secret-Q9";
+        let long = format!("{}{pw}", "x".repeat(MAX_MESSAGE_CHARS - 5));
+        let body = format!(r#"{{"message":"{long}"}}"#);
+        let e = ProviderError::from_response(422, None, body.as_bytes(), &[pw]);
+        assert!(!e.to_string().contains("tail-"), "{e}");
+        let e = ProviderError::from_response(
+            422,
+            None,
+            br#"{"message":"bad key a%2Bb%2Fc%3D in the URL"}"#,
+            &["a+b/c="],
+        );
+        assert!(!e.to_string().contains("a%2Bb"), "{e}");
+        let e = ProviderError::from_response(
+            422,
+            None,
+            br#"{"message":"password x\ty is weak"}"#,
+            &["x\ty"],
+        );
+        assert!(e.to_string().contains("[REDACTED]"), "{e}");
     }
 
     #[test]
