@@ -9,6 +9,7 @@ use std::{
 
 use kube::runtime::{events::Recorder, reflector::ObjectRef};
 
+use crate::provider::{ChangeRequest, OrderResponse};
 use crate::{
     config::NamespacedName,
     crd::ProxyOrder,
@@ -45,6 +46,34 @@ pub struct Context {
 }
 
 impl Context {
+    /// One change call: waits for the API key's rate limit, calls, and records the outcome in
+    /// the metrics.
+    pub async fn change_order(
+        &self,
+        key_fp: &str,
+        key: &ApiKey,
+        order_id: u64,
+        request: &ChangeRequest,
+        query: QueryOptions,
+    ) -> Result<OrderResponse, ProviderError> {
+        self.limiter.acquire(key_fp).await;
+        crate::failpoint::hit("before-provider-call");
+        let started = Instant::now();
+        let result = self
+            .provider
+            .change_order(key, order_id, request, query)
+            .await;
+        self.metrics.provider_request(
+            "change",
+            match &result {
+                Ok(_) => Some(200),
+                Err(e) => e.status(),
+            },
+            started.elapsed(),
+        );
+        result
+    }
+
     /// The delay before retrying after the `attempt`-th consecutive transient failure:
     /// exponential from `backoff_base`, capped at `backoff_max`, with ±20% jitter, and never
     /// shorter than what the provider asked for.

@@ -126,6 +126,21 @@ pub struct Call {
     pub held: Option<String>,
 }
 
+impl Call {
+    /// A call that only reads the live credentials.
+    fn read(request: ChangeRequest, held: Option<String>) -> Call {
+        Call {
+            kind: CallKind::Read,
+            request,
+            pending: None,
+            applied_hash: None,
+            rotation: None,
+            origin: None,
+            held,
+        }
+    }
+}
+
 /// A state to write, without a provider call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settle {
@@ -241,21 +256,12 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         status.order = Some(summary(order, inp.spec.currency));
     }
 
-    if let Some(pending) = &inp.status.pending_request {
+    if inp.status.pending_request.is_some() {
         if let Some(request) = read_request(inp, obs) {
-            return Plan::Call(Box::new(Call {
-                kind: CallKind::Read,
-                request,
-                pending: None,
-                applied_hash: None,
-                rotation: None,
-                origin: None,
-                held: None,
-            }));
+            return Plan::Call(Box::new(Call::read(request, None)));
         }
         // No safe read exists: forget the intent and let the plan below repeat what is still
         // missing (at worst one more password generation for the same token).
-        let _ = pending;
         status.pending_request = None;
     }
 
@@ -263,15 +269,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     if desired.needs_read_first
         && let Some(request) = read_request(inp, obs)
     {
-        return Plan::Call(Box::new(Call {
-            kind: CallKind::Read,
-            request,
-            pending: None,
-            applied_hash: None,
-            rotation: None,
-            origin: None,
-            held: None,
-        }));
+        return Plan::Call(Box::new(Call::read(request, None)));
     }
     if !desired.request.is_empty() {
         let pending = pending_for(&desired.request, desired.rotation.clone(), inp, obs);
@@ -289,15 +287,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     // The provider matches the spec. Make the Secret match the provider.
     let Some(creds) = known_credentials(inp, obs) else {
         if let Some(request) = read_request(inp, obs) {
-            return Plan::Call(Box::new(Call {
-                kind: CallKind::Read,
-                request,
-                pending: None,
-                applied_hash: None,
-                rotation: None,
-                origin: None,
-                held: desired.held,
-            }));
+            return Plan::Call(Box::new(Call::read(request, desired.held)));
         }
         fail_both(
             &mut status,

@@ -34,7 +34,7 @@ use crate::{
     credentials::SecretData,
     error::{Error, Result},
     failpoint,
-    provider::{ChangeRequest, IpAuth, ProviderApi, QueryOptions},
+    provider::{ChangeRequest, IpAuth, QueryOptions},
 };
 
 /// Label put on every credentials Secret.
@@ -211,25 +211,13 @@ async fn perform(
             other => other?,
         }
     }
-    ctx.limiter.acquire(key_fp).await;
-    failpoint::hit("before-provider-call");
     let query = QueryOptions {
         lang: po.spec.lang,
         currency: po.spec.currency,
     };
-    let started = Instant::now();
     let result = ctx
-        .provider
-        .change_order(key, po.spec.order_id, &call.request, query)
+        .change_order(key_fp, key, po.spec.order_id, &call.request, query)
         .await;
-    ctx.metrics.provider_request(
-        "change",
-        match &result {
-            Ok(_) => Some(200),
-            Err(e) => e.status(),
-        },
-        started.elapsed(),
-    );
     failpoint::hit("after-provider-call");
     let fields = changed_fields(&call.request);
     let settle = match &result {
@@ -264,32 +252,24 @@ async fn perform(
 
 /// Names of the fields a request changes, for logs and Events (never values).
 fn changed_fields(req: &ChangeRequest) -> String {
-    let mut f = Vec::new();
-    if req.port.is_some() {
-        f.push("port");
-    }
-    if req.login.is_some() {
-        f.push("login");
-    }
-    if req.password.is_some() {
-        f.push("password");
-    }
-    if req.gen_password.is_some() {
-        f.push("gen_password");
-    }
-    if req.ip_auth.is_some() {
-        f.push("ip_auth");
-    }
-    if req.quantity.is_some() {
-        f.push("quantity");
-    }
-    if req.remove_proxies.is_some() {
-        f.push("remove_proxies");
-    }
-    if f.is_empty() {
+    let fields = [
+        ("port", req.port.is_some()),
+        ("login", req.login.is_some()),
+        ("password", req.password.is_some()),
+        ("gen_password", req.gen_password.is_some()),
+        ("ip_auth", req.ip_auth.is_some()),
+        ("quantity", req.quantity.is_some()),
+        ("remove_proxies", req.remove_proxies.is_some()),
+    ];
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(f, _)| *f)
+        .collect();
+    if set.is_empty() {
         "nothing".to_string()
     } else {
-        f.join(", ")
+        set.join(", ")
     }
 }
 
@@ -506,25 +486,20 @@ async fn finalize(
             publish(ctx, po, EventType::Warning, "RevokeBlocked", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
-        ctx.limiter.acquire(key_fp).await;
         let request = ChangeRequest {
             gen_password: Some(true),
             ip_auth: Some(IpAuth::List(Vec::new())),
             ..Default::default()
         };
-        let started = Instant::now();
         let result = ctx
-            .provider
-            .change_order(key, po.spec.order_id, &request, QueryOptions::default())
+            .change_order(
+                key_fp,
+                key,
+                po.spec.order_id,
+                &request,
+                QueryOptions::default(),
+            )
             .await;
-        ctx.metrics.provider_request(
-            "change",
-            match &result {
-                Ok(_) => Some(200),
-                Err(e) => e.status(),
-            },
-            started.elapsed(),
-        );
         match result {
             Ok(_) => {
                 publish(

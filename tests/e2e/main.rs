@@ -875,3 +875,48 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
     assert!(env.change_calls(EXPIRED).await.is_empty());
     env.finish().await;
 }
+
+#[tokio::test]
+async fn the_charts_permissions_are_enough() {
+    // The operator impersonates the chart's ServiceAccount: an RBAC gap fails this test.
+    let env = Env::start_as_chart("rbac").await;
+    env.put_secret("pw", "password", PW_CANARY).await;
+    let spec = json!({
+        "orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+        "port": 9100, "login": "rbac", "ipAuth": ["192.0.2.9"],
+        "password": {"secretKeyRef": {"name": "pw", "key": "password"}},
+        "deletionPolicy": "Revoke"
+    });
+    env.apply("r", spec.clone()).await;
+    env.wait_ready("r").await;
+    assert_eq!(
+        env.secret_data("r-proxy").await.unwrap()["password"],
+        PW_CANARY
+    );
+    let events = env.events("r").await;
+    assert!(events.iter().any(|e| e.1 == "Applied"), "{events:?}");
+    let mut changed = spec.clone();
+    changed["port"] = json!(9101);
+    env.apply("r", changed).await;
+    env.wait_for("the change is applied", 30, async || {
+        (env.secret_data("r-proxy").await?["port"] == "9101").then_some(())
+    })
+    .await;
+    env.orders().delete("r", &Default::default()).await.unwrap();
+    env.wait_for("finalized and deleted", 30, async || {
+        env.orders()
+            .get_opt("r")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let log = env.log_text();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "RBAC denial in the log:\n{log}"
+    );
+    env.assert_no_leaks(&[PW_CANARY]).await;
+    env.finish().await;
+}

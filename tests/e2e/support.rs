@@ -38,6 +38,8 @@ pub struct Env {
     pub log: PathBuf,
     extra_args: Vec<String>,
     metrics_port: u16,
+    /// Kubeconfig the operator uses instead of the test's own (impersonation).
+    operator_kubeconfig: Option<PathBuf>,
 }
 
 fn kube_env_check() {
@@ -63,6 +65,17 @@ impl Env {
     }
 
     pub async fn start_with(name: &str, extra_args: &[&str]) -> Env {
+        Self::start_inner(name, extra_args, false).await
+    }
+
+    /// Like [`Env::start`], but the operator runs with exactly the permissions the Helm
+    /// chart grants: the chart is installed into the test namespace (release named after it)
+    /// and the operator's kubeconfig impersonates the chart's ServiceAccount.
+    pub async fn start_as_chart(name: &str) -> Env {
+        Self::start_inner(name, &[], true).await
+    }
+
+    async fn start_inner(name: &str, extra_args: &[&str], as_chart: bool) -> Env {
         kube_env_check();
         proxy_order_operator::provider::client::install_crypto_provider();
         let client = Client::try_default()
@@ -114,7 +127,12 @@ impl Env {
                 args
             },
             metrics_port: free_port(),
+            operator_kubeconfig: None,
         };
+        if as_chart {
+            let sa = install_chart(&env.ns);
+            env.operator_kubeconfig = Some(impersonating_kubeconfig(&env.ns, &sa, &dir));
+        }
         env.put_secret(KEY_SECRET, "api-key", API_KEY).await;
         env.start_operator(None).await;
         env
@@ -147,6 +165,9 @@ impl Env {
         .stderr(log);
         if let Some(fp) = failpoint {
             cmd.env(proxy_order_operator::failpoint::ENV, fp);
+        }
+        if let Some(kc) = &self.operator_kubeconfig {
+            cmd.env("KUBECONFIG", kc);
         }
         self.operator = Some(cmd.spawn().expect("operator binary starts"));
         if failpoint.is_none() {
@@ -436,9 +457,12 @@ impl Env {
         api.list(&ListParams::default()).await.unwrap().items
     }
 
-    /// Stops the operator and deletes the namespace.
+    /// Stops the operator and deletes the namespace (and a chart installed into it).
     pub async fn finish(mut self) {
         self.stop_operator();
+        if self.operator_kubeconfig.is_some() {
+            uninstall_chart(&self.ns);
+        }
         let nss: Api<Namespace> = Api::all(self.client.clone());
         let _ = nss.delete(&self.ns, &DeleteParams::background()).await;
     }
@@ -496,4 +520,85 @@ pub async fn install_crd(client: &Client) {
 #[allow(dead_code)]
 pub fn spec(v: Value) -> ProxyOrderSpec {
     serde_json::from_value(v).unwrap()
+}
+
+fn chart_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/proxy-order-operator")
+}
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Renders the chart (without CRDs; the tests install those) as release `ns` into namespace
+/// `ns`, applies it, and returns the name of its ServiceAccount.
+fn install_chart(ns: &str) -> String {
+    let rendered = run(
+        Command::new("helm").args([
+            "template",
+            ns,
+            chart_dir().to_str().unwrap(),
+            "--namespace",
+            ns,
+            "--set",
+            "installCrds=false",
+        ]),
+        "helm template",
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+    let file = dir.join(format!("{ns}-chart.yaml"));
+    std::fs::write(&file, rendered).unwrap();
+    let applied = run(
+        Command::new("kubectl").args([
+            "apply",
+            "--namespace",
+            ns,
+            "-o",
+            "name",
+            "-f",
+            file.to_str().unwrap(),
+        ]),
+        "kubectl apply of the chart",
+    );
+    applied
+        .lines()
+        .find_map(|l| l.strip_prefix("serviceaccount/"))
+        .expect("the chart renders a ServiceAccount")
+        .to_string()
+}
+
+fn uninstall_chart(ns: &str) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+    let file = dir.join(format!("{ns}-chart.yaml"));
+    let _ = Command::new("kubectl")
+        .args(["delete", "--ignore-not-found", "--wait=false", "-f"])
+        .arg(&file)
+        .output();
+}
+
+/// A copy of the test's kubeconfig whose user impersonates the ServiceAccount `ns/sa`, with the
+/// groups Kubernetes gives ServiceAccounts.
+fn impersonating_kubeconfig(ns: &str, sa: &str, dir: &std::path::Path) -> PathBuf {
+    let path = std::env::var("KUBECONFIG").unwrap();
+    let mut kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    for named in kc.auth_infos.iter_mut() {
+        if let Some(info) = named.auth_info.as_mut() {
+            info.impersonate = Some(format!("system:serviceaccount:{ns}:{sa}"));
+            info.impersonate_groups = Some(vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ]);
+        }
+    }
+    let out = dir.join(format!("{ns}-impersonating.kubeconfig"));
+    std::fs::write(&out, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    out
 }
