@@ -24,7 +24,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use super::{
-    conditions::{self, READY, SYNCED},
+    conditions::{self, READY, Reason, SYNCED},
     context::{Context, jitter},
     observe::{Observation, SecretSnapshot, observe},
     plan::{self, Call, CallKind, Inputs, Plan, Requeue, Settle},
@@ -231,7 +231,15 @@ async fn perform(
                 ),
             };
             info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "provider call succeeded");
-            publish(ctx, po, EventType::Normal, reason, note).await;
+            publish(
+                ctx,
+                po,
+                EventType::Normal,
+                reason,
+                &format!("ChangeOrder({fields})"),
+                note,
+            )
+            .await;
             plan::after_call(inp, &obs.observed, call, Ok(&resp.order))
         }
         Err(e) => {
@@ -243,7 +251,15 @@ async fn perform(
                     reason: reason.to_string(),
                 })
                 .inc();
-            publish(ctx, po, EventType::Warning, reason, e.to_string()).await;
+            publish(
+                ctx,
+                po,
+                EventType::Warning,
+                reason,
+                &format!("ChangeOrder({fields})"),
+                e.to_string(),
+            )
+            .await;
             plan::after_call(inp, &obs.observed, call, Err(e))
         }
     };
@@ -483,7 +499,7 @@ async fn finalize(
     if !plan::is_paused(po.annotations()) {
         let obs = observe(po, ctx, ns, Instant::now()).await?;
         let Some((key_fp, key)) = &obs.api_key else {
-            publish(ctx, po, EventType::Warning, "RevokeBlocked", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
+            publish(ctx, po, EventType::Warning, "RevokeBlocked", "Revoke", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
         let request = ChangeRequest {
@@ -507,6 +523,7 @@ async fn finalize(
                     po,
                     EventType::Normal,
                     "Revoked",
+                    "Revoke",
                     "rotated the password and cleared the IP allow-list".to_string(),
                 )
                 .await;
@@ -518,6 +535,7 @@ async fn finalize(
                     po,
                     EventType::Warning,
                     plan::reason_for(&e).as_str(),
+                    "Revoke",
                     format!("revoking before deletion failed: {e}"),
                 )
                 .await;
@@ -549,23 +567,41 @@ async fn announce_transition(
         if before == Some((&after.status, &after.reason)) {
             continue;
         }
-        let kind = if after.status == "True" {
+        let expected = [Reason::WaitingForExpiry, Reason::Paused].map(|r| r.as_str());
+        let kind = if after.status == "True" || expected.contains(&after.reason.as_str()) {
             EventType::Normal
         } else {
             EventType::Warning
         };
-        publish(ctx, po, kind, &after.reason, after.message.clone()).await;
+        publish(
+            ctx,
+            po,
+            kind,
+            &after.reason,
+            "Reconcile",
+            after.message.clone(),
+        )
+        .await;
         // One Event per transition is enough even when both conditions moved.
         break;
     }
 }
 
-async fn publish(ctx: &Context, po: &ProxyOrder, type_: EventType, reason: &str, note: String) {
+/// Publishes an Event. Events with the same type, reason and action are counted as one
+/// series, so `action` names what was done (e.g. which fields a call changed).
+async fn publish(
+    ctx: &Context,
+    po: &ProxyOrder,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let event = Event {
         type_,
         reason: reason.to_string(),
         note: Some(note),
-        action: "Reconcile".to_string(),
+        action: action.chars().take(128).collect(),
         secondary: None,
     };
     if let Err(e) = ctx.recorder.publish(&event, &po.object_ref(&())).await {
