@@ -605,10 +605,15 @@ async fn crash_after_password_generation_loses_nothing() {
         .await;
         env.wait_operator_exit().await;
         env.start_operator(None).await;
+        // Converged: the spec is applied and the Secret holds the provider's live password.
+        env.wait_condition("c", "Synced", "True", "Applied").await;
         env.wait_ready("c").await;
-        let sim_pw = env.sim_order(ACTIVE).await["access"]["password"].clone();
-        let data = env.secret_data("c-proxy").await.unwrap();
-        assert_eq!(Value::String(data["password"].clone()), sim_pw, "{point}");
+        env.wait_for("the Secret holds the live password", 30, async || {
+            let sim_pw = env.sim_order(ACTIVE).await["access"]["password"].clone();
+            let data = env.secret_data("c-proxy").await?;
+            (Value::String(data["password"].clone()) == sim_pw).then_some(())
+        })
+        .await;
         let gens = env
             .change_calls(ACTIVE)
             .await
