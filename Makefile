@@ -11,7 +11,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: fmt-check clippy generated-check unit cluster-tests ## every check and test (what CI runs)
+test: fmt-check clippy generated-check chart-check unit cluster-tests ## every check and test (what CI runs)
 
 .PHONY: fmt-check
 fmt-check: ## cargo fmt --check
@@ -30,8 +30,9 @@ unit: ## unit tests, client-vs-simulator tests, golden files
 	$(CARGO) test --locked
 
 .PHONY: generate
-generate: ## regenerate the CRD YAML from the Rust types
+generate: ## regenerate the CRD YAML from the Rust types, the chart's copy and deploy/
 	$(CARGO) run --locked --quiet --bin crdgen > $(CRD_FILE)
+	$(MAKE) --no-print-directory chart-generate
 
 .PHONY: generated-check
 generated-check: ## fail when the committed CRD differs from the generator's output
@@ -57,3 +58,4 @@ dev: ## local control plane + simulator + operator + example order; Ctrl-C stops
 	hack/dev.sh
 
 include mk/controlplane.mk
+include mk/chart.mk

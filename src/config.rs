@@ -43,6 +43,15 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION")]
     pub leader_election: bool,
 
+    /// Name of the leader-election Lease; instances that shard by `--selector` need
+    /// different names.
+    #[arg(
+        long,
+        env = "PROXY_ORDER_LEASE_NAME",
+        default_value = "proxy-order-operator"
+    )]
+    pub lease_name: String,
+
     /// Namespace of the leader-election Lease (default: `--namespace`, else `POD_NAMESPACE`,
     /// else `default`).
     #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION_NAMESPACE")]

@@ -58,7 +58,7 @@ const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k i
 pub struct ProxyOrderSpec {
     /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
     /// Cannot be changed: create a new ProxyOrder for another order.
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1), extend("format" = "int64"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("orderId is immutable; create a new ProxyOrder for another order"))]
     pub order_id: u64,
 
@@ -71,7 +71,7 @@ pub struct ProxyOrderSpec {
     /// change only once the order's term has expired; until then the change waits
     /// (condition `Synced=False`, reason `WaitingForExpiry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1), extend("format" = "int32"))]
     pub quantity: Option<u32>,
 
     /// Proxy IPs to drop at the next quantity change; the provider allocates new ones to reach
@@ -83,7 +83,7 @@ pub struct ProxyOrderSpec {
 
     /// Port the proxies listen on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = 1, max = 65535), extend("format" = "int32"))]
     pub port: Option<u16>,
 
     /// Proxy login: 1-64 characters, letters, digits, '.', '_' or '-', starting with a letter
@@ -268,8 +268,10 @@ pub struct OrderSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
     /// Billing period in days.
+    #[schemars(extend("format" = "int32"))]
     pub period: u32,
     /// Number of proxies or channels.
+    #[schemars(extend("format" = "int32"))]
     pub quantity: u32,
     /// Cost in USD, as a decimal string.
     pub amount: String,
@@ -292,6 +294,7 @@ pub struct OrderSummary {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessSummary {
+    #[schemars(extend("format" = "int32"))]
     pub port: u16,
     pub login: String,
     /// Client IPs allowed without login and password.
@@ -391,6 +394,22 @@ mod tests {
         let p = spec_prop("orderId");
         assert_eq!(p["minimum"].as_f64(), Some(1.0));
         assert_eq!(rules(&p), vec!["self == oldSelf"]);
+    }
+
+    #[test]
+    fn only_formats_the_api_server_knows() {
+        // Unknown formats (uint16, ...) make every apply print a warning.
+        let yaml = serde_yaml::to_string(&ProxyOrder::crd()).unwrap();
+        for line in yaml
+            .lines()
+            .filter(|l| l.trim_start().starts_with("format:"))
+        {
+            let format = line.trim_start().trim_start_matches("format:").trim();
+            assert!(
+                ["int32", "int64", "date-time"].contains(&format),
+                "unexpected format {format}"
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,10 @@
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use clap::Parser;
 use proxy_order_operator::{
@@ -22,10 +28,12 @@ async fn main() -> anyhow::Result<()> {
         "starting proxy-order-operator"
     );
     let (handle, controller) = controller::run(config.clone(), client.clone()).await?;
+    let standby = Arc::new(AtomicBool::new(config.leader_election));
     let server = tokio::spawn(server::serve(
         config.metrics_addr,
         handle.store,
         handle.metrics,
+        standby.clone(),
     ));
 
     let lease = config.leader_election.then(|| LeaderConfig {
@@ -35,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
             .or_else(|| config.namespace.clone())
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".to_string()),
-        name: "proxy-order-operator".to_string(),
+        name: config.lease_name.clone(),
         identity: std::env::var("POD_NAME").unwrap_or_else(|_| {
             format!(
                 "{}-{}",
@@ -56,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let run = async {
         if let Some(l) = &lease {
             leader::acquire(client.clone(), l).await;
+            standby.store(false, Ordering::Relaxed);
         }
         tokio::select! {
             _ = controller => Ok(()),

@@ -1,6 +1,12 @@
 //! HTTP endpoints for operations: `/metrics`, `/healthz`, `/readyz`.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use futures::FutureExt;
@@ -16,20 +22,28 @@ use crate::{
 struct AppState {
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
+    standby: Arc<AtomicBool>,
 }
 
 /// Serves the endpoints until the process ends. `/readyz` answers 200 once the ProxyOrder
-/// cache has synced.
+/// cache has synced, and while `standby` is set (a replica waiting for leadership is healthy
+/// and ready to take over; without that a Deployment with several replicas never becomes
+/// ready).
 pub async fn serve(
     addr: SocketAddr,
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
+    standby: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(AppState { store, metrics });
+        .with_state(AppState {
+            store,
+            metrics,
+            standby,
+        });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     axum::serve(listener, app).await
@@ -38,7 +52,9 @@ pub async fn serve(
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     // Polled once per request rather than awaited in a task: the store's readiness signal
     // wakes only its most recent waiter, which is the controller's.
-    if matches!(s.store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+    if s.standby.load(Ordering::Relaxed) {
+        (StatusCode::OK, "standby")
+    } else if matches!(s.store.wait_until_ready().now_or_never(), Some(Ok(()))) {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "cache not synced")

@@ -198,8 +198,13 @@ pub async fn run(
             .shutdown_on_signal()
             .run(reconcile::reconcile, reconcile::error_policy, ctx)
             .for_each(|res| async move {
-                if let Err(e) = res {
-                    warn!(error = %e, "reconcile dispatch failed");
+                match res {
+                    // A ProxyOrder deleted while a reconcile was queued: nothing to do.
+                    Err(kube::runtime::controller::Error::ObjectNotFound(obj)) => {
+                        tracing::debug!(%obj, "queued ProxyOrder no longer exists")
+                    }
+                    Err(e) => warn!(error = %e, "reconcile dispatch failed"),
+                    Ok(_) => {}
                 }
             })
             .await;

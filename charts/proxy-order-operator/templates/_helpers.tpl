@@ -1,0 +1,93 @@
+{{/* Chart name, overridable. */}}
+{{- define "proxy-order-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's objects: the release name when it already contains the chart
+name, else <release>-<chart>. At most 63 characters (some name fields are DNS labels).
+*/}}
+{{- define "proxy-order-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "proxy-order-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels that select the operator's Pods (never change them: Deployment selectors are immutable). */}}
+{{- define "proxy-order-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "proxy-order-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "proxy-order-operator.labels" -}}
+helm.sh/chart: {{ include "proxy-order-operator.chart" . }}
+{{ include "proxy-order-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: proxy-order-operator
+{{- end }}
+
+{{- define "proxy-order-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "proxy-order-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the operator must take the Lease (explicitly, or because of several replicas). */}}
+{{- define "proxy-order-operator.leaderElection" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ end }}
+{{- end }}
+
+{{- define "proxy-order-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Lease the operator takes (fixed in the operator: src/main.rs). */}}
+{{- define "proxy-order-operator.leaseName" -}}
+{{ include "proxy-order-operator.fullname" . }}
+{{- end }}
+
+{{/*
+"true" when the default API-key Secret is outside what the watch rules grant, so it needs
+its own read-only Role: the watch rules are a Role in another namespace.
+*/}}
+{{- define "proxy-order-operator.defaultKeyRole" -}}
+{{- if and .Values.defaultApiKeySecret.name .Values.watchNamespace (ne .Values.watchNamespace .Release.Namespace) }}true{{ end }}
+{{- end }}
+
+{{/* The rules of the watched resources: ProxyOrders, their Secrets, Events. */}}
+{{- define "proxy-order-operator.watchRules" -}}
+- apiGroups: ["proxy-solutions.net"]
+  resources: ["proxyorders"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["proxy-solutions.net"]
+  resources: ["proxyorders/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["proxy-solutions.net"]
+  resources: ["proxyorders/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}

@@ -1,0 +1,715 @@
+#!/usr/bin/env bash
+# Tests of the Helm chart (charts/proxy-order-operator) and the plain manifests (deploy/),
+# run against the cluster KUBECONFIG names, with helm and kubectl from PATH (and python3).
+# `make test-chart` runs it on a fresh local control plane (tests/controlplane/).
+#
+# Prints `ok - NAME` or `not ok - NAME` (followed by `#` lines with the evidence) per check
+# and a final line `N passed, N failed`; exits 1 when a check failed. Every namespace it
+# creates is labelled proxy-order-operator/chart-test=true and deleted at the end; the CRD is
+# deleted at the end only when this script created it.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+chart="${root}/charts/proxy-order-operator"
+ha_values="${chart}/ci/ha-values.yaml"
+crd_file="${root}/crds/proxyorders.proxy-solutions.net.yaml"
+crd_name="proxyorders.proxy-solutions.net"
+release="t"                      # release name used for rendering
+fullname="t-proxy-order-operator"
+test_label="proxy-order-operator/chart-test"
+
+passed=0
+failed=0
+skipped=0
+
+for tool in helm kubectl python3; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then
+    echo "chart.sh: '${tool}' not found on PATH" >&2
+    exit 2
+  fi
+done
+if [[ -z "${KUBECONFIG:-}" ]] && [[ ! -f "${HOME}/.kube/config" ]]; then
+  echo "chart.sh: no KUBECONFIG; run it through 'make test-chart' or source target/controlplane/env" >&2
+  exit 2
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/chart-test.XXXXXX")"
+# The checks run in subshells; what they leave behind is recorded in these files.
+: >"${work}/namespaces"       # one namespace per line
+: >"${work}/releases"         # "release namespace" per line
+: >"${work}/crd-created"      # non-empty: this script's release created the CRD
+
+cleanup() {
+  local rel ns
+  trap - EXIT INT TERM
+  while read -r rel ns; do
+    helm uninstall "${rel}" --namespace "${ns}" --ignore-not-found >/dev/null 2>&1 || true
+  done <"${work}/releases"
+  while read -r ns; do
+    kubectl delete namespace "${ns}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  done <"${work}/namespaces"
+  if [[ -s "${work}/crd-created" ]]; then
+    kubectl delete crd "${crd_name}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  fi
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# check NAME FUNCTION [ARGS...]: runs FUNCTION with `set -e` in a subshell; its output is
+# shown only when it fails.
+check() {
+  local name="$1" out rc
+  shift
+  out="$(set -e; "$@" 2>&1)"
+  rc=$?
+  if (( rc == 0 )); then
+    passed=$((passed + 1))
+    echo "ok - ${name}"
+  else
+    failed=$((failed + 1))
+    echo "not ok - ${name}"
+    if [[ -n "${out}" ]]; then
+      tail -n 60 <<<"${out}" | sed 's/^/#   /'
+    fi
+  fi
+}
+
+skip() {
+  skipped=$((skipped + 1))
+  echo "ok - $1 # SKIP $2"
+}
+
+fail() {
+  echo "$*" >&2
+  return 1
+}
+
+# new_ns PREFIX: a fresh namespace labelled for Pod Security "restricted" (enforce + warn);
+# prints its name.
+new_ns() {
+  local ns
+  ns="$1-$(python3 -c 'import secrets; print(secrets.token_hex(3))')"
+  echo "${ns}" >>"${work}/namespaces"
+  kubectl create namespace "${ns}" >/dev/null || return 1
+  kubectl label namespace "${ns}" "${test_label}=true" \
+    pod-security.kubernetes.io/enforce=restricted \
+    pod-security.kubernetes.io/warn=restricted >/dev/null || return 1
+  echo "${ns}"
+}
+
+# render OUT.yaml [HELM TEMPLATE ARGS...]: helm template of the chart as release "t".
+render() {
+  local out="$1"
+  shift
+  helm template "${release}" "${chart}" "$@" >"${out}"
+}
+
+# to_json IN.yaml OUT.json: the objects as a stream of JSON documents (parsed by kubectl).
+to_json() {
+  kubectl create --dry-run=client -o json -f "$1" >"$2"
+}
+
+# py CMD ARGS...: the JSON helpers below.
+py() {
+  python3 -c "${PY}" "$@"
+}
+
+# shellcheck disable=SC2016 # Python source
+PY='
+import json, sys
+
+def load(path):
+    text = open(path).read()
+    dec = json.JSONDecoder()
+    i, objs = 0, []
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            break
+        obj, i = dec.raw_decode(text, i)
+        objs.extend(obj.get("items", []) if obj.get("kind") == "List" else [obj])
+    return objs
+
+def ns_of(o):
+    return o["metadata"].get("namespace", "-")
+
+cmd, args = sys.argv[1], sys.argv[2:]
+
+if cmd == "objects":
+    # Kind/name@namespace, sorted
+    for line in sorted("%s/%s@%s" % (o["kind"], o["metadata"]["name"], ns_of(o)) for o in load(args[0])):
+        print(line)
+
+elif cmd == "rbac":
+    # one line per Role/ClusterRole rule and per binding, sorted
+    lines = []
+    for o in load(args[0]):
+        k = o["kind"]
+        if k in ("Role", "ClusterRole"):
+            for r in o.get("rules", []):
+                for g in r.get("apiGroups", []):
+                    for res in r.get("resources", []):
+                        lines.append("%s %s %s: %s/%s %s names=%s" % (
+                            k, o["metadata"]["name"], ns_of(o), g or "core", res,
+                            ",".join(sorted(r.get("verbs", []))),
+                            ",".join(r.get("resourceNames", [])) or "-"))
+                if r.get("nonResourceURLs"):
+                    lines.append("%s %s: nonResourceURLs %s" % (k, o["metadata"]["name"], r["nonResourceURLs"]))
+        elif k in ("RoleBinding", "ClusterRoleBinding"):
+            subj = ",".join("%s:%s/%s" % (s["kind"], s.get("namespace", "-"), s["name"]) for s in o.get("subjects", []))
+            lines.append("%s %s %s -> %s/%s %s" % (k, o["metadata"]["name"], ns_of(o),
+                o["roleRef"]["kind"], o["roleRef"]["name"], subj))
+    print("\n".join(sorted(lines)))
+
+elif cmd == "wildcards":
+    # every "*" in a Role or ClusterRole rule; exit 1 if any
+    bad = []
+    for o in load(args[0]):
+        if o["kind"] in ("Role", "ClusterRole"):
+            if o.get("aggregationRule"):
+                bad.append("%s/%s has an aggregationRule" % (o["kind"], o["metadata"]["name"]))
+            for r in o.get("rules", []):
+                for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+                    for v in r.get(field, []):
+                        if "*" in v:
+                            bad.append("%s/%s %s contains %r" % (o["kind"], o["metadata"]["name"], field, v))
+    roles = [o for o in load(args[0]) if o["kind"] in ("Role", "ClusterRole")]
+    if not roles:
+        bad.append("no Role or ClusterRole rendered")
+    print("\n".join(bad))
+    sys.exit(1 if bad else 0)
+
+elif cmd == "deployment":
+    # the operator container: args, env (name=value), image, strategy, security settings
+    for o in load(args[0]):
+        if o["kind"] != "Deployment":
+            continue
+        spec = o["spec"]
+        pod = spec["template"]["spec"]
+        c = pod["containers"][0]
+        print("replicas=%s" % spec.get("replicas"))
+        print("strategy=%s" % spec.get("strategy", {}).get("type"))
+        print("image=%s" % c["image"])
+        for a in c.get("args", []):
+            print("arg=%s" % a)
+        for e in c.get("env", []):
+            if "value" in e:
+                print("env=%s=%s" % (e["name"], e["value"]))
+            else:
+                print("env=%s<-%s" % (e["name"], e["valueFrom"]["fieldRef"]["fieldPath"]))
+        psc, sc = pod.get("securityContext", {}), c.get("securityContext", {})
+        print("automountServiceAccountToken=%s" % pod.get("automountServiceAccountToken"))
+        print("pod.runAsNonRoot=%s pod.runAsUser=%s pod.seccomp=%s" % (
+            psc.get("runAsNonRoot"), psc.get("runAsUser"), psc.get("seccompProfile", {}).get("type")))
+        print("readOnlyRootFilesystem=%s allowPrivilegeEscalation=%s drop=%s seccomp=%s" % (
+            sc.get("readOnlyRootFilesystem"), sc.get("allowPrivilegeEscalation"),
+            ",".join(sc.get("capabilities", {}).get("drop", [])), sc.get("seccompProfile", {}).get("type")))
+        print("liveness=%s:%s readiness=%s:%s" % (
+            c["livenessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["port"],
+            c["readinessProbe"]["httpGet"]["path"], c["readinessProbe"]["httpGet"]["port"]))
+        print("ports=%s" % ",".join("%s:%s" % (p["name"], p["containerPort"]) for p in c.get("ports", [])))
+        print("resources=%s" % json.dumps(c.get("resources", {}), sort_keys=True))
+
+elif cmd == "test-pod":
+    # the helm test hook Pod(s): hook annotation, image, the URL it fetches
+    for o in load(args[0]):
+        if o["kind"] == "Pod":
+            c = o["spec"]["containers"][0]
+            print("hook=%s image=%s url=%s" % (o["metadata"].get("annotations", {}).get("helm.sh/hook"),
+                  c["image"], c.get("args", [""])[-1]))
+
+elif cmd == "crd-equal":
+    # the CRD in args[0] (a rendering) has the spec of args[1] (crds/) and the keep policy
+    crds = [o for o in load(args[0]) if o["kind"] == "CustomResourceDefinition"]
+    src = load(args[1])
+    if len(crds) != 1 or len(src) != 1:
+        sys.exit("expected one CRD in each, got %d and %d" % (len(crds), len(src)))
+    if crds[0]["metadata"]["name"] != src[0]["metadata"]["name"]:
+        sys.exit("name differs: %s vs %s" % (crds[0]["metadata"]["name"], src[0]["metadata"]["name"]))
+    if crds[0]["spec"] != src[0]["spec"]:
+        sys.exit("the rendered CRD spec differs from crds/")
+    policy = crds[0]["metadata"].get("annotations", {}).get("helm.sh/resource-policy")
+    if policy != "keep":
+        sys.exit("helm.sh/resource-policy is %r, want keep" % policy)
+
+elif cmd == "retarget":
+    # args: IN OUT FROM_NS TO_NS: move the objects of namespace FROM_NS into TO_NS (also the
+    # Namespace object and ServiceAccount subjects); drop CustomResourceDefinitions (checked
+    # on their own) and write them as a JSON List
+    src, dst, old, new = args
+    out = []
+    for o in load(src):
+        if o["kind"] == "CustomResourceDefinition":
+            continue
+        m = o["metadata"]
+        if o["kind"] == "Namespace" and m["name"] == old:
+            m["name"] = new
+        if m.get("namespace") == old:
+            m["namespace"] = new
+        for s in o.get("subjects", []):
+            if s.get("namespace") == old:
+                s["namespace"] = new
+        out.append(o)
+    json.dump({"apiVersion": "v1", "kind": "List", "items": out}, open(dst, "w"))
+
+else:
+    sys.exit("unknown helper " + cmd)
+'
+
+# expect_lines FILE: every line on stdin occurs in FILE (exact line match).
+expect_lines() {
+  local missing
+  missing="$(grep -vxF -f "$1" || true)"
+  [[ -z "${missing}" ]] || fail "missing:"$'\n'"${missing}"$'\n'"in:"$'\n'"$(cat "$1")"
+}
+
+# forbid_lines FILE: no line on stdin occurs in FILE.
+forbid_lines() {
+  local found
+  found="$(grep -xF -f - "$1" || true)"
+  [[ -z "${found}" ]] || fail "unexpected:"$'\n'"${found}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Static checks: lint, rendering, schema.
+
+t_lint_default() { helm lint --strict "${chart}"; }
+t_lint_ha() { helm lint --strict "${chart}" -f "${ha_values}"; }
+
+t_app_version() {
+  local crate chart_app
+  crate="$(sed -n 's/^version *= *"\(.*\)"/\1/p' "${root}/Cargo.toml" | head -n 1)"
+  chart_app="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "${chart}/Chart.yaml")"
+  [[ -n "${crate}" && "${crate}" == "${chart_app}" ]] \
+    || fail "Chart.yaml appVersion '${chart_app}' != Cargo.toml version '${crate}'"
+}
+
+t_template_default() {
+  render "${work}/default.yaml" --namespace ops
+  to_json "${work}/default.yaml" "${work}/default.json"
+  py objects "${work}/default.json" >"${work}/default.objects"
+  expect_lines "${work}/default.objects" <<EOF
+ServiceAccount/${fullname}@ops
+ClusterRole/${fullname}@-
+ClusterRoleBinding/${fullname}@-
+Deployment/${fullname}@ops
+Service/${fullname}-metrics@ops
+CustomResourceDefinition/${crd_name}@-
+Pod/${fullname}-test-healthz@ops
+EOF
+  [[ "$(wc -l <"${work}/default.objects")" -eq 7 ]] \
+    || fail "expected exactly 7 objects, got:"$'\n'"$(cat "${work}/default.objects")"
+  py deployment "${work}/default.json" >"${work}/default.deploy"
+  expect_lines "${work}/default.deploy" <<'EOF'
+replicas=1
+strategy=Recreate
+image=ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0
+env=POD_NAME<-metadata.name
+env=POD_NAMESPACE<-metadata.namespace
+env=PROXY_ORDER_PROVIDER_URL=https://v3.proxy-solutions.net/api
+env=PROXY_ORDER_AUTH_HEADER=Authorization
+env=PROXY_ORDER_AUTH_SCHEME=Bearer
+env=PROXY_ORDER_IP_AUTH_CLEAR=empty-list
+env=PROXY_ORDER_EMPTY_CHANGE_READ=true
+env=PROXY_ORDER_REFRESH_INTERVAL=10m
+env=PROXY_ORDER_CONCURRENCY=8
+env=PROXY_ORDER_RATE_LIMIT=5
+env=PROXY_ORDER_LOG_FORMAT=json
+env=PROXY_ORDER_METRICS_ADDR=0.0.0.0:8080
+automountServiceAccountToken=True
+pod.runAsNonRoot=True pod.runAsUser=65532 pod.seccomp=RuntimeDefault
+readOnlyRootFilesystem=True allowPrivilegeEscalation=False drop=ALL seccomp=RuntimeDefault
+liveness=/healthz:metrics readiness=/readyz:metrics
+ports=metrics:8080
+EOF
+  # no leader election, namespace, selector or query-parameter auth by default
+  if grep -E '^arg=|^env=PROXY_ORDER_(AUTH_QUERY_PARAM|SELECTOR|LEASE_DURATION)=' "${work}/default.deploy"; then
+    fail "unexpected default args/env (above)"
+  fi
+  grep -q '^resources=.*"limits"' "${work}/default.deploy" || fail "no resource limits"
+  py test-pod "${work}/default.json" >"${work}/default.testpod"
+  expect_lines "${work}/default.testpod" <<EOF
+hook=test image=curlimages/curl:8.11.1 url=http://${fullname}-metrics.ops.svc:8080/healthz
+EOF
+}
+
+t_template_ha() {
+  render "${work}/ha.yaml" --namespace ops -f "${ha_values}"
+  to_json "${work}/ha.yaml" "${work}/ha.json"
+  py objects "${work}/ha.json" >"${work}/ha.objects"
+  expect_lines "${work}/ha.objects" <<EOF
+ServiceAccount/${fullname}@ops
+Role/${fullname}@proxy-orders
+RoleBinding/${fullname}@proxy-orders
+Role/${fullname}-leader-election@ops
+RoleBinding/${fullname}-leader-election@ops
+Role/${fullname}-default-api-key@ops
+RoleBinding/${fullname}-default-api-key@ops
+Deployment/${fullname}@ops
+Service/${fullname}-metrics@ops
+NetworkPolicy/${fullname}@ops
+PodDisruptionBudget/${fullname}@ops
+CustomResourceDefinition/${crd_name}@-
+Pod/${fullname}-test-healthz@ops
+EOF
+  forbid_lines "${work}/ha.objects" <<EOF
+ClusterRole/${fullname}@-
+ClusterRoleBinding/${fullname}@-
+EOF
+  if grep -q '^ServiceMonitor/' "${work}/ha.objects"; then fail "ServiceMonitor rendered although disabled"; fi
+  py deployment "${work}/ha.json" >"${work}/ha.deploy"
+  expect_lines "${work}/ha.deploy" <<'EOF'
+replicas=2
+strategy=RollingUpdate
+arg=--leader-election
+arg=--leader-election-namespace=ops
+arg=--lease-name=t-proxy-order-operator
+arg=--namespace=proxy-orders
+arg=--default-api-key-secret=ops/provider-key
+arg=--terminal-recheck=15m
+env=PROXY_ORDER_PROVIDER_URL=https://proxy-solutions.example/api
+env=PROXY_ORDER_AUTH_HEADER=X-API-KEY
+env=PROXY_ORDER_AUTH_SCHEME=
+env=PROXY_ORDER_IP_AUTH_CLEAR=clear-string
+env=PROXY_ORDER_EMPTY_CHANGE_READ=false
+env=PROXY_ORDER_SELECTOR=shard=a
+env=PROXY_ORDER_LEASE_DURATION=20s
+env=PROXY_ORDER_RATE_LIMIT=2.5
+env=PROXY_ORDER_LOG_FORMAT=text
+EOF
+}
+
+t_template_options() {
+  local objs
+  # leader election follows replicaCount
+  render "${work}/r2.yaml" --namespace ops --set replicaCount=2
+  to_json "${work}/r2.yaml" "${work}/r2.json"
+  py deployment "${work}/r2.json" | grep -qx 'arg=--leader-election' || fail "replicaCount=2 without --leader-election"
+  # an explicit tag, a digest
+  render "${work}/img.yaml" --namespace ops --set image.tag=1.2.3
+  grep -q 'image: "ghcr.io/proxy-order-operator/proxy-order-operator:1.2.3"' "${work}/img.yaml" || fail "image.tag not used"
+  render "${work}/img.yaml" --namespace ops --set image.digest=sha256:"$(printf 'a%.0s' {1..64})"
+  grep -q 'image: "ghcr.io/proxy-order-operator/proxy-order-operator@sha256:a' "${work}/img.yaml" || fail "image.digest not used"
+  # query-parameter auth, selector
+  render "${work}/q.yaml" --namespace ops --set provider.authQueryParam=api_key --set selector=shard=b
+  to_json "${work}/q.yaml" "${work}/q.json"
+  py deployment "${work}/q.json" >"${work}/q.deploy"
+  expect_lines "${work}/q.deploy" <<'EOF'
+env=PROXY_ORDER_AUTH_QUERY_PARAM=api_key
+env=PROXY_ORDER_SELECTOR=shard=b
+EOF
+  # ServiceMonitor only when enabled
+  render "${work}/sm.yaml" --namespace ops --set metrics.serviceMonitor.enabled=true
+  grep -q '^kind: ServiceMonitor$' "${work}/sm.yaml" || fail "no ServiceMonitor with metrics.serviceMonitor.enabled=true"
+  # no CRD with installCrds=false
+  render "${work}/nocrd.yaml" --namespace ops --set installCrds=false
+  objs="$(grep -c '^kind: CustomResourceDefinition$' "${work}/nocrd.yaml" || true)"
+  [[ "${objs}" == 0 ]] || fail "CRD rendered with installCrds=false"
+  # a PDB with one replica is refused
+  if render "${work}/pdb.yaml" --set podDisruptionBudget.enabled=true 2>"${work}/pdb.err"; then
+    fail "podDisruptionBudget.enabled with replicaCount 1 was accepted"
+  fi
+  grep -q 'needs replicaCount > 1' "${work}/pdb.err" || fail "unexpected error: $(cat "${work}/pdb.err")"
+}
+
+t_crd_rendered() {
+  render "${work}/crd.yaml" --namespace ops --show-only templates/crds.yaml
+  to_json "${work}/crd.yaml" "${work}/crd.json"
+  to_json "${crd_file}" "${work}/crd-src.json"
+  py crd-equal "${work}/crd.json" "${work}/crd-src.json"
+}
+
+# schema_rejects WHAT-IN-ERROR HELM-ARGS...: helm template fails and names WHAT-IN-ERROR;
+# the same without HELM-ARGS succeeds.
+schema_rejects() {
+  local want="$1"
+  shift
+  render "${work}/ok.yaml" || fail "the chart does not render with default values"
+  if render "${work}/bad.yaml" "$@" 2>"${work}/bad.err"; then
+    fail "helm accepted $*"
+  fi
+  grep -q "${want}" "${work}/bad.err" || fail "error does not mention ${want}: $(cat "${work}/bad.err")"
+  grep -q "schema" "${work}/bad.err" || fail "not a schema error: $(cat "${work}/bad.err")"
+}
+
+t_schema_type() { schema_rejects "replicaCount" --set replicaCount=two; }
+t_schema_unknown() { schema_rejects "bogus" --set bogus=1; }
+t_schema_nested_unknown() { schema_rejects "bogus" --set provider.bogus=1; }
+t_schema_nested_type() {
+  printf 'metrics:\n  serviceMonitor:\n    enabled: "yes"\n' >"${work}/bad-values.yaml"
+  schema_rejects "serviceMonitor/enabled" -f "${work}/bad-values.yaml"
+}
+t_schema_enum() { schema_rejects "ipAuthClear" --set provider.ipAuthClear=clear; }
+
+# ---------------------------------------------------------------------------------------------
+# RBAC: exactly the rules the operator uses, no wildcards, in every combination of values.
+
+rbac_combos=(
+  "default|"
+  "ha|-f ${ha_values}"
+  "default-key-cluster-wide|--set defaultApiKeySecret.name=provider-key"
+  "watch-release-namespace|--set watchNamespace=ops --set defaultApiKeySecret.name=provider-key"
+  "two-replicas|--set replicaCount=2"
+  "leader-election|--set leaderElection.enabled=true --set watchNamespace=team-a"
+  "existing-service-account|--set serviceAccount.create=false --set serviceAccount.name=existing"
+)
+
+rbac_of() { # COMBO-NAME: the normalised RBAC of that combination into ${work}/rbac-NAME
+  local entry name args
+  for entry in "${rbac_combos[@]}"; do
+    name="${entry%%|*}"
+    [[ "${name}" == "$1" ]] || continue
+    args="${entry#*|}"
+    # shellcheck disable=SC2086 # args is a list of words
+    render "${work}/rbac-${name}.yaml" --namespace ops ${args}
+    to_json "${work}/rbac-${name}.yaml" "${work}/rbac-${name}.json"
+    py rbac "${work}/rbac-${name}.json" >"${work}/rbac-${name}"
+    return 0
+  done
+  fail "unknown combination $1"
+}
+
+t_no_wildcards() {
+  local entry name bad=0
+  for entry in "${rbac_combos[@]}"; do
+    name="${entry%%|*}"
+    rbac_of "${name}"
+    py wildcards "${work}/rbac-${name}.json" >"${work}/wild-${name}" || {
+      echo "${name}:"; cat "${work}/wild-${name}"; bad=1
+    }
+  done
+  (( bad == 0 ))
+}
+
+watch_rules() { # KIND NAME NAMESPACE
+  cat <<EOF
+$1 $2 $3: proxy-solutions.net/proxyorders get,list,patch,watch names=-
+$1 $2 $3: proxy-solutions.net/proxyorders/status get,patch,update names=-
+$1 $2 $3: proxy-solutions.net/proxyorders/finalizers update names=-
+$1 $2 $3: core/secrets create,get,list,patch,watch names=-
+$1 $2 $3: events.k8s.io/events create,patch names=-
+EOF
+}
+
+leader_rules() { # NAMESPACE SA
+  cat <<EOF
+Role ${fullname}-leader-election $1: coordination.k8s.io/leases create names=-
+Role ${fullname}-leader-election $1: coordination.k8s.io/leases get,update names=${fullname}
+RoleBinding ${fullname}-leader-election $1 -> Role/${fullname}-leader-election ServiceAccount:ops/$2
+EOF
+}
+
+# rbac_is COMBO: the combination's RBAC equals stdin (order-insensitive).
+rbac_is() {
+  rbac_of "$1"
+  sort >"${work}/want-$1"
+  diff -u "${work}/want-$1" "${work}/rbac-$1" || fail "RBAC of '$1' differs (- expected, + rendered)"
+}
+
+t_rbac_exact() {
+  {
+    watch_rules ClusterRole "${fullname}" -
+    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+  } | rbac_is default
+  {
+    watch_rules ClusterRole "${fullname}" -
+    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+  } | rbac_is default-key-cluster-wide
+  {
+    watch_rules Role "${fullname}" proxy-orders
+    echo "RoleBinding ${fullname} proxy-orders -> Role/${fullname} ServiceAccount:ops/${fullname}"
+    leader_rules ops "${fullname}"
+    echo "Role ${fullname}-default-api-key ops: core/secrets get,list,watch names=provider-key"
+    echo "RoleBinding ${fullname}-default-api-key ops -> Role/${fullname}-default-api-key ServiceAccount:ops/${fullname}"
+  } | rbac_is ha
+  {
+    watch_rules Role "${fullname}" ops
+    echo "RoleBinding ${fullname} ops -> Role/${fullname} ServiceAccount:ops/${fullname}"
+  } | rbac_is watch-release-namespace
+  {
+    watch_rules ClusterRole "${fullname}" -
+    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+    leader_rules ops "${fullname}"
+  } | rbac_is two-replicas
+  {
+    watch_rules Role "${fullname}" team-a
+    echo "RoleBinding ${fullname} team-a -> Role/${fullname} ServiceAccount:ops/${fullname}"
+    leader_rules ops "${fullname}"
+  } | rbac_is leader-election
+  {
+    watch_rules ClusterRole "${fullname}" -
+    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/existing"
+  } | rbac_is existing-service-account
+  if grep -q '^ServiceAccount/' <(py objects "${work}/rbac-existing-service-account.json"); then
+    fail "a ServiceAccount is rendered with serviceAccount.create=false"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Server-side dry-run into fresh namespaces with Pod Security "restricted" (enforce + warn):
+# no errors and no warnings.
+
+# dry_run FILE: kubectl apply --dry-run=server; fails on an error or any warning.
+dry_run() {
+  kubectl apply --dry-run=server -f "$1" >"${work}/dry.out" 2>"${work}/dry.err" \
+    || fail "apply failed: $(cat "${work}/dry.err")"
+  if grep -qi "warning" "${work}/dry.err"; then
+    fail "warnings: $(cat "${work}/dry.err")"
+  fi
+  cat "${work}/dry.out"
+}
+
+t_dry_run_crd() {
+  dry_run "${crd_file}"
+}
+
+t_dry_run_default() {
+  local ns
+  ns="$(new_ns chart-default)"
+  render "${work}/dr-default.yaml" --namespace "${ns}" --set installCrds=false
+  dry_run "${work}/dr-default.yaml"
+}
+
+t_dry_run_ha() {
+  local ns watch
+  ns="$(new_ns chart-ha)"
+  watch="$(new_ns chart-ha-watch)"
+  render "${work}/dr-ha.yaml" --namespace "${ns}" --set installCrds=false \
+    -f "${ha_values}" --set watchNamespace="${watch}"
+  dry_run "${work}/dr-ha.yaml"
+}
+
+t_dry_run_deploy() {
+  local ns
+  # kustomize builds the same objects as the two manifests
+  kubectl kustomize "${root}/deploy" >"${work}/kustomized.yaml"
+  to_json "${work}/kustomized.yaml" "${work}/kustomized.json"
+  cat "${root}/deploy/namespace.yaml" "${root}/deploy/proxy-order-operator.yaml" >"${work}/deploy.yaml"
+  to_json "${work}/deploy.yaml" "${work}/deploy.json"
+  diff <(py objects "${work}/kustomized.json") <(py objects "${work}/deploy.json") \
+    || fail "kubectl kustomize deploy/ and deploy/*.yaml differ"
+  grep -qx 'Namespace/proxy-order-operator@-' <(py objects "${work}/deploy.json") \
+    || fail "deploy/ has no Namespace proxy-order-operator"
+  # deploy/namespace.yaml carries the restricted label; apply it (renamed) for real, then the rest
+  grep -q 'pod-security.kubernetes.io/enforce: restricted' "${root}/deploy/namespace.yaml" \
+    || fail "deploy/namespace.yaml does not enforce Pod Security restricted"
+  ns="chart-deploy-$(python3 -c 'import secrets; print(secrets.token_hex(3))')"
+  echo "${ns}" >>"${work}/namespaces"
+  py retarget "${work}/deploy.json" "${work}/deploy-retargeted.json" proxy-order-operator "${ns}"
+  kubectl create namespace "${ns}" >/dev/null
+  kubectl label namespace "${ns}" "${test_label}=true" >/dev/null
+  python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+ns = [o for o in d["items"] if o["kind"] == "Namespace"]
+json.dump({"apiVersion": "v1", "kind": "List", "items": ns}, open(sys.argv[2], "w"))
+d["items"] = [o for o in d["items"] if o["kind"] != "Namespace"]
+json.dump(d, open(sys.argv[3], "w"))
+' "${work}/deploy-retargeted.json" "${work}/deploy-ns.json" "${work}/deploy-rest.json"
+  kubectl apply -f "${work}/deploy-ns.json" >/dev/null
+  [[ "$(kubectl get namespace "${ns}" -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}')" == restricted ]] \
+    || fail "namespace ${ns} is not labelled restricted"
+  dry_run "${work}/deploy-rest.json"
+}
+
+# ---------------------------------------------------------------------------------------------
+# helm install / upgrade / uninstall on the control plane (no nodes: no Pods will run).
+
+t_install() {
+  local ns rel="chart-install" name="chart-install-proxy-order-operator" crd_arg=()
+  ns="$(new_ns chart-install)"
+  echo "${rel} ${ns}" >>"${work}/releases"
+  if [[ -s "${work}/crd-preexisting" ]]; then
+    crd_arg=(--set installCrds=false)
+  else
+    # an "older" chart whose CRD differs (short name), to see the upgrade update the CRD
+    sed -i.bak 's/^    - pxo$/    - pxoold/' "${work}/old-chart/crds-source/${crd_name}.yaml"
+    grep -q -- '- pxoold' "${work}/old-chart/crds-source/${crd_name}.yaml" || fail "could not prepare the old chart"
+  fi
+  helm install "${rel}" "${work}/old-chart" --namespace "${ns}" --wait=false "${crd_arg[@]+"${crd_arg[@]}"}" >/dev/null \
+    2>"${work}/install.err" || fail "helm install failed: $(cat "${work}/install.err")"
+  if [[ ! -s "${work}/crd-preexisting" ]]; then echo 1 >"${work}/crd-created"; fi
+  kubectl get -n "${ns}" "deployment/${name}" "serviceaccount/${name}" "service/${name}-metrics" -o name
+  kubectl get "clusterrole/${name}" "clusterrolebinding/${name}" "crd/${crd_name}" -o name
+  [[ "$(kubectl get -n "${ns}" "deployment/${name}" -o jsonpath='{.spec.template.spec.containers[0].image}')" \
+     == ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0 ]] || fail "unexpected image"
+  if [[ ! -s "${work}/crd-preexisting" ]]; then
+    kubectl wait --for condition=established --timeout=60s "crd/${crd_name}" >/dev/null
+    [[ "$(kubectl get "crd/${crd_name}" -o jsonpath='{.spec.names.shortNames[0]}')" == pxoold ]] \
+      || fail "the CRD was not installed by the release"
+  fi
+}
+
+t_upgrade() {
+  local ns rel="chart-install" name="chart-install-proxy-order-operator" crd_arg=()
+  ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
+  [[ -n "${ns}" ]] || fail "no release from the install check"
+  [[ -s "${work}/crd-preexisting" ]] && crd_arg=(--set installCrds=false)
+  helm upgrade "${rel}" "${chart}" --namespace "${ns}" --wait=false --set replicaCount=2 \
+    "${crd_arg[@]+"${crd_arg[@]}"}" >/dev/null 2>"${work}/upgrade.err" \
+    || fail "helm upgrade failed: $(cat "${work}/upgrade.err")"
+  kubectl get -n "${ns}" "role/${name}-leader-election" "rolebinding/${name}-leader-election" -o name
+  [[ "$(kubectl get -n "${ns}" "deployment/${name}" -o jsonpath='{.spec.replicas}')" == 2 ]] || fail "replicas not 2"
+  if [[ ! -s "${work}/crd-preexisting" ]]; then
+    [[ "$(kubectl get "crd/${crd_name}" -o jsonpath='{.spec.names.shortNames[0]}')" == pxo ]] \
+      || fail "helm upgrade did not update the CRD"
+  fi
+}
+
+t_uninstall() {
+  local ns rel="chart-install" name="chart-install-proxy-order-operator"
+  ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
+  [[ -n "${ns}" ]] || fail "no release from the install check"
+  helm uninstall "${rel}" --namespace "${ns}" >/dev/null
+  if kubectl get "clusterrole/${name}" -o name 2>/dev/null; then fail "ClusterRole still there after uninstall"; fi
+  if kubectl get -n "${ns}" "deployment/${name}" -o name 2>/dev/null; then fail "Deployment still there after uninstall"; fi
+  kubectl get "crd/${crd_name}" -o name || fail "the CRD was deleted by helm uninstall"
+}
+
+t_chart_check() {
+  command -v make >/dev/null 2>&1 || fail "make not found"
+  make --no-print-directory -C "${root}" -f mk/chart.mk chart-check HELM="$(command -v helm)"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+echo "# chart tests against $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"
+echo "# helm $(helm version --short 2>/dev/null), kubectl $(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])' 2>/dev/null)"
+if kubectl get crd "${crd_name}" -o name >/dev/null 2>&1; then
+  echo 1 >"${work}/crd-preexisting"
+else
+  : >"${work}/crd-preexisting"
+fi
+cp -R "${chart}" "${work}/old-chart"   # t_install changes its CRD, to see helm upgrade update it
+
+check "Chart.yaml appVersion is the crate version" t_app_version
+check "helm lint --strict (default values)" t_lint_default
+check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
+check "helm template (default values): objects, Deployment settings, test hook" t_template_default
+check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
+check "helm template: replicaCount, image, auth, ServiceMonitor, installCrds, PDB options" t_template_options
+check "the rendered CRD is crds/ with helm.sh/resource-policy: keep" t_crd_rendered
+check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
+check "values.schema.json rejects an unknown key (bogus)" t_schema_unknown
+check "values.schema.json rejects an unknown nested key (provider.bogus)" t_schema_nested_unknown
+check "values.schema.json rejects a wrong nested type (metrics.serviceMonitor.enabled)" t_schema_nested_type
+check "values.schema.json rejects an unknown enum value (provider.ipAuthClear)" t_schema_enum
+check "no '*' in any rendered Role/ClusterRole (${#rbac_combos[@]} value combinations)" t_no_wildcards
+check "RBAC is exactly what the operator uses (${#rbac_combos[@]} value combinations)" t_rbac_exact
+check "server dry-run: the CRD applies without warnings" t_dry_run_crd
+check "server dry-run: chart (default values) in a restricted namespace, no warnings" t_dry_run_default
+check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha
+check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
+check "helm install: Deployment, ServiceAccount, Service, ClusterRole(Binding), CRD created" t_install
+check "helm upgrade: replicaCount 2 adds the leader-election Role; the CRD is updated" t_upgrade
+check "helm uninstall: objects deleted, the CRD kept" t_uninstall
+if [[ -s "${work}/crd-preexisting" ]]; then
+  skip "helm install/upgrade manage the CRD" "the CRD existed before (not created by this release): installed with installCrds=false"
+fi
+check "chart-check: crds-source/ and deploy/ are up to date" t_chart_check
+
+echo "${passed} passed, ${failed} failed"
+(( failed == 0 ))
