@@ -87,6 +87,13 @@ async fn first_reconcile_publishes_secret_and_status() {
     assert_eq!(st.observed_generation, po.metadata.generation);
     let synced = condition(&env.get("web").await, "Synced").unwrap();
     assert_eq!((synced.0.as_str(), synced.1.as_str()), ("True", "Applied"));
+    let metrics = env.metrics().await;
+    for line in [
+        r#"proxy_order_provider_requests_total{endpoint="change",code="200"} 1"#,
+        r#"proxy_order_orders{ready="True",synced="True"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
     env.assert_no_leaks(&[&data["password"]]).await;
     env.finish().await;
 }
@@ -923,5 +930,36 @@ async fn the_charts_permissions_are_enough() {
         "RBAC denial in the log:\n{log}"
     );
     env.assert_no_leaks(&[PW_CANARY]).await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_selector_shards_which_orders_an_instance_reconciles() {
+    let env = Env::start_with("shard", &["--selector", "shard=a"]).await;
+    let spec = json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                      "port": 9200});
+    env.apply_full(
+        "mine",
+        json!({"metadata": {"labels": {"shard": "a"}}, "spec": spec.clone()}),
+    )
+    .await;
+    env.apply_full(
+        "other",
+        json!({"metadata": {"labels": {"shard": "b"}}, "spec": spec}),
+    )
+    .await;
+    env.wait_ready("mine").await;
+    settle(2).await;
+    assert!(
+        env.get("other").await.status.is_none(),
+        "another shard's order is left alone"
+    );
+    assert!(
+        env.secrets()
+            .get_opt("other-proxy")
+            .await
+            .unwrap()
+            .is_none()
+    );
     env.finish().await;
 }
