@@ -26,6 +26,8 @@ pub enum Reason {
     SecretConflict,
     /// The `proxy-solutions.net/paused` annotation stops all changes.
     Paused,
+    /// Another ProxyOrder in the namespace already manages the order.
+    OrderConflict,
     /// The operator cannot learn the credentials without a change (see README).
     CredentialsUnknown,
     /// Work is in progress.
@@ -44,6 +46,7 @@ impl Reason {
             Reason::SecretNotFound => "SecretNotFound",
             Reason::SecretConflict => "SecretConflict",
             Reason::Paused => "Paused",
+            Reason::OrderConflict => "OrderConflict",
             Reason::CredentialsUnknown => "CredentialsUnknown",
             Reason::Progressing => "Progressing",
         }

@@ -7,7 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::runtime::{events::Recorder, reflector::ObjectRef};
+use kube::runtime::{
+    events::Recorder,
+    reflector::{ObjectRef, Store},
+};
 
 use crate::provider::{ChangeRequest, OrderResponse};
 use crate::{
@@ -43,6 +46,8 @@ pub struct Context {
     pub backoff: Mutex<HashMap<ObjectRef<ProxyOrder>, u32>>,
     /// Inputs of the last terminal failure per object, and when it happened.
     pub terminal: Mutex<HashMap<ObjectRef<ProxyOrder>, (String, Instant)>>,
+    /// The controller's cache of ProxyOrders (to notice two resources for one order).
+    pub store: Option<Store<ProxyOrder>>,
 }
 
 impl Context {

@@ -105,6 +105,7 @@ pub async fn run(
 ) -> anyhow::Result<(Handle, impl std::future::Future<Output = ()>)> {
     let provider = ProviderClient::new(config.provider.config())?;
     let metrics = Arc::new(Metrics::default());
+    let (reader, writer) = reflector::store();
     let reporter = Reporter {
         controller: "proxy-order-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -126,6 +127,7 @@ pub async fn run(
         limiter: RateLimiter::new(config.rate_limit),
         backoff: Mutex::default(),
         terminal: Mutex::default(),
+        store: Some(reader.clone()),
     });
 
     let (orders_api, secrets_api): (Api<ProxyOrder>, Api<PartialObjectMeta<Secret>>) =
@@ -140,7 +142,6 @@ pub async fn run(
     if let Some(sel) = &config.selector {
         wc = wc.labels(sel);
     }
-    let (reader, writer) = reflector::store();
     let orders = watcher(orders_api, wc)
         .default_backoff()
         .modify(|po: &mut ProxyOrder| po.managed_fields_mut().clear())

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::{
     context::Context,
-    plan::{MissingSecret, Observed, OwnedSecret, is_paused},
+    plan::{MissingSecret, Observed, OwnedSecret, conflicting_owner, is_paused},
 };
 use crate::{
     crd::{ProxyOrder, SYNC_REQUESTED_ANNOTATION},
@@ -132,12 +132,34 @@ pub async fn observe(
             secret: owned,
             listed,
             empty_change_read: ctx.settings.empty_change_read,
+            conflict: conflict(po, ctx, ns),
             now,
         },
         api_key,
         secret: snapshot,
         sync_requested,
     })
+}
+
+/// An older ProxyOrder in the namespace (as the cache knows it) naming the same order.
+fn conflict(po: &ProxyOrder, ctx: &Context, ns: &str) -> Option<String> {
+    let others = ctx.store.as_ref()?.state();
+    let same_ns: Vec<_> = others
+        .iter()
+        .filter(|o| o.namespace().as_deref() == Some(ns))
+        .collect();
+    conflicting_owner(
+        &po.name_any(),
+        po.spec.order_id,
+        same_ns.iter().map(|o| {
+            (
+                o.metadata.name.as_deref().unwrap_or_default(),
+                o.metadata.creation_timestamp.as_ref(),
+                o.spec.order_id,
+            )
+        }),
+        po.metadata.creation_timestamp.as_ref(),
+    )
 }
 
 async fn read_api_key(

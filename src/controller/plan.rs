@@ -80,6 +80,8 @@ pub struct Observed {
     pub listed: Option<Result<Option<Order>, ProviderError>>,
     /// Whether an empty change body may be sent to read the credentials.
     pub empty_change_read: bool,
+    /// An older ProxyOrder in the same namespace that manages the same order, if any.
+    pub conflict: Option<String>,
     pub now: Time,
 }
 
@@ -224,6 +226,16 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
             Reason::SecretNotFound,
             missing.to_string(),
         );
+        return settle(status, None, Requeue::Terminal);
+    }
+
+    if let Some(other) = &obs.conflict {
+        let msg = format!(
+            "order {} is already managed by ProxyOrder {other} in this namespace; two \
+             resources for one order would overwrite each other's credentials",
+            inp.spec.order_id
+        );
+        fail_both(&mut status, inp, obs, Reason::OrderConflict, msg);
         return settle(status, None, Requeue::Terminal);
     }
 
@@ -570,6 +582,25 @@ fn is_mobile_summary(o: &OrderSummary) -> bool {
     o.service
         .as_deref()
         .is_some_and(|s| s.to_ascii_lowercase().contains("mobile"))
+}
+
+/// The ProxyOrder that owns `order_id` among `(name, creation time, order id)` entries of one
+/// namespace: the oldest, ties broken by name. `Some(owner)` when that is not `me`.
+pub fn conflicting_owner<'a>(
+    me: &str,
+    order_id: u64,
+    others: impl IntoIterator<Item = (&'a str, Option<&'a Time>, u64)>,
+    my_created: Option<&Time>,
+) -> Option<String> {
+    let key = |name: &'a str, created: Option<&'a Time>| (created.map(|t| t.0), name);
+    let mine = (my_created.map(|t| t.0), me);
+    others
+        .into_iter()
+        .filter(|(name, _, id)| *id == order_id && *name != me)
+        .map(|(name, created, _)| key(name, created))
+        .filter(|other| *other < mine)
+        .min()
+        .map(|(_, name)| name.to_string())
 }
 
 /// The intent to record before a request that must not be repeated by accident.

@@ -227,6 +227,7 @@ fn observed() -> Observed {
         secret: OwnedSecret::Missing,
         listed: None,
         empty_change_read: false,
+        conflict: None,
         now: now(),
     }
 }
@@ -1599,4 +1600,44 @@ fn inputs_hash_follows_the_inputs_only() {
             "{name} must not change the hash"
         );
     }
+}
+
+#[test]
+fn a_second_resource_for_the_same_order_is_refused() {
+    let res = Res::new(base_spec());
+    let s = expect_settle(res.plan(&Observed {
+        conflict: Some("first".into()),
+        ..observed()
+    }));
+    assert_eq!(s.secret, None);
+    assert_eq!(s.requeue, Requeue::Terminal);
+    assert_cond(&s.status, READY, "False", "OrderConflict");
+    assert!(cond(&s.status, READY).message.contains("first"));
+}
+
+#[test]
+fn the_oldest_resource_owns_an_order() {
+    use super::plan::conflicting_owner;
+    let (t1, t2) = (at(1), at(2));
+    let others = [
+        ("a", Some(&t1), ORDER_ID),
+        ("b", Some(&t2), ORDER_ID),
+        ("c", Some(&t1), 7),
+    ];
+    assert_eq!(
+        conflicting_owner("b", ORDER_ID, others, Some(&t2)),
+        Some("a".into())
+    );
+    assert_eq!(conflicting_owner("a", ORDER_ID, others, Some(&t1)), None);
+    // Same creation time: the name decides.
+    let same = [("x", Some(&t1), ORDER_ID), ("y", Some(&t1), ORDER_ID)];
+    assert_eq!(
+        conflicting_owner("y", ORDER_ID, same, Some(&t1)),
+        Some("x".into())
+    );
+    assert_eq!(conflicting_owner("x", ORDER_ID, same, Some(&t1)), None);
+    assert_eq!(
+        conflicting_owner("z", 7, others, Some(&t2)),
+        Some("c".into())
+    );
 }

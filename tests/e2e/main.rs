@@ -963,3 +963,28 @@ async fn a_selector_shards_which_orders_an_instance_reconciles() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_second_proxyorder_for_the_same_order_is_refused() {
+    let env = Env::start("conflict").await;
+    let spec = json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                      "port": 9300});
+    env.apply("first", spec.clone()).await;
+    env.wait_ready("first").await;
+    let calls = env.change_calls(ACTIVE).await.len();
+    let mut other = spec;
+    other["port"] = json!(9301);
+    env.apply("second", other).await;
+    let po = env
+        .wait_condition("second", "Ready", "False", "OrderConflict")
+        .await;
+    assert!(condition(&po, "Ready").unwrap().2.contains("first"));
+    settle(1).await;
+    assert_eq!(
+        env.change_calls(ACTIVE).await.len(),
+        calls,
+        "no call for the second"
+    );
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["port"], 9300);
+    env.finish().await;
+}
