@@ -304,8 +304,7 @@ async fn write(
     baseline: &ProxyOrderStatus,
 ) -> Result<()> {
     let name = po.name_any();
-    let want_labels = secret_labels(po);
-    let want_annotations = secret_annotations(po);
+    let (want_labels, want_annotations) = secret_metadata(po);
     let meta_differs = |snap: &SecretSnapshot| {
         want_labels
             .iter()
@@ -335,30 +334,21 @@ async fn write(
     Ok(())
 }
 
-fn secret_labels(po: &ProxyOrder) -> BTreeMap<String, String> {
-    let mut labels = po
-        .spec
-        .secret
-        .as_ref()
-        .and_then(|s| s.labels.clone())
-        .unwrap_or_default();
+/// Labels and annotations of the credentials Secret: the user's from `spec.secret`, plus the
+/// operator's own (which win).
+fn secret_metadata(po: &ProxyOrder) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let target = po.spec.secret.as_ref();
+    let mut labels = target.and_then(|s| s.labels.clone()).unwrap_or_default();
     labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
     labels.insert(ORDER_LABEL.to_string(), po.name_any());
-    labels
-}
-
-fn secret_annotations(po: &ProxyOrder) -> BTreeMap<String, String> {
-    let mut annotations = po
-        .spec
-        .secret
-        .as_ref()
+    let mut annotations = target
         .and_then(|s| s.annotations.clone())
         .unwrap_or_default();
     annotations.insert(
         ORDER_ID_ANNOTATION.to_string(),
         po.spec.order_id.to_string(),
     );
-    annotations
+    (labels, annotations)
 }
 
 /// The credentials Secret: owned by (and garbage-collected with) the ProxyOrder.
