@@ -59,3 +59,4 @@ dev: ## local control plane + simulator + operator + example order; Ctrl-C stops
 
 include mk/controlplane.mk
 include mk/chart.mk
+include mk/bench.mk
