@@ -521,16 +521,7 @@ async fn paused_orders_make_no_calls_and_can_be_deleted() {
         before,
         "no provider calls while paused"
     );
-    env.orders().delete("p", &Default::default()).await.unwrap();
-    env.wait_for("paused order deleted", 30, async || {
-        env.orders()
-            .get_opt("p")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.delete_and_wait("p").await;
     env.finish().await;
 }
 
@@ -743,19 +734,7 @@ async fn revoke_policy_rotates_and_clears_before_deletion() {
     );
     let before = env.sim_order(ACTIVE).await;
     assert_eq!(before["access"]["ip_list"], json!(["192.0.2.44"]));
-    env.orders()
-        .delete("rv", &Default::default())
-        .await
-        .unwrap();
-    env.wait_for("ProxyOrder gone", 30, async || {
-        env.orders()
-            .get_opt("rv")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.delete_and_wait("rv").await;
     let after = env.sim_order(ACTIVE).await;
     assert_eq!(after["access"]["ip_list"], json!([]), "allow-list cleared");
     assert_ne!(
@@ -914,16 +893,7 @@ async fn the_charts_permissions_are_enough() {
         (env.secret_data("r-proxy").await?["port"] == "9101").then_some(())
     })
     .await;
-    env.orders().delete("r", &Default::default()).await.unwrap();
-    env.wait_for("finalized and deleted", 30, async || {
-        env.orders()
-            .get_opt("r")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.delete_and_wait("r").await;
     let log = env.log_text();
     assert!(
         !log.to_lowercase().contains("forbidden"),

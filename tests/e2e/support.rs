@@ -312,6 +312,23 @@ impl Env {
             .unwrap();
     }
 
+    /// Deletes a ProxyOrder and waits until it is gone (finalizers included).
+    pub async fn delete_and_wait(&self, name: &str) {
+        self.orders()
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+        self.wait_for(&format!("{name} deleted"), 30, async || {
+            self.orders()
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+
     pub async fn get(&self, name: &str) -> ProxyOrder {
         self.orders().get(name).await.unwrap()
     }
