@@ -10,7 +10,8 @@ source "${CP_DIR}/versions.env"
 
 CP_CACHE="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}"
 CP_BIN="${CP_CACHE}/k8s-${KUBE_VERSION}"
-CP_WORK="${CP_ROOT}/target/controlplane"
+# PROXY_ORDER_CP_WORK puts a second control plane elsewhere (e.g. to run two at once).
+CP_WORK="${PROXY_ORDER_CP_WORK:-${CP_ROOT}/target/controlplane}"
 CP_PKI="${CP_WORK}/pki"
 CP_DATA="${CP_WORK}/data"
 CP_LOGS="${CP_WORK}/logs"
@@ -35,4 +36,27 @@ cp_pid_alive() {
   kill -0 "$1" 2>/dev/null || return 1
   args="$(ps -o args= -p "$1" 2>/dev/null)" || return 1
   [[ "${args}" == *"$2"* ]]
+}
+
+# cp_spawn LOG BIN ARGS...: start BIN in its own session, stdout and stderr appended to LOG,
+# detached from the calling shell; prints its pid.
+cp_spawn() {
+  python3 - "$@" <<'PY'
+import os, sys
+log, argv = sys.argv[1], sys.argv[2:]
+pid = os.fork()
+if pid:
+    print(pid)
+    sys.exit(0)
+os.setsid()
+fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(null, 0); os.dup2(fd, 1); os.dup2(fd, 2)
+os.closerange(3, 65536)
+try:
+    os.execv(argv[0], argv)
+except OSError as e:
+    os.write(2, ("exec %s: %s\n" % (argv[0], e)).encode())
+    os._exit(127)
+PY
 }

@@ -145,25 +145,7 @@ ossl rsa -in "${CP_PKI}/sa.key" -pubout -out "${CP_PKI}/sa.pub"
 start() {
   local name="$1" bin="${CP_BIN}/$1" pid
   shift
-  pid="$(python3 - "${CP_LOGS}/${name}.log" "${bin}" "$@" <<'PY'
-import os, sys
-log, argv = sys.argv[1], sys.argv[2:]
-pid = os.fork()
-if pid:
-    print(pid)
-    sys.exit(0)
-os.setsid()
-fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-null = os.open(os.devnull, os.O_RDONLY)
-os.dup2(null, 0); os.dup2(fd, 1); os.dup2(fd, 2)
-os.closerange(3, 65536)
-try:
-    os.execv(argv[0], argv)
-except OSError as e:
-    os.write(2, ("exec %s: %s\n" % (argv[0], e)).encode())
-    os._exit(127)
-PY
-)" || die "could not start ${name}"
+  pid="$(cp_spawn "${CP_LOGS}/${name}.log" "${bin}" "$@")" || die "could not start ${name}"
   started=1
   echo "${name} ${pid} ${bin}" >>"${CP_PIDS}"
   say "started ${name} (pid ${pid}), log: ${CP_LOGS}/${name}.log"
