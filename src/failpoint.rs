@@ -1,23 +1,74 @@
-//! Test-only crash points. When `PROXY_ORDER_FAILPOINT` names a point, the process aborts the
-//! moment it reaches it, the way a SIGKILL would, so crash safety can be tested at exact steps.
+//! Test-only crash points. When `PROXY_ORDER_FAILPOINT` names a point, the process sends
+//! itself SIGKILL the moment it reaches it, so crash safety can be tested at exact steps:
+//! nothing is flushed, no destructor runs, no request in flight is finished.
+//!
 //! Points: `before-provider-call`, `after-provider-call`, `after-secret-write`,
-//! `after-status-write`.
+//! `after-status-write`. `point@N` fires at the N-th time the point is reached (default 1),
+//! so a crash can also land in the middle of later work.
 
-use std::sync::OnceLock;
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU32, Ordering},
+};
 
 pub const ENV: &str = "PROXY_ORDER_FAILPOINT";
 
-fn armed() -> Option<&'static str> {
-    static POINT: OnceLock<Option<String>> = OnceLock::new();
+/// The armed point and at which hit it fires.
+fn armed() -> Option<&'static (String, u32)> {
+    static POINT: OnceLock<Option<(String, u32)>> = OnceLock::new();
     POINT
-        .get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()))
-        .as_deref()
+        .get_or_init(|| std::env::var(ENV).ok().as_deref().and_then(parse))
+        .as_ref()
 }
 
-/// Aborts the process if `point` is the armed failpoint.
+fn parse(value: &str) -> Option<(String, u32)> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    match value.split_once('@') {
+        Some((point, nth)) => Some((point.to_string(), nth.parse().unwrap_or(1).max(1))),
+        None => Some((value.to_string(), 1)),
+    }
+}
+
+/// Kills the process if `point` is the armed failpoint and this is the hit it fires at.
 pub fn hit(point: &str) {
-    if armed() == Some(point) {
-        eprintln!("failpoint {point} reached: aborting");
-        std::process::abort();
+    static HITS: AtomicU32 = AtomicU32::new(0);
+    let Some((armed, nth)) = armed() else {
+        return;
+    };
+    if armed != point || HITS.fetch_add(1, Ordering::SeqCst) + 1 != *nth {
+        return;
+    }
+    eprintln!("failpoint {point} reached (hit {nth}): killing the process");
+    // SAFETY: kill(2) on our own pid with a constant signal has no memory-safety conditions.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    // Not reached; in case the signal could not be sent.
+    std::process::abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn point_and_hit_number() {
+        assert_eq!(parse(""), None);
+        assert_eq!(
+            parse("after-provider-call"),
+            Some(("after-provider-call".into(), 1))
+        );
+        assert_eq!(
+            parse("after-secret-write@3"),
+            Some(("after-secret-write".into(), 3))
+        );
+        assert_eq!(
+            parse("before-provider-call@0"),
+            Some(("before-provider-call".into(), 1))
+        );
+        assert_eq!(parse("x@nope"), Some(("x".into(), 1)));
     }
 }
