@@ -263,8 +263,12 @@ impl ProviderClient {
 }
 
 /// Decodes a 2xx body. The error says where and what kind of problem it was, never which
-/// values the body held (a body may carry a password).
-fn decode<T: DeserializeOwned>(status: StatusCode, bytes: &[u8]) -> Result<T, ProviderError> {
+/// values the body held (a body may carry a password). Visible to the provider module for its
+/// property tests (`fuzz_tests.rs`).
+pub(super) fn decode<T: DeserializeOwned>(
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<T, ProviderError> {
     serde_json::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Io => "I/O error",

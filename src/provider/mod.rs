@@ -5,6 +5,9 @@ pub mod config;
 pub mod error;
 pub mod models;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use client::{ApiKey, ProviderApi, ProviderClient, QueryOptions};
 pub use config::{AuthScheme, IpAuthClear, ProviderConfig};
 pub use error::ProviderError;

@@ -958,3 +958,127 @@ async fn a_second_proxyorder_for_the_same_order_is_refused() {
     assert_eq!(env.sim_order(ACTIVE).await["access"]["port"], 9300);
     env.finish().await;
 }
+
+#[tokio::test]
+async fn bad_provider_bodies_are_provider_unavailable_and_recover() {
+    let env = Env::start("badbody").await;
+    env.put_secret("pw", "password", PW_CANARY).await;
+    let spec = |port: u16| {
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": port, "password": {"secretKeyRef": {"name": "pw", "key": "password"}}})
+    };
+    env.apply("bb", spec(8600)).await;
+    env.wait_ready("bb").await;
+
+    // Bad answers to the change call, each with secrets in the body, and what the condition
+    // and the Event say about them.
+    let cases = [
+        (
+            "invalid JSON",
+            json!({"body": format!(r#"{{"note": "{PW_CANARY} {API_KEY}", "order" {{"id": 1}}}}"#)}),
+            "invalid JSON in a 200 response",
+        ),
+        (
+            "wrong type",
+            json!({"body": format!(r#"{{"order": {{"id": "{API_KEY}", "access": 5}}}}"#)}),
+            "unexpected JSON shape in a 200 response",
+        ),
+        (
+            // The simulator carries the change out, then cuts its answer (which holds the
+            // password) in half and closes the connection.
+            "truncated",
+            json!({"truncate": true}),
+            "could not reach the provider",
+        ),
+        (
+            "huge",
+            json!({"huge_body_bytes": 32 * 1024 * 1024 + 1024}),
+            "larger than 33554432 bytes",
+        ),
+        (
+            "empty 200",
+            json!({"body": ""}),
+            "truncated JSON in a 200 response",
+        ),
+        (
+            "HTML 502",
+            json!({"status": 502, "content_type": "text/html", "body": format!(
+                "<html><body><h1>502 Bad Gateway</h1>{PW_CANARY} {API_KEY}</body></html>")}),
+            "the provider is unavailable (502)",
+        ),
+    ];
+    let said: Vec<&str> = cases.iter().map(|c| c.2).collect();
+    let http = reqwest::Client::new();
+    for (i, (what, fault, says)) in cases.into_iter().enumerate() {
+        let port = 8601 + i as u16;
+        let events_before = unavailable_events(&env).await;
+        let mut fault = fault;
+        fault["endpoint"] = json!("change");
+        env.sim_post("/faults", fault).await;
+        env.apply("bb", spec(port)).await;
+        let po = env
+            .wait_condition("bb", "Synced", "False", "ProviderUnavailable")
+            .await;
+        let synced = condition(&po, "Synced").unwrap().2;
+        assert!(synced.contains(says), "{what}: {synced}");
+        let ready = condition(&po, "Ready").unwrap();
+        assert_eq!(
+            (ready.0.as_str(), ready.1.as_str()),
+            ("False", "ProviderUnavailable"),
+            "{what}: the answer is lost, the Secret may be stale"
+        );
+        // kube's event recorder folds a repeat of the same type, reason and action (which
+        // names the error class, e.g. `decode` for two kinds of bad JSON) into the first
+        // Event's series, whose note stays the first one's: count occurrences.
+        env.wait_for(&format!("{what}: a Warning Event"), 10, async || {
+            (unavailable_events(&env).await > events_before).then_some(())
+        })
+        .await;
+        // Still serving, and nothing panicked.
+        assert!(env.metrics().await.contains("proxy_order_reconciles_total"));
+        assert!(!env.log_text().contains("panicked"), "{what}");
+
+        let cleared = http
+            .delete(format!("{}/faults", env.sim.admin_url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(cleared.status().is_success());
+        env.wait_ready("bb").await;
+        assert_eq!(
+            env.sim_order(ACTIVE).await["access"]["port"],
+            port,
+            "{what}"
+        );
+        assert_eq!(
+            env.secret_data("bb-proxy").await.unwrap()["port"],
+            port.to_string(),
+            "{what}"
+        );
+    }
+    // Every Warning is about one of the bad answers.
+    for (_, _, note) in env.events("bb").await.iter().filter(|e| e.0 == "Warning") {
+        assert!(said.iter().any(|s| note.contains(s)), "{note}");
+    }
+    env.assert_no_leaks(&[PW_CANARY]).await;
+    env.finish().await;
+}
+
+/// How often a Warning Event with reason ProviderUnavailable was recorded for ProxyOrder `bb`
+/// (Events plus their series repeats).
+async fn unavailable_events(env: &Env) -> i32 {
+    let api: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    api.list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("bb")
+                && e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("ProviderUnavailable")
+        })
+        .map(|e| e.series.as_ref().map_or(1, |s| s.count))
+        .sum()
+}
