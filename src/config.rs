@@ -76,6 +76,11 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_TERMINAL_RECHECK", default_value = "10m", value_parser = parse_duration)]
     pub terminal_recheck: Duration,
 
+    /// Longest wait between retries after the provider failed transiently (5xx, 429,
+    /// timeouts, connection errors); the wait doubles from 1 s per consecutive failure.
+    #[arg(long, env = "PROXY_ORDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_backoff_max)]
+    pub backoff_max: Duration,
+
     /// Log format.
     #[arg(long, env = "PROXY_ORDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -104,6 +109,15 @@ fn parse_namespaced_name(s: &str) -> Result<NamespacedName, String> {
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Parses `500ms`, `90s`, `10m`, `1h` or a bare number of seconds (at most 7 days).
+/// A retry ceiling: a duration of at least the first retry's 1 s.
+fn parse_backoff_max(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?} is shorter than the first retry (1s)"));
+    }
+    Ok(d)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -163,6 +177,16 @@ mod tests {
         assert_eq!(c.refresh_interval, Duration::from_secs(600));
         assert_eq!(c.concurrency, 8);
         assert!(!c.leader_election);
+        assert_eq!(c.backoff_max, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn backoff_ceiling_is_at_least_the_first_retry() {
+        assert_eq!(
+            parse(&["--backoff-max", "30s"]).unwrap().backoff_max,
+            Duration::from_secs(30)
+        );
+        assert!(parse(&["--backoff-max", "500ms"]).is_err());
     }
 
     #[test]

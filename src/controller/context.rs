@@ -31,7 +31,11 @@ pub struct Settings {
     /// How long a terminal failure waits before the same request is tried again.
     pub terminal_recheck: Duration,
     pub backoff_base: Duration,
+    /// Ceiling of the backoff after provider failures (the provider is protected).
     pub backoff_max: Duration,
+    /// Ceiling of the backoff after Kubernetes API failures: lower, so that the operator
+    /// catches up soon after an API-server outage ends.
+    pub kube_backoff_max: Duration,
 }
 
 pub struct Context {
@@ -46,9 +50,26 @@ pub struct Context {
     pub backoff: Mutex<HashMap<ObjectRef<ProxyOrder>, u32>>,
     /// Inputs of the last terminal failure per object, and when it happened.
     pub terminal: Mutex<HashMap<ObjectRef<ProxyOrder>, (String, Instant)>>,
+    /// Provider answers not yet saved to the Secret and status (the write failed), per
+    /// object. The next reconcile uses such an answer instead of asking the provider again.
+    pub unsaved: Mutex<HashMap<ObjectRef<ProxyOrder>, Unsaved>>,
     /// The controller's cache of ProxyOrders (to notice two resources for one order).
     pub store: Option<Store<ProxyOrder>>,
 }
+
+/// A successful provider answer whose Secret or status write failed.
+#[derive(Clone, Debug)]
+pub struct Unsaved {
+    /// The ProxyOrder it was for (a re-created one with the same name does not match).
+    pub uid: String,
+    /// `plan::request_hash` of the request that produced it.
+    pub request_hash: String,
+    pub order: Order,
+    pub at: Instant,
+}
+
+/// How long an unsaved answer stands in for a provider call; older ones are asked again.
+pub const UNSAVED_TTL: Duration = Duration::from_secs(120);
 
 impl Context {
     /// One change call: waits for the API key's rate limit, calls, and records the outcome in
@@ -88,6 +109,17 @@ impl Context {
             self.settings.backoff_max,
             attempt,
             retry_after,
+            rand::random::<f64>(),
+        )
+    }
+
+    /// The delay before retrying after the `attempt`-th consecutive Kubernetes API failure.
+    pub fn kube_backoff_delay(&self, attempt: u32) -> Duration {
+        backoff_delay(
+            self.settings.backoff_base,
+            self.settings.kube_backoff_max,
+            attempt,
+            None,
             rand::random::<f64>(),
         )
     }

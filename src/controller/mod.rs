@@ -121,12 +121,14 @@ pub async fn run(
             empty_change_read: config.empty_change_read,
             terminal_recheck: config.terminal_recheck,
             backoff_base: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(300),
+            backoff_max: config.backoff_max,
+            kube_backoff_max: Duration::from_secs(30),
         },
         orders: OrderCache::default(),
         limiter: RateLimiter::new(config.rate_limit),
         backoff: Mutex::default(),
         terminal: Mutex::default(),
+        unsaved: Mutex::default(),
         store: Some(reader.clone()),
     });
 

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use super::{
     conditions::{self, READY, Reason, SYNCED},
-    context::{Context, jitter},
+    context::{Context, UNSAVED_TTL, Unsaved, jitter},
     observe::{Observation, SecretSnapshot, observe},
     plan::{self, Call, CallKind, Inputs, Plan, Requeue, Settle},
 };
@@ -34,7 +34,7 @@ use crate::{
     credentials::SecretData,
     error::{Error, Result},
     failpoint,
-    provider::{ChangeRequest, IpAuth, QueryOptions},
+    provider::{ChangeRequest, IpAuth, Order, QueryOptions},
 };
 
 /// Label put on every credentials Secret.
@@ -76,7 +76,7 @@ pub fn error_policy(po: Arc<ProxyOrder>, error: &Error, ctx: Arc<Context>) -> Ac
         *n += 1;
         *n - 1
     };
-    Action::requeue(ctx.backoff_delay(attempt, None))
+    Action::requeue(ctx.kube_backoff_delay(attempt))
 }
 
 async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
@@ -183,6 +183,7 @@ async fn reconcile_once(
         }
     };
     write(po, ctx, api, ns, &uid, &obs, &settle, &baseline).await?;
+    forget_unsaved(ctx, &key);
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 
@@ -211,6 +212,29 @@ async fn perform(
             other => other?,
         }
     }
+    let fields = changed_fields(&call.request);
+    let object = ObjectRef::from_obj(po);
+    let request_hash = plan::request_hash(&call.request, inp, &obs.observed);
+    // An answer the provider already gave for this request (or, for a read, any answer since
+    // the last save) that could not be saved: use it instead of asking again.
+    let unsaved = take_unsaved(ctx, &object, inp.uid, call, &request_hash);
+    if let Some(order) = unsaved {
+        info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
+        ctx.unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                object,
+                Unsaved {
+                    uid: inp.uid.to_string(),
+                    request_hash,
+                    order: order.clone(),
+                    at: Instant::now(),
+                },
+            );
+        let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
+        return Ok(Some((settle, baseline)));
+    }
     let query = QueryOptions {
         lang: po.spec.lang,
         currency: po.spec.currency,
@@ -219,9 +243,21 @@ async fn perform(
         .change_order(key_fp, key, po.spec.order_id, &call.request, query)
         .await;
     failpoint::hit("after-provider-call");
-    let fields = changed_fields(&call.request);
     let settle = match &result {
         Ok(resp) => {
+            // Kept until the Secret and status are written (`forget_unsaved`).
+            ctx.unsaved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    object,
+                    Unsaved {
+                        uid: inp.uid.to_string(),
+                        request_hash,
+                        order: resp.order.clone(),
+                        at: Instant::now(),
+                    },
+                );
             ctx.orders.update_order(key_fp, &resp.order).await;
             let (reason, note) = match call.kind {
                 CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
@@ -251,12 +287,15 @@ async fn perform(
                     reason: reason.to_string(),
                 })
                 .inc();
+            // The error class is part of the action: Events are grouped by type, reason and
+            // action, so a different failure gets its own Event (and note) instead of only
+            // raising the count of the first one.
             publish(
                 ctx,
                 po,
                 EventType::Warning,
                 reason,
-                &format!("ChangeOrder({fields})"),
+                &format!("ChangeOrder({fields}): {}", e.kind()),
                 e.to_string(),
             )
             .await;
@@ -264,6 +303,32 @@ async fn perform(
         }
     };
     Ok(Some((settle, baseline)))
+}
+
+/// The unsaved answer for `object` that can stand in for `call`: one for the same ProxyOrder,
+/// younger than [`UNSAVED_TTL`], and from the same request, or any for a read (it is the
+/// latest the provider said). A stale or unrelated one is dropped.
+fn take_unsaved(
+    ctx: &Context,
+    object: &ObjectRef<ProxyOrder>,
+    uid: &str,
+    call: &Call,
+    request_hash: &str,
+) -> Option<Order> {
+    let mut map = ctx.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = map.remove(object)?;
+    let usable = entry.uid == uid
+        && entry.at.elapsed() < UNSAVED_TTL
+        && (call.kind == CallKind::Read || entry.request_hash == request_hash);
+    usable.then_some(entry.order)
+}
+
+/// Forgets the unsaved answer for `object` once the Secret and status are written.
+fn forget_unsaved(ctx: &Context, object: &ObjectRef<ProxyOrder>) {
+    ctx.unsaved
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(object);
 }
 
 /// Names of the fields a request changes, for logs and Events (never values).
