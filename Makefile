@@ -11,7 +11,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: fmt-check clippy generated-check chart-check unit cluster-tests ## every check and test (what CI runs)
+test: fmt-check clippy deny generated-check chart-check unit cluster-tests ## every check and test (what CI runs)
 
 .PHONY: fmt-check
 fmt-check: ## cargo fmt --check
@@ -60,3 +60,4 @@ dev: ## local control plane + simulator + operator + example order; Ctrl-C stops
 include mk/controlplane.mk
 include mk/chart.mk
 include mk/bench.mk
+include mk/deny.mk

@@ -1,0 +1,72 @@
+# Supply-chain check with cargo-deny (configuration: deny.toml): licenses, banned and duplicate
+# crates, crate sources, and RustSec advisories (including yanked crates). Included by the
+# top-level Makefile:  include mk/deny.mk   (also usable alone: make -f mk/deny.mk deny)
+#
+#   make deny                       all four checks; part of `make test`
+#   make deny DENY_ADVISORIES=skip  licenses, bans and sources only
+#   make deny-install               install the pinned cargo-deny into ~/.cargo/bin (only when
+#                                   `cargo deny --version` is missing or reports another version)
+#
+# Advisories need the RustSec database, which cargo-deny clones from GitHub with git. When that
+# is not reachable (probed with a short timeout first), `make deny` prints that the advisories
+# were NOT checked and does not fail; when it is reachable, an advisory or a yanked crate fails.
+
+# Relative to this file ("mk/" -> "", "/path/to/repo/mk/" -> "/path/to/repo/").
+DENY_ROOT := $(patsubst %mk/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+DENY_DIR := $(if $(DENY_ROOT),$(DENY_ROOT),.)
+
+# The newest cargo-deny that builds with our stable rustc (0.20.2 needs rustc >= 1.88).
+DENY_VERSION := 0.20.2
+DENY_CARGO ?= cargo
+# check | skip
+DENY_ADVISORIES ?= check
+# Keep in step with db-urls in deny.toml; only used for the reachability probe.
+DENY_ADVISORY_DB_URL ?= https://github.com/rustsec/advisory-db
+# Seconds: the reachability probe, and each cargo-deny run (metadata + checks + DB fetch).
+DENY_PROBE_TIMEOUT ?= 15
+DENY_TIMEOUT ?= 300
+# Extra arguments for cargo-deny before `check`, e.g. --config other.toml.
+DENY_FLAGS ?=
+
+DENY_RUN := timeout --kill-after=10 $(DENY_TIMEOUT) $(DENY_CARGO) deny --locked $(DENY_FLAGS)
+
+.PHONY: deny deny-install
+
+deny-install: ## install the pinned cargo-deny (DENY_VERSION) into ~/.cargo/bin unless already there
+	@set -eu; \
+	have="$$($(DENY_CARGO) deny --version 2>/dev/null || true)"; \
+	if [ "$$have" = "cargo-deny $(DENY_VERSION)" ]; then \
+	  echo "deny-install: $$have is installed"; \
+	else \
+	  echo "deny-install: installing cargo-deny $(DENY_VERSION) (found: $${have:-none}); this compiles it and takes a few minutes"; \
+	  $(DENY_CARGO) install --locked --force cargo-deny --version $(DENY_VERSION); \
+	fi
+
+deny: deny-install ## supply chain (deny.toml): licenses, bans, sources; RustSec advisories where GitHub is reachable
+	cd $(DENY_DIR) && $(DENY_RUN) check licenses bans sources
+	@set -eu; cd $(DENY_DIR); \
+	not_checked() { echo "deny: advisories NOT checked: $$1; licenses, bans and sources were checked"; }; \
+	case "$(DENY_ADVISORIES)" in \
+	  skip) not_checked "skipped with DENY_ADVISORIES=skip"; exit 0 ;; \
+	  check) ;; \
+	  *) echo "deny: DENY_ADVISORIES must be 'check' or 'skip', not '$(DENY_ADVISORIES)'" >&2; exit 2 ;; \
+	esac; \
+	if ! command -v git >/dev/null 2>&1; then \
+	  not_checked "git, which cargo-deny fetches the RustSec advisory database with, is not installed"; exit 0; \
+	fi; \
+	if ! GIT_TERMINAL_PROMPT=0 timeout --kill-after=5 $(DENY_PROBE_TIMEOUT) \
+	    git ls-remote --heads "$(DENY_ADVISORY_DB_URL)" main >/dev/null 2>&1; then \
+	  not_checked "the RustSec advisory database ($(DENY_ADVISORY_DB_URL)) is not reachable from this machine"; exit 0; \
+	fi; \
+	out="$$(mktemp)"; trap 'rm -f "$$out"' EXIT; \
+	rc=0; GIT_TERMINAL_PROMPT=0 $(DENY_RUN) check advisories >"$$out" 2>&1 || rc=$$?; \
+	cat "$$out"; \
+	if [ "$$rc" = 0 ]; then exit 0; fi; \
+	if [ "$$rc" = 124 ] || [ "$$rc" = 137 ]; then \
+	  not_checked "cargo deny check advisories timed out after $(DENY_TIMEOUT)s (output above)"; exit 0; \
+	fi; \
+	if grep -q 'failed to fetch advisory database' "$$out"; then \
+	  not_checked "fetching the RustSec advisory database ($(DENY_ADVISORY_DB_URL)) failed (output above)"; exit 0; \
+	fi; \
+	echo "deny: advisories check failed (output above); a justified exception goes into deny.toml [advisories] ignore with a reason" >&2; \
+	exit 1
