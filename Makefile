@@ -46,12 +46,18 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 
 .PHONY: cluster-tests
 cluster-tests: ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
-	$(CARGO) test --locked --test e2e --no-run
+	$(CARGO) test --locked --test e2e --test faults --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-e2e
 test-e2e: ## only the end-to-end scenarios (starts and stops the control plane)
 	tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test e2e
+
+.PHONY: test-faults
+test-faults: ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)
+	$(CARGO) test --locked --test faults --no-run
+	FAULTS_N=$${FAULTS_N:-200} CRASH_RUNS=$${CRASH_RUNS:-20} \
+	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test faults
 
 .PHONY: dev
 dev: ## local control plane + simulator + operator + example order; Ctrl-C stops all

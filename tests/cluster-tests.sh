@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything that needs a cluster, against the one KUBECONFIG names: the control-plane smoke
-# checks, the Helm chart and manifests, then the operator's end-to-end scenarios. Run through
+# checks, the Helm chart and manifests, the operator's end-to-end scenarios, then the short
+# fault and crash suites. Run through
 # tests/controlplane/with-controlplane.sh (make cluster-tests) or against any cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +11,7 @@ tests/controlplane/smoke.sh
 # installs it.
 tests/chart.sh
 cargo test --locked --test e2e -- --test-threads="${E2E_THREADS:-4}"
+# Short fault and crash suites (make test-faults runs the full ones). Last: the fault suite
+# restarts the API server.
+FAULTS_N="${FAULTS_N:-50}" FAULTS_BACKOFF_MAX="${FAULTS_BACKOFF_MAX:-10s}" \
+  CRASH_RUNS="${CRASH_RUNS:-2}" cargo test --locked --test faults

@@ -65,17 +65,28 @@ impl Env {
     }
 
     pub async fn start_with(name: &str, extra_args: &[&str]) -> Env {
-        Self::start_inner(name, extra_args, false).await
+        Self::start_inner(name, extra_args, false, SimConfig::default()).await
+    }
+
+    /// Like [`Env::start_with`], with a simulator seeded from `sim` (its API keys are set to
+    /// the test key).
+    pub async fn start_with_sim(name: &str, sim: SimConfig, extra_args: &[&str]) -> Env {
+        Self::start_inner(name, extra_args, false, sim).await
     }
 
     /// Like [`Env::start`], but the operator runs with exactly the permissions the Helm
     /// chart grants: the chart is installed into the test namespace (release named after it)
     /// and the operator's kubeconfig impersonates the chart's ServiceAccount.
     pub async fn start_as_chart(name: &str) -> Env {
-        Self::start_inner(name, &[], true).await
+        Self::start_inner(name, &[], true, SimConfig::default()).await
     }
 
-    async fn start_inner(name: &str, extra_args: &[&str], as_chart: bool) -> Env {
+    async fn start_inner(
+        name: &str,
+        extra_args: &[&str],
+        as_chart: bool,
+        sim_config: SimConfig,
+    ) -> Env {
         kube_env_check();
         proxy_order_operator::provider::client::install_crypto_provider();
         let client = Client::try_default()
@@ -96,7 +107,7 @@ impl Env {
         let sim = Simulator::start(
             SimConfig {
                 api_keys: vec![API_KEY.to_string()],
-                ..SimConfig::default()
+                ..sim_config
             },
             "127.0.0.1:0".parse().unwrap(),
         )
@@ -245,6 +256,19 @@ impl Env {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Fails, with the log's tail, when the operator process has exited.
+    pub fn operator_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.operator.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            anyhow::bail!(
+                "operator exited with {status}; log tail:\n{}",
+                tail(&self.log_text(), 40)
+            );
+        }
+        Ok(())
     }
 
     pub fn stop_operator(&mut self) {
@@ -415,6 +439,16 @@ impl Env {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Empties the simulator's request log.
+    pub async fn sim_clear_requests(&self) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .delete(format!("{}/requests", self.sim.admin_url()))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// Change calls (POST /api/user/orders/{id}) received for `order`.
