@@ -2,18 +2,20 @@
 //! simulator (in-process) and the release operator binary (its own process).
 //!
 //! Run with `make bench` (starts and stops a local control plane; `BENCH_N`, default 1000).
-//! It prints figures and writes `docs/benchmarks.md`; it never fails on timings, only when
-//! something is functionally broken (operator does not start or dies, orders never become
-//! Ready, an edit never reaches its Secret).
+//! It prints figures and writes `docs/benchmarks.md` with its chart `docs/benchmarks-ready.png`;
+//! it never fails on timings, only when something is functionally broken (operator does not
+//! start or dies, orders never become Ready, an edit never reaches its Secret) or when it cannot
+//! write its output.
 //!
 //! Environment: `BENCH_N` (orders, default 1000), `BENCH_OPERATOR` (operator binary, default
 //! `target/release/proxy-order-operator`), `BENCH_OUT` (markdown file, default
-//! `docs/benchmarks.md`; `-` to only print).
+//! `docs/benchmarks.md`; the chart goes next to it as `<stem>-ready.png`; `-` to only print
+//! the markdown and write no file).
 
 use std::{
     collections::{BTreeMap, HashMap},
     fmt::Write as _,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
         Arc, Mutex,
@@ -384,6 +386,86 @@ fn ascii_chart(
     out
 }
 
+/// Ready count over time as an 800×400 PNG at `path`: the Ready line over [0, t_end] × [0, n]
+/// and a dashed marker at `create_done`, when all creates had been issued.
+fn png_chart(
+    series: &[(f64, usize)],
+    n: usize,
+    t_end: f64,
+    create_done: f64,
+    path: &Path,
+) -> Result<()> {
+    use plotters::prelude::*;
+    const SIZE: (u32, u32) = (800, 400);
+    // Noto Sans from the ttf-noto-sans crate: text needs no system font.
+    plotters::style::register_font("sans-serif", FontStyle::Normal, ttf_noto_sans::REGULAR)
+        .map_err(|_| anyhow!("the embedded Noto Sans font does not load"))?;
+    // Some headroom above N, so that the line at N stays clear of the frame.
+    let (t_end, top) = (t_end.max(0.001), n + n.div_ceil(20));
+    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("N={n}: Ready ProxyOrders over time"),
+                ("sans-serif", 22),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0.0..t_end, 0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the first create")
+            .y_desc("Ready ProxyOrders")
+            .x_label_formatter(&|t| {
+                if t_end >= 10.0 {
+                    format!("{t:.0}")
+                } else {
+                    format!("{t:.1}")
+                }
+            })
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 16))
+            .draw()?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(create_done, 0), (create_done, top)],
+                6,
+                4,
+                RED.stroke_width(1),
+            ))?
+            .label(format!("all creates issued ({create_done:.1} s)"))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        chart
+            .draw_series(LineSeries::new(
+                series.iter().copied(),
+                BLUE.stroke_width(2),
+            ))?
+            .label("Ready")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()?;
+        root.present()?;
+    }
+    // Encoded in memory, so that every write error reaches the caller.
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&rgb)?;
+    writer.finish()?;
+    std::fs::write(path, bytes)?;
+    Ok(())
+}
+
 async fn run() -> Result<()> {
     ensure!(
         std::env::var_os("KUBECONFIG").is_some(),
@@ -408,6 +490,11 @@ async fn run() -> Result<()> {
         Ok(p) => Some(PathBuf::from(p)),
         Err(_) => Some(root.join("docs/benchmarks.md")),
     };
+    // The chart goes next to the markdown: benchmarks.md -> benchmarks-ready.png.
+    let png_path = out_path.as_ref().map(|md| {
+        let stem = md.file_stem().unwrap_or_default().to_string_lossy();
+        md.with_file_name(format!("{stem}-ready.png"))
+    });
 
     proxy_order_operator::provider::client::install_crypto_provider();
     let client = Client::try_default()
@@ -873,6 +960,17 @@ async fn run() -> Result<()> {
         }
     }
     let chart = ascii_chart(&series, n, secs(converge), 60, 12);
+    // Written before the markdown, which links it by file name.
+    let image = match &png_path {
+        Some(path) => {
+            png_chart(&series, n, secs(converge), secs(create_done), path)
+                .with_context(|| format!("writing the chart {}", path.display()))?;
+            eprintln!("bench: wrote {}", path.display());
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            format!("![Ready ProxyOrders over time]({name})\n\n")
+        }
+        None => String::new(),
+    };
 
     let date = httpdate::fmt_http_date(SystemTime::now());
     let mut md = String::new();
@@ -904,7 +1002,7 @@ async fn run() -> Result<()> {
     let _ = writeln!(md, "## Results\n\n{t}");
     let _ = writeln!(
         md,
-        "## Ready ProxyOrders over time\n\n```text\n{chart}\n```\n\n{ts}"
+        "## Ready ProxyOrders over time\n\n{image}```text\n{chart}\n```\n\n{ts}"
     );
     let _ = writeln!(
         md,
@@ -913,8 +1011,10 @@ async fn run() -> Result<()> {
          local control plane (`tests/controlplane/with-controlplane.sh`), runs `cargo bench \
          --bench scale` and stops the control plane. The benchmark never fails on timings; it \
          fails only if the operator does not start or dies, if orders do not become Ready \
-         within 300 s + N/2 s, or if an edit does not reach its Secret within 120 s. The \
-         operator's log is kept in `target/tmp/bench-logs/`."
+         within 300 s + N/2 s, if an edit does not reach its Secret within 120 s, or if it \
+         cannot write its output: this file and the chart above (`benchmarks-ready.png`, next \
+         to it; `BENCH_OUT=path.md` writes `path-ready.png`, `BENCH_OUT=-` only prints the \
+         markdown). The operator's log is kept in `target/tmp/bench-logs/`."
     );
     println!("{md}");
     if let Some(path) = out_path {
