@@ -150,7 +150,7 @@ pub fn jitter(d: Duration) -> Duration {
 type CacheKey = (String, QueryOptions);
 
 struct CacheEntry {
-    fetched: Option<(Instant, Arc<OrderList>)>,
+    fetched: Option<(Instant, Arc<OrderIndex>)>,
 }
 
 /// The provider's order list, fetched at most once per refresh interval per API key (and
@@ -182,7 +182,7 @@ impl OrderCache {
         query: QueryOptions,
         max_age: Duration,
         force_after: Option<Instant>,
-    ) -> Result<Arc<OrderList>, ProviderError> {
+    ) -> Result<Arc<OrderIndex>, ProviderError> {
         let entry = self.entry((key_fp.to_string(), query));
         let mut guard = entry.lock().await;
         if let Some((at, list)) = &guard.fetched {
@@ -203,7 +203,7 @@ impl OrderCache {
             },
             started.elapsed(),
         );
-        let list = Arc::new(result?);
+        let list = Arc::new(OrderIndex::from(result?));
         guard.fetched = Some((Instant::now(), list.clone()));
         Ok(list)
     }
@@ -222,22 +222,45 @@ impl OrderCache {
             // Waits for a fetch in flight: it may have read the provider before this change,
             // and the update must land on top of it.
             let mut guard = entry.lock().await;
-            let Some((at, list)) = &guard.fetched else {
+            let Some((_, list)) = &mut guard.fetched else {
                 continue;
             };
-            let mut list = (**list).clone();
-            let mut changed = false;
-            for o in list.orders.iter_mut().filter(|o| o.id == order.id) {
-                let mut updated = order.clone();
-                // The list never carries credentials; keep it that way in memory too.
-                updated.access = None;
-                updated.proxies = None;
-                *o = updated;
-                changed = true;
+            if !list.orders.contains_key(&order.id) {
+                continue;
             }
-            if changed {
-                guard.fetched = Some((*at, Arc::new(list)));
-            }
+            let mut updated = order.clone();
+            // The list never carries credentials; keep it that way in memory too.
+            updated.access = None;
+            updated.proxies = None;
+            // In place unless a reconcile still holds this list (then a copy of pointers).
+            Arc::make_mut(list)
+                .orders
+                .insert(order.id, Arc::new(updated));
+        }
+    }
+}
+
+/// One fetched order list, by order id (a reconcile looks up one order; a change call replaces
+/// one, without copying the other orders).
+#[derive(Clone, Debug, Default)]
+pub struct OrderIndex {
+    pub orders: HashMap<u64, Arc<Order>>,
+}
+
+impl OrderIndex {
+    pub fn get(&self, id: u64) -> Option<&Order> {
+        self.orders.get(&id).map(|o| o.as_ref())
+    }
+}
+
+impl From<OrderList> for OrderIndex {
+    fn from(list: OrderList) -> Self {
+        OrderIndex {
+            orders: list
+                .orders
+                .into_iter()
+                .map(|o| (o.id, Arc::new(o)))
+                .collect(),
         }
     }
 }

@@ -116,7 +116,7 @@ pub async fn observe(
                     force,
                 )
                 .await;
-            Some(list.map(|l| l.orders.iter().find(|o| o.id == po.spec.order_id).cloned()))
+            Some(list.map(|l| l.get(po.spec.order_id).cloned()))
         }
         _ => None,
     };
@@ -143,15 +143,21 @@ pub async fn observe(
 
 /// An older ProxyOrder in the namespace (as the cache knows it) naming the same order.
 fn conflict(po: &ProxyOrder, ctx: &Context, ns: &str) -> Option<String> {
-    let others = ctx.store.as_ref()?.state();
-    let same_ns: Vec<_> = others
-        .iter()
-        .filter(|o| o.namespace().as_deref() == Some(ns))
-        .collect();
+    let store = ctx.store.as_ref()?;
+    let me = po.metadata.name.as_deref().unwrap_or_default();
+    let names_same_order = |o: &ProxyOrder| {
+        o.spec.order_id == po.spec.order_id
+            && o.metadata.namespace.as_deref() == Some(ns)
+            && o.metadata.name.as_deref() != Some(me)
+    };
+    // Almost always no other resource names the order: look without copying the cache, which
+    // holds every ProxyOrder the operator watches.
+    store.find(names_same_order)?;
+    let others = store.state();
     conflicting_owner(
-        &po.name_any(),
+        me,
         po.spec.order_id,
-        same_ns.iter().map(|o| {
+        others.iter().filter(|o| names_same_order(o)).map(|o| {
             (
                 o.metadata.name.as_deref().unwrap_or_default(),
                 o.metadata.creation_timestamp.as_ref(),
