@@ -49,8 +49,17 @@ const FIRST_ID: u64 = 100_000;
 const CREATE_TASKS: usize = 8;
 const CREATE_PORT: u16 = 8100;
 const EDIT_PORT: u16 = 8200;
-const REFRESH_INTERVAL_S: u64 = 10;
-const IDLE_WINDOW_S: u64 = 25;
+/// The operator's refresh interval, shortened so that the idle window covers two of them:
+/// 10 s, or N/100 s for large N (each refresh reconciles every ProxyOrder, and a 10 s interval
+/// at 10,000 orders would measure the refresh instead of the convergence).
+fn refresh_interval_s(n: usize) -> u64 {
+    (n as u64 / 100).max(10)
+}
+
+/// The idle window: two and a half refresh intervals.
+fn idle_window_s(n: usize) -> u64 {
+    refresh_interval_s(n) * 5 / 2
+}
 const POLL: Duration = Duration::from_millis(500);
 const EDITS_PER_S: u64 = 20;
 
@@ -476,6 +485,7 @@ async fn run() -> Result<()> {
         Err(_) => 1000,
     };
     ensure!(n >= 1, "BENCH_N must be at least 1");
+    let (refresh_s, idle_s) = (refresh_interval_s(n), idle_window_s(n));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let operator_bin = std::env::var_os("BENCH_OPERATOR")
         .map(PathBuf::from)
@@ -561,7 +571,7 @@ async fn run() -> Result<()> {
             "--rate-limit",
             "1000",
             "--refresh-interval",
-            &format!("{REFRESH_INTERVAL_S}s"),
+            &format!("{refresh_s}s"),
             "--log-format",
             "json",
         ])
@@ -736,12 +746,12 @@ async fn run() -> Result<()> {
     let conv_calls = classify(&sim_requests(&http, &admin).await?);
 
     // 3. Idle window.
-    eprintln!("bench: idle window of {IDLE_WINDOW_S} s");
+    eprintln!("bench: idle window of {idle_s} s");
     // Let the last status writes land before taking the snapshot.
     tokio::time::sleep(Duration::from_secs(2)).await;
     sim_clear_requests(&http, &admin).await?;
     let rv_before = resource_versions(&client, &ns).await?;
-    tokio::time::sleep(Duration::from_secs(IDLE_WINDOW_S)).await;
+    tokio::time::sleep(Duration::from_secs(idle_s)).await;
     let idle_calls = classify(&sim_requests(&http, &admin).await?);
     let rv_after = resource_versions(&client, &ns).await?;
     let count_changed = |prefix: &str| {
@@ -944,16 +954,16 @@ async fn run() -> Result<()> {
     );
     row(
         &format!(
-            "Idle {IDLE_WINDOW_S} s (refresh {REFRESH_INTERVAL_S} s): provider change calls + reads (expect 0)"
+            "Idle {idle_s} s (refresh {refresh_s} s): provider change calls + reads (expect 0)"
         ),
         format!("{} + {}", idle_calls.change, idle_calls.read),
     );
     row(
-        &format!("Idle {IDLE_WINDOW_S} s: provider list calls (expect ~1 per interval)"),
+        &format!("Idle {idle_s} s: provider list calls (expect ~1 per interval)"),
         idle_calls.list.to_string(),
     );
     row(
-        &format!("Idle {IDLE_WINDOW_S} s: ProxyOrders / Secrets written (expect 0)"),
+        &format!("Idle {idle_s} s: ProxyOrders / Secrets written (expect 0)"),
         format!("{idle_po_writes} / {idle_secret_writes}"),
     );
     row(
@@ -1046,7 +1056,7 @@ async fn run() -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "- Operator: release build, `--concurrency 16 --rate-limit 1000 --refresh-interval {REFRESH_INTERVAL_S}s --log-format json`, `RUST_LOG=warn`\n"
+        "- Operator: release build, `--concurrency 16 --rate-limit 1000 --refresh-interval {refresh_s}s --log-format json`, `RUST_LOG=warn`\n"
     );
     let _ = writeln!(
         md,
