@@ -79,7 +79,7 @@ fn secret_to_orders(
         .collect();
     let is_default = default_key.is_some_and(|d| d.namespace == ns && d.name == name);
     for po in store.state() {
-        let same_ns = po.namespace().as_deref() == Some(ns.as_str());
+        let same_ns = po.metadata.namespace.as_deref() == Some(ns.as_str());
         let api_key = match &po.spec.api_key_secret_ref {
             Some(r) => same_ns && r.name == name,
             None => is_default,
