@@ -3,7 +3,8 @@
 # Restarts the local control plane's kube-apiserver in place: kills the recorded process,
 # keeps it down for a moment, starts it again with exactly the same command line (same port,
 # certificates and etcd, so clients reconnect to the same address), and waits for /readyz.
-# Used by the fault suite to take the API server away mid-run.
+# Used by the fault suite to take the API server away mid-run. A kube-controller-manager that
+# exited meanwhile is started again too.
 #
 #   tests/controlplane/restart-apiserver.sh
 #
@@ -33,6 +34,13 @@ cp_pid_alive "${pid}" "${bin}" || die "kube-apiserver (pid ${pid}) is not runnin
 # The exact argv, NUL-separated, before the process goes away.
 mapfile -d '' -t argv <"/proc/${pid}/cmdline"
 (( ${#argv[@]} > 0 )) || die "could not read the command line of pid ${pid}"
+# kube-controller-manager exits when the API server vanishes while it is still starting its
+# controllers: keep its command line too, to start it again if it does.
+read -r _ kcm_pid kcm_bin < <(awk '$1 == "kube-controller-manager"' "${CP_PIDS}") || true
+kcm_argv=()
+if [[ -n "${kcm_pid:-}" ]] && cp_pid_alive "${kcm_pid}" "${kcm_bin}"; then
+  mapfile -d '' -t kcm_argv <"/proc/${kcm_pid}/cmdline"
+fi
 
 kill "-${signal}" "${pid}"
 deadline=$((SECONDS + 30))
@@ -59,3 +67,12 @@ until "${kubectl[@]}" --request-timeout=5s get --raw=/readyz >/dev/null 2>&1; do
   sleep 0.5
 done
 say "kube-apiserver is back (pid ${new_pid})"
+
+if (( ${#kcm_argv[@]} > 0 )) && ! cp_pid_alive "${kcm_pid}" "${kcm_bin}"; then
+  kcm_new="$(cp_spawn "${CP_LOGS}/kube-controller-manager.log" "${kcm_argv[@]}")" \
+    || die "could not start kube-controller-manager again"
+  tmp="$(mktemp "${CP_PIDS}.XXXXXX")"
+  awk -v p="${kcm_new}" '$1 == "kube-controller-manager" { $2 = p } { print }' "${CP_PIDS}" >"${tmp}"
+  mv "${tmp}" "${CP_PIDS}"
+  say "kube-controller-manager had exited with the API server; started it again (pid ${kcm_new})"
+fi
