@@ -307,6 +307,43 @@ async fn resource_versions(client: &Client, ns: &str) -> Result<BTreeMap<String,
     Ok(out)
 }
 
+/// Write requests (create, update, patch, apply, delete) the API server has served for
+/// ProxyOrders, Secrets and Events, from its own `apiserver_request_total` counters.
+async fn apiserver_writes(client: &Client) -> Result<f64> {
+    let req = hyper::Request::get("/metrics").body(Vec::new())?;
+    let text = client
+        .request_text(req)
+        .await
+        .context("reading the API server's /metrics")?;
+    let mut total = 0.0;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"'))
+        };
+        let write = matches!(
+            label("verb"),
+            Some("POST" | "PUT" | "PATCH" | "APPLY" | "DELETE" | "DELETECOLLECTION")
+        );
+        let ours = matches!(
+            label("resource"),
+            Some("proxyorders" | "secrets" | "events")
+        );
+        if write && ours {
+            total += value.trim().parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Ok(total)
+}
+
 fn order_name(i: usize) -> String {
     format!("bench-{}", FIRST_ID + i as u64)
 }
@@ -751,8 +788,17 @@ async fn run() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     sim_clear_requests(&http, &admin).await?;
     let rv_before = resource_versions(&client, &ns).await?;
+    let writes_before = apiserver_writes(&client).await?;
+    // The N creates and the operator's writes are in there: a zero means the counters were
+    // not found, not that nothing was written.
+    ensure!(
+        writes_before >= n as f64,
+        "apiserver_request_total shows {writes_before} writes for ProxyOrders, Secrets and \
+         Events after {n} creates: the API server's metrics could not be read"
+    );
     tokio::time::sleep(Duration::from_secs(idle_s)).await;
     let idle_calls = classify(&sim_requests(&http, &admin).await?);
+    let idle_api_writes = apiserver_writes(&client).await? - writes_before;
     let rv_after = resource_versions(&client, &ns).await?;
     let count_changed = |prefix: &str| {
         rv_before
@@ -965,6 +1011,12 @@ async fn run() -> Result<()> {
     row(
         &format!("Idle {idle_s} s: ProxyOrders / Secrets written (expect 0)"),
         format!("{idle_po_writes} / {idle_secret_writes}"),
+    );
+    row(
+        &format!(
+            "Idle {idle_s} s: API-server write requests for ProxyOrders, Secrets and Events (its `apiserver_request_total`; expect 0)"
+        ),
+        format!("{idle_api_writes:.0}"),
     );
     row(
         &format!("Edit → Secret `port` latency, {k} edits at {edit_rate:.0}/s: p50 / p99 / max"),
