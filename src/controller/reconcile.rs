@@ -217,21 +217,8 @@ async fn perform(
     let request_hash = plan::request_hash(&call.request, inp, &obs.observed);
     // An answer the provider already gave for this request (or, for a read, any answer since
     // the last save) that could not be saved: use it instead of asking again.
-    let unsaved = take_unsaved(ctx, &object, inp.uid, call, &request_hash);
-    if let Some(order) = unsaved {
+    if let Some(order) = unsaved_answer(ctx, &object, inp.uid, call, &request_hash) {
         info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
-        ctx.unsaved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                object,
-                Unsaved {
-                    uid: inp.uid.to_string(),
-                    request_hash,
-                    order: order.clone(),
-                    at: Instant::now(),
-                },
-            );
         let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
         return Ok(Some((settle, baseline)));
     }
@@ -307,8 +294,8 @@ async fn perform(
 
 /// The unsaved answer for `object` that can stand in for `call`: one for the same ProxyOrder,
 /// younger than [`UNSAVED_TTL`], and from the same request, or any for a read (it is the
-/// latest the provider said). A stale or unrelated one is dropped.
-fn take_unsaved(
+/// latest the provider said). It stays until saved or expired; an unusable one is dropped.
+fn unsaved_answer(
     ctx: &Context,
     object: &ObjectRef<ProxyOrder>,
     uid: &str,
@@ -316,11 +303,16 @@ fn take_unsaved(
     request_hash: &str,
 ) -> Option<Order> {
     let mut map = ctx.unsaved.lock().unwrap_or_else(|e| e.into_inner());
-    let entry = map.remove(object)?;
+    let entry = map.get(object)?;
     let usable = entry.uid == uid
         && entry.at.elapsed() < UNSAVED_TTL
         && (call.kind == CallKind::Read || entry.request_hash == request_hash);
-    usable.then_some(entry.order)
+    if usable {
+        Some(entry.order.clone())
+    } else {
+        map.remove(object);
+        None
+    }
 }
 
 /// Forgets the unsaved answer for `object` once the Secret and status are written.
