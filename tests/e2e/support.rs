@@ -544,7 +544,8 @@ pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-fn tail(s: &str, n: usize) -> String {
+/// The last `n` lines of `s`.
+pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -42,7 +42,7 @@ use proxy_order_operator::{
     sim::{RequestRecord, SimConfig, generate_orders},
 };
 use serde_json::{Value, json};
-use support::{ACTIVE, EXPIRED, Env, KEY_SECRET, MOBILE};
+use support::{ACTIVE, EXPIRED, Env, KEY_SECRET, MOBILE, tail};
 
 const ROTATE: &str = "proxy-solutions.net/rotate-password";
 const FAULT_PORT: u16 = 8100;
@@ -290,11 +290,6 @@ async fn wait_all(
             );
         }
     }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Whether KUBECONFIG is the local control plane that `restart-apiserver.sh` can restart.
