@@ -323,6 +323,10 @@ pub struct PendingRequest {
     pub rotation: Option<String>,
     /// When the intent was recorded.
     pub started_at: Time,
+    /// Set when the request's answer was lost (a timeout, a dropped connection, a 5xx): the
+    /// provider may still be carrying it out, so its outcome is not read before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_not_before: Option<Time>,
 }
 
 impl ProxyOrder {

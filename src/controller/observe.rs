@@ -133,6 +133,7 @@ pub async fn observe(
             listed,
             empty_change_read: ctx.settings.empty_change_read,
             conflict: conflict(po, ctx, ns),
+            answer_grace: ctx.provider.config().request_timeout,
             now,
         },
         api_key,

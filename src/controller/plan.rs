@@ -82,6 +82,9 @@ pub struct Observed {
     pub empty_change_read: bool,
     /// An older ProxyOrder in the same namespace that manages the same order, if any.
     pub conflict: Option<String>,
+    /// How long the provider may still carry out a request whose answer was lost (the
+    /// provider request timeout): its outcome is read only after that.
+    pub answer_grace: std::time::Duration,
     pub now: Time,
 }
 
@@ -268,7 +271,23 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         status.order = Some(summary(order, inp.spec.currency));
     }
 
-    if inp.status.pending_request.is_some() {
+    if let Some(p) = &inp.status.pending_request {
+        // A read now could come before the provider finishes the lost request, and then
+        // wrongly conclude that it did not take effect.
+        if let Some(wait) = p
+            .read_not_before
+            .as_ref()
+            .and_then(|t| t.0.duration_since(obs.now.0).try_into().ok())
+            .filter(|d: &std::time::Duration| !d.is_zero())
+        {
+            return settle(
+                status,
+                None,
+                Requeue::Backoff {
+                    retry_after: Some(wait),
+                },
+            );
+        }
         if let Some(request) = read_request(inp, obs) {
             return Plan::Call(Box::new(Call::read(request, None)));
         }
@@ -341,6 +360,13 @@ pub fn after_call(
             let not_done = e.status().is_some_and(|s| s < 500);
             if not_done && call.kind == CallKind::Apply {
                 status.pending_request = None;
+            }
+            if !not_done
+                && call.kind == CallKind::Apply
+                && let Some(p) = status.pending_request.as_mut()
+                && let Ok(grace) = k8s_openapi::jiff::SignedDuration::try_from(obs.answer_grace)
+            {
+                p.read_not_before = obs.now.0.checked_add(grace).ok().map(Time);
             }
             let may_have_changed = call.kind == CallKind::Apply && !not_done;
             record_failure(&mut status, inp, obs, e, may_have_changed);
@@ -622,6 +648,7 @@ fn pending_for(
         previous_password_fingerprint: inp.status.password_fingerprint.clone(),
         rotation,
         started_at: obs.now.clone(),
+        read_not_before: None,
     })
 }
 

@@ -228,6 +228,7 @@ fn observed() -> Observed {
         listed: None,
         empty_change_read: false,
         conflict: None,
+        answer_grace: Duration::from_secs(30),
         now: now(),
     }
 }
@@ -508,6 +509,7 @@ fn generate_asks_for_a_password_once() {
             previous_password_fingerprint: Some(fp(PASSWORD)),
             rotation: None,
             started_at: now(),
+            read_not_before: None,
         })
     );
 
@@ -724,6 +726,7 @@ fn quantity_change_on_an_expired_order() {
                     previous_password_fingerprint: Some(fp(PASSWORD)),
                     rotation: None,
                     started_at: now(),
+                    read_not_before: None,
                 }),
                 "{}",
                 c.name
@@ -914,9 +917,15 @@ fn a_lost_answer_keeps_the_pending_intent_an_http_answer_clears_it() {
         (http_error(503, None, ""), true),
         (http_error(422, None, r#"{"message":"no"}"#), false),
     ];
+    // A kept intent is not read back before the provider could still be carrying the request
+    // out: one more request timeout (`answer_grace`, 30 s here) from now.
+    let lost = PendingRequest {
+        read_not_before: Some(at(30)),
+        ..pending.clone()
+    };
     for (error, kept) in table {
         let s = res.after(&obs, &call, Err(&error));
-        let want = if kept { Some(pending.clone()) } else { None };
+        let want = if kept { Some(lost.clone()) } else { None };
         assert_eq!(s.status.pending_request, want, "{error}");
         assert_eq!(s.status.password_rotation, None, "{error}");
     }
@@ -926,7 +935,47 @@ fn a_lost_answer_keeps_the_pending_intent_an_http_answer_clears_it() {
     let (res, _) = applied(base_spec());
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t1");
     let s = res.after(&obs, &call, Err(&ProviderError::Transport("reset".into())));
-    assert_eq!(s.status.pending_request, Some(pending));
+    assert_eq!(s.status.pending_request, Some(lost));
+}
+
+#[test]
+fn a_lost_answer_is_read_back_only_after_the_grace() {
+    let (res, data) = applied(base_spec());
+    let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t1");
+    let obs = with_secret(&data);
+    let call = expect_call(res.plan(&obs));
+    let mut recorded = res.status.clone();
+    recorded.pending_request = call.pending.clone();
+    let s = res.with_status(recorded).after(
+        &obs,
+        &call,
+        Err(&ProviderError::Timeout(Duration::from_secs(30))),
+    );
+    let res = Res::new(base_spec())
+        .annotate(ROTATE_PASSWORD_ANNOTATION, "t1")
+        .with_status(s.status);
+
+    // 10 s after the timeout: no call, wait the remaining 20 s.
+    let early = Observed {
+        now: at(10),
+        ..with_secret(&data)
+    };
+    match res.plan(&early) {
+        Plan::Settle(s) => assert_eq!(
+            s.requeue,
+            Requeue::Backoff {
+                retry_after: Some(Duration::from_secs(20))
+            }
+        ),
+        Plan::Call(c) => panic!("read before the grace ended: {:?}", c.request),
+    }
+    // Once it has passed: the read that resolves the intent.
+    let late = Observed {
+        now: at(30),
+        ..with_secret(&data)
+    };
+    let read = expect_call(res.plan(&late));
+    assert_eq!(read.kind, CallKind::Read);
 }
 
 #[test]
@@ -1140,6 +1189,7 @@ fn interrupted_rotation() -> (Res, SecretData) {
         previous_password_fingerprint: Some(fp(PASSWORD)),
         rotation: Some("t1".into()),
         started_at: at(-10),
+        read_not_before: None,
     });
     (res.with_status(status), data)
 }
@@ -1213,9 +1263,17 @@ fn a_read_cannot_confirm_a_generation_when_the_old_password_was_unknown() {
     let pending = call.pending.clone().unwrap();
     assert_eq!(pending.previous_password_fingerprint, None);
     let s = res.after(&obs, &call, Err(&ProviderError::Transport("reset".into())));
-    assert_eq!(s.status.pending_request, Some(pending));
+    assert_eq!(
+        s.status.pending_request,
+        Some(PendingRequest {
+            read_not_before: Some(at(30)),
+            ..pending
+        })
+    );
     let res = res.with_status(s.status);
 
+    // Read back once the provider can no longer be carrying the lost request out.
+    let obs = Observed { now: at(30), ..obs };
     let read = expect_call(res.plan(&obs));
     assert_eq!(read.kind, CallKind::Read);
     // The read shows the order's password; whether it is a generated one cannot be told, so
@@ -1269,6 +1327,7 @@ fn an_interrupted_request_without_a_way_to_read_is_repeated() {
             previous_password_fingerprint: None,
             rotation: None,
             started_at: at(-10),
+            read_not_before: None,
         }),
         ..Default::default()
     };
