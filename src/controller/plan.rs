@@ -82,8 +82,8 @@ pub struct Observed {
     pub empty_change_read: bool,
     /// An older ProxyOrder in the same namespace that manages the same order, if any.
     pub conflict: Option<String>,
-    /// How long the provider may still carry out a request whose answer was lost (the
-    /// provider request timeout): its outcome is read only after that.
+    /// The provider request timeout: a request whose answer was lost is read back only when
+    /// the provider can no longer be carrying it out (see `PendingRequest::read_not_before`).
     pub answer_grace: std::time::Duration,
     pub now: Time,
 }
@@ -361,10 +361,14 @@ pub fn after_call(
             if not_done && call.kind == CallKind::Apply {
                 status.pending_request = None;
             }
+            // `now` is from before the call, which itself may have taken up to one timeout,
+            // and a Time keeps whole seconds: wait two timeouts and a second from it.
             if !not_done
                 && call.kind == CallKind::Apply
                 && let Some(p) = status.pending_request.as_mut()
-                && let Ok(grace) = k8s_openapi::jiff::SignedDuration::try_from(obs.answer_grace)
+                && let Ok(grace) = k8s_openapi::jiff::SignedDuration::try_from(
+                    obs.answer_grace * 2 + std::time::Duration::from_secs(1),
+                )
             {
                 p.read_not_before = obs.now.0.checked_add(grace).ok().map(Time);
             }

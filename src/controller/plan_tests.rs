@@ -917,10 +917,11 @@ fn a_lost_answer_keeps_the_pending_intent_an_http_answer_clears_it() {
         (http_error(503, None, ""), true),
         (http_error(422, None, r#"{"message":"no"}"#), false),
     ];
-    // A kept intent is not read back before the provider could still be carrying the request
-    // out: one more request timeout (`answer_grace`, 30 s here) from now.
+    // A kept intent is not read back while the provider could still be carrying the request
+    // out: two request timeouts (`answer_grace`, 30 s here) and a second after `now`, which
+    // is from before the call.
     let lost = PendingRequest {
-        read_not_before: Some(at(30)),
+        read_not_before: Some(at(61)),
         ..pending.clone()
     };
     for (error, kept) in table {
@@ -955,7 +956,7 @@ fn a_lost_answer_is_read_back_only_after_the_grace() {
         .annotate(ROTATE_PASSWORD_ANNOTATION, "t1")
         .with_status(s.status);
 
-    // 10 s after the timeout: no call, wait the remaining 20 s.
+    // 10 s later: no call, wait the remaining 51 s.
     let early = Observed {
         now: at(10),
         ..with_secret(&data)
@@ -964,14 +965,14 @@ fn a_lost_answer_is_read_back_only_after_the_grace() {
         Plan::Settle(s) => assert_eq!(
             s.requeue,
             Requeue::Backoff {
-                retry_after: Some(Duration::from_secs(20))
+                retry_after: Some(Duration::from_secs(51))
             }
         ),
         Plan::Call(c) => panic!("read before the grace ended: {:?}", c.request),
     }
     // Once it has passed: the read that resolves the intent.
     let late = Observed {
-        now: at(30),
+        now: at(61),
         ..with_secret(&data)
     };
     let read = expect_call(res.plan(&late));
@@ -1266,14 +1267,14 @@ fn a_read_cannot_confirm_a_generation_when_the_old_password_was_unknown() {
     assert_eq!(
         s.status.pending_request,
         Some(PendingRequest {
-            read_not_before: Some(at(30)),
+            read_not_before: Some(at(61)),
             ..pending
         })
     );
     let res = res.with_status(s.status);
 
     // Read back once the provider can no longer be carrying the lost request out.
-    let obs = Observed { now: at(30), ..obs };
+    let obs = Observed { now: at(61), ..obs };
     let read = expect_call(res.plan(&obs));
     assert_eq!(read.kind, CallKind::Read);
     // The read shows the order's password; whether it is a generated one cannot be told, so
