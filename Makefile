@@ -5,13 +5,32 @@ SHELL := bash
 
 CARGO ?= cargo
 CRD_FILE := crds/proxyorders.proxy-solutions.net.yaml
+# Where built and installed tools live (the control plane, helm, cargo-deny). Override with the
+# environment variable PROXY_ORDER_CACHE; `make test-cold` points it at an empty folder.
+PROXY_ORDER_CACHE ?= $(HOME)/.cache/proxy-order-operator
+export PROXY_ORDER_CACHE
 
 .PHONY: help
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 .PHONY: test
-test: fmt-check clippy deny generated-check chart-check unit cluster-tests ## every check and test (what CI runs)
+# The steps run one after another, in this order, also under `make -j`: they share the machine's
+# cores, the cluster suites are timing-sensitive, and the first failure stops the run. Each step
+# names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
+TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests
+test: ## every check and test (what CI runs); builds whatever a step needs first
+	@set -eu; total=$$SECONDS; \
+	for step in $(TEST_STEPS); do \
+	  echo "==> make $$step"; start=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$step || { echo "make test: step '$$step' failed after $$((SECONDS - start))s" >&2; exit 1; }; \
+	  echo "==> make $$step: done in $$((SECONDS - start))s"; \
+	done; \
+	echo "make test: all $(words $(TEST_STEPS)) steps passed in $$((SECONDS - total))s"
+
+.PHONY: test-cold
+test-cold: ## make test from a fresh clone of HEAD with empty caches (COLD_TARGET=dev|bench for those)
+	hack/test-cold.sh $(COLD_TARGET)
 
 .PHONY: fmt-check
 fmt-check: ## cargo fmt --check
@@ -45,22 +64,22 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 	$(CARGO) run --locked --bin proxy-solutions-sim -- --listen 127.0.0.1:18080 --api-key dev-key
 
 .PHONY: cluster-tests
-cluster-tests: ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
+cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
 	$(CARGO) test --locked --test e2e --test faults --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-e2e
-test-e2e: ## only the end-to-end scenarios (starts and stops the control plane)
+test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)
 	tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test e2e
 
 .PHONY: test-faults
-test-faults: ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)
+test-faults: controlplane-build ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)
 	$(CARGO) test --locked --test faults --no-run
 	FAULTS_N=$${FAULTS_N:-200} CRASH_RUNS=$${CRASH_RUNS:-20} \
 	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test faults
 
 .PHONY: dev
-dev: ## local control plane + simulator + operator + example order; Ctrl-C stops all
+dev: controlplane-build ## local control plane + simulator + operator + example order; Ctrl-C stops all
 	hack/dev.sh
 
 include mk/controlplane.mk

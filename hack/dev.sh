@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: a local control plane, the provider simulator, the operator and an example
-# order. Ctrl-C stops everything it started.
+# order. Ctrl-C stops everything it started. DEV_EXIT_WHEN_READY=1 stops (and tears down)
+# once the example order is Ready, for unattended checks (make test-cold COLD_TARGET=dev).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -77,4 +78,8 @@ Try next (in another shell: source target/controlplane/env):
 
 Press Ctrl-C to stop everything.
 TXT
+if [[ "${DEV_EXIT_WHEN_READY:-0}" == 1 ]]; then
+  echo "DEV_EXIT_WHEN_READY=1: the example order is Ready; stopping"
+  exit 0
+fi
 wait

@@ -12,7 +12,7 @@ BENCH_N ?= 1000
 BENCH_CARGO ?= cargo
 
 .PHONY: bench
-bench: ## scale benchmark on a fresh local control plane (BENCH_N=1000); writes docs/benchmarks.md
+bench: controlplane-build ## scale benchmark on a fresh local control plane (BENCH_N=1000); writes docs/benchmarks.md
 	cd $(if $(BENCH_ROOT),$(BENCH_ROOT),.) && $(BENCH_CARGO) build --locked --release --bins
 	cd $(if $(BENCH_ROOT),$(BENCH_ROOT),.) && $(BENCH_CARGO) bench --locked --bench scale --no-run
 	cd $(if $(BENCH_ROOT),$(BENCH_ROOT),.) && BENCH_N=$(BENCH_N) \

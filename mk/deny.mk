@@ -4,8 +4,9 @@
 #
 #   make deny                       all four checks; part of `make test`
 #   make deny DENY_ADVISORIES=skip  licenses, bans and sources only
-#   make deny-install               install the pinned cargo-deny into ~/.cargo/bin (only when
-#                                   `cargo deny --version` is missing or reports another version)
+#   make deny-install               build the pinned cargo-deny into the project's tool cache
+#                                   ($PROXY_ORDER_CACHE/tools/, default ~/.cache/proxy-order-operator)
+#                                   unless it is already there
 #
 # Advisories need the RustSec database, which cargo-deny clones from GitHub with git. When that
 # is not reachable (probed with a short timeout first), `make deny` prints that the advisories
@@ -28,18 +29,27 @@ DENY_TIMEOUT ?= 300
 # Extra arguments for cargo-deny before `check`, e.g. --config other.toml.
 DENY_FLAGS ?=
 
-DENY_RUN := timeout --kill-after=10 $(DENY_TIMEOUT) $(DENY_CARGO) deny --locked $(DENY_FLAGS)
+# cargo-deny lives in the project's tool cache, beside the control plane, so that a fresh machine
+# (or `make test-cold`) builds it and an unrelated cargo-deny on PATH is never used.
+DENY_ROOT_DIR := $(or $(PROXY_ORDER_CACHE),$(HOME)/.cache/proxy-order-operator)/tools/cargo-deny-$(DENY_VERSION)
+DENY_BIN := $(DENY_ROOT_DIR)/bin/cargo-deny
+
+DENY_RUN := timeout --kill-after=10 $(DENY_TIMEOUT) "$(DENY_BIN)" deny --locked $(DENY_FLAGS)
 
 .PHONY: deny deny-install
 
-deny-install: ## install the pinned cargo-deny (DENY_VERSION) into ~/.cargo/bin unless already there
+deny-install: ## build the pinned cargo-deny (DENY_VERSION) into the tool cache unless already there
 	@set -eu; \
-	have="$$($(DENY_CARGO) deny --version 2>/dev/null || true)"; \
+	have="$$("$(DENY_BIN)" --version 2>/dev/null || true)"; \
 	if [ "$$have" = "cargo-deny $(DENY_VERSION)" ]; then \
-	  echo "deny-install: $$have is installed"; \
+	  echo "deny-install: $$have is installed in $(DENY_ROOT_DIR)"; \
 	else \
-	  echo "deny-install: installing cargo-deny $(DENY_VERSION) (found: $${have:-none}); this compiles it and takes a few minutes"; \
-	  $(DENY_CARGO) install --locked --force cargo-deny --version $(DENY_VERSION); \
+	  echo "deny-install: building cargo-deny $(DENY_VERSION) into $(DENY_ROOT_DIR); this compiles it and takes a few minutes"; \
+	  mkdir -p "$(dir $(DENY_ROOT_DIR))"; \
+	  exec 9>"$(DENY_ROOT_DIR).lock"; flock 9; \
+	  if [ "$$("$(DENY_BIN)" --version 2>/dev/null || true)" != "cargo-deny $(DENY_VERSION)" ]; then \
+	    $(DENY_CARGO) install --locked --force --root "$(DENY_ROOT_DIR)" cargo-deny --version $(DENY_VERSION); \
+	  fi; \
 	fi
 
 deny: deny-install ## supply chain (deny.toml): licenses, bans, sources; RustSec advisories where GitHub is reachable

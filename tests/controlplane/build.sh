@@ -6,7 +6,7 @@
 # (etcd, kube-apiserver, kube-controller-manager, kubectl, helm).
 # A binary that is already there (built from the same pinned versions) is
 # skipped, so a second run takes about a second.
-# Usage: tests/controlplane/build.sh
+# Usage: tests/controlplane/build.sh [NAME...]   (default: all five; e.g. `build.sh helm`)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -113,6 +113,14 @@ grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
   || die "etcd/go.mod does not require go.etcd.io/etcd/server/v3 ${ETCD_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
 
 all=(etcd helm kubectl kube-apiserver kube-controller-manager)
+if (( $# )); then
+  for name in "$@"; do
+    [[ " ${all[*]} " == *" ${name} "* ]] || die "unknown binary '${name}'; choose from: ${all[*]}"
+  done
+  all=("$@")
+fi
+# wanted NAME: NAME is one of the binaries asked for.
+wanted() { [[ " ${all[*]} " == *" $1 "* ]]; }
 missing=()
 for name in "${all[@]}"; do up_to_date "${name}" || missing+=("${name}"); done
 if (( ${#missing[@]} == 0 )); then
@@ -126,9 +134,11 @@ total_start=${SECONDS}
 fresh=()
 
 # etcd: tests/controlplane/etcd is a three-line main around etcdmain.Main.
-build etcd "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}" \
-  go build -C "${here}/etcd" -p 2 -trimpath -ldflags "-s -w" \
-  -o "${bindir}/.tmp-etcd/etcd" .
+if wanted etcd; then
+  build etcd "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}" \
+    go build -C "${here}/etcd" -p 2 -trimpath -ldflags "-s -w" \
+    -o "${bindir}/.tmp-etcd/etcd" .
+fi
 
 # helm: go install at the pinned release, with the ldflags of helm's Makefile
 # (version, and the Kubernetes version that `helm template` assumes).
@@ -143,7 +153,9 @@ helm_ldflags() {
     " -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${minor}" \
     " -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${minor}"
 }
-if ! up_to_date helm; then
+if ! wanted helm; then
+  :
+elif ! up_to_date helm; then
   # go install pkg@version ignores the current module and refuses -mod.
   build helm "helm.sh/helm/v3 ${HELM_VERSION}" \
     env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-helm" \
@@ -167,6 +179,7 @@ kube_ldflags() {
 }
 ldflags=""
 for name in kubectl kube-apiserver kube-controller-manager; do
+  wanted "${name}" || continue
   if [[ -z "${ldflags}" ]] && ! up_to_date "${name}"; then ldflags="$(kube_ldflags)"; fi
   build "${name}" "k8s.io/kubernetes/cmd/${name} ${KUBE_VERSION}" \
     go build -C "${here}/kube" -p 2 -trimpath -ldflags "${ldflags}" \
@@ -174,4 +187,4 @@ for name in kubectl kube-apiserver kube-controller-manager; do
 done
 
 if (( ${#fresh[@]} )); then say "already built: ${fresh[*]}"; fi
-say "all binaries ready in ${bindir} ($((SECONDS - total_start))s)"
+say "ready in ${bindir} ($((SECONDS - total_start))s): ${all[*]}"
