@@ -272,11 +272,11 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     }
 
     if let Some(p) = &inp.status.pending_request {
-        // A read now could come before the provider finishes the lost request, and then
-        // wrongly conclude that it did not take effect.
-        if let Some(wait) = p
-            .read_not_before
-            .as_ref()
+        // A read now could come before the provider finishes the interrupted request, and then
+        // wrongly conclude that it did not take effect. That holds whether its answer was seen
+        // lost (`readNotBefore`) or the process died with the call in flight (only the intent
+        // was recorded): either way, wait until the provider can no longer be carrying it out.
+        if let Some(wait) = read_not_before(p, obs)
             .and_then(|t| t.0.duration_since(obs.now.0).try_into().ok())
             .filter(|d: &std::time::Duration| !d.is_zero())
         {
@@ -361,16 +361,11 @@ pub fn after_call(
             if not_done && call.kind == CallKind::Apply {
                 status.pending_request = None;
             }
-            // `now` is from before the call, which itself may have taken up to one timeout,
-            // and a Time keeps whole seconds: wait two timeouts and a second from it.
             if !not_done
                 && call.kind == CallKind::Apply
                 && let Some(p) = status.pending_request.as_mut()
-                && let Ok(grace) = k8s_openapi::jiff::SignedDuration::try_from(
-                    obs.answer_grace * 2 + std::time::Duration::from_secs(1),
-                )
             {
-                p.read_not_before = obs.now.0.checked_add(grace).ok().map(Time);
+                p.read_not_before = answer_settled_after(&obs.now, obs);
             }
             let may_have_changed = call.kind == CallKind::Apply && !not_done;
             record_failure(&mut status, inp, obs, e, may_have_changed);
@@ -633,6 +628,25 @@ pub fn conflicting_owner<'a>(
         .map(|(_, name)| name.to_string())
 }
 
+/// Why deleting a ProxyOrder with `deletionPolicy: Revoke` must not revoke the order's
+/// credentials, if it must not: the resource never managed the order (it never published its
+/// credentials), or another ProxyOrder owns the order now. Revoking then would rotate the
+/// password and clear the allow-list under the real owner.
+pub fn revoke_refusal(inp: &Inputs, obs: &Observed) -> Option<String> {
+    let order = inp.spec.order_id;
+    if let Some(other) = &obs.conflict {
+        return Some(format!(
+            "order {order} is managed by ProxyOrder {other}, not by this one: nothing revoked"
+        ));
+    }
+    if inp.status.access.is_none() || inp.status.password_fingerprint.is_none() {
+        return Some(format!(
+            "this ProxyOrder never published the credentials of order {order}: nothing revoked"
+        ));
+    }
+    None
+}
+
 /// The intent to record before a request that must not be repeated by accident.
 fn pending_for(
     req: &ChangeRequest,
@@ -698,6 +712,28 @@ fn applied_hash(inp: &Inputs, obs: &Observed) -> String {
         quantity.as_str(),
         rotation.as_str(),
     ])
+}
+
+/// When a request sent at `sent` can no longer be in progress at the provider: the call itself
+/// may have taken up to one timeout and a `Time` keeps whole seconds, so two timeouts and a
+/// second after it.
+fn answer_settled_after(sent: &Time, obs: &Observed) -> Option<Time> {
+    let grace = k8s_openapi::jiff::SignedDuration::try_from(
+        obs.answer_grace * 2 + std::time::Duration::from_secs(1),
+    )
+    .ok()?;
+    sent.0.checked_add(grace).ok().map(Time)
+}
+
+/// The earliest time the outcome of an interrupted request may be read back: the recorded
+/// `readNotBefore`, and never before its start plus the answer grace (a process that died with
+/// the call in flight recorded only the start).
+fn read_not_before(p: &PendingRequest, obs: &Observed) -> Option<Time> {
+    let from_start = answer_settled_after(&p.started_at, obs);
+    match (p.read_not_before.clone(), from_start) {
+        (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A change body that changes nothing and returns the live credentials, if one is known.

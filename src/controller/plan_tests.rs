@@ -13,7 +13,7 @@ use super::{
     conditions::{self, READY, SYNCED},
     plan::{
         Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
-        after_call, inputs_hash, plan, request_hash,
+        after_call, inputs_hash, plan, request_hash, revoke_refusal,
     },
 };
 use crate::{
@@ -1189,7 +1189,8 @@ fn interrupted_rotation() -> (Res, SecretData) {
         remove_proxies: vec![],
         previous_password_fingerprint: Some(fp(PASSWORD)),
         rotation: Some("t1".into()),
-        started_at: at(-10),
+        // Long enough ago that the provider can no longer be carrying it out.
+        started_at: at(-61),
         read_not_before: None,
     });
     (res.with_status(status), data)
@@ -1209,6 +1210,46 @@ fn an_interrupted_request_is_resolved_by_a_read() {
         assert_eq!(call.pending, None);
         assert_eq!(call.applied_hash, None);
     }
+}
+
+#[test]
+fn an_intent_left_by_a_dead_process_is_read_only_after_the_answer_grace() {
+    // Only the intent was recorded (no readNotBefore): the process died during the call. A
+    // new process must not read before started_at + 2 x timeout + 1 s, or it could read the
+    // old password while the provider is still generating and then generate a second time.
+    let (res, data) = interrupted_rotation();
+    let mut status = res.status.clone();
+    let pending = status.pending_request.as_mut().unwrap();
+    pending.started_at = at(-10);
+    assert_eq!(pending.read_not_before, None);
+    let res = res.with_status(status);
+    for now in [0, 30, 50] {
+        let obs = Observed {
+            now: at(now),
+            ..with_secret(&data)
+        };
+        let s = expect_settle(res.plan(&obs));
+        assert_eq!(
+            s.requeue,
+            Requeue::Backoff {
+                retry_after: Some(Duration::from_secs((51 - now) as u64))
+            },
+            "at {now}s"
+        );
+        assert_eq!(s.status.pending_request, res.status.pending_request);
+        assert_eq!(s.secret, None);
+    }
+    let obs = Observed {
+        now: at(51),
+        ..with_secret(&data)
+    };
+    assert_eq!(expect_call(res.plan(&obs)).kind, CallKind::Read);
+
+    // A recorded readNotBefore later than that still wins.
+    let mut status = res.status.clone();
+    status.pending_request.as_mut().unwrap().read_not_before = Some(at(90));
+    let res = res.with_status(status);
+    assert!(matches!(res.plan(&obs), Plan::Settle(_)));
 }
 
 #[test]
@@ -1327,7 +1368,7 @@ fn an_interrupted_request_without_a_way_to_read_is_repeated() {
             remove_proxies: vec![],
             previous_password_fingerprint: None,
             rotation: None,
-            started_at: at(-10),
+            started_at: at(-61),
             read_not_before: None,
         }),
         ..Default::default()
@@ -1356,6 +1397,16 @@ fn an_interrupted_proxy_removal_is_read_not_repeated() {
     assert!(recorded.pending_request.is_some());
     let res = res.with_status(recorded);
 
+    // The process died with the call in flight: the outcome is read only once the provider can
+    // no longer be carrying it out (two timeouts and a second after it started).
+    let s = expect_settle(res.plan(&obs));
+    assert_eq!(
+        s.requeue,
+        Requeue::Backoff {
+            retry_after: Some(Duration::from_secs(61))
+        }
+    );
+    let obs = Observed { now: at(61), ..obs };
     let read = expect_call(res.plan(&obs));
     assert_eq!(read.kind, CallKind::Read);
     assert_eq!(read.request, request(|r| r.port = Some(8000)));
@@ -1700,4 +1751,43 @@ fn the_oldest_resource_owns_an_order() {
         conflicting_owner("z", 7, others, Some(&t2)),
         Some("c".into())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deletion with deletionPolicy: Revoke
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn revoke_only_what_this_resource_managed() {
+    let (owner, data) = applied(base_spec());
+    let obs = with_secret(&data);
+    assert_eq!(
+        revoke_refusal(&owner.inputs(), &obs),
+        None,
+        "the owner revokes"
+    );
+
+    // A duplicate that lost OrderConflict never published anything.
+    let dup = Res::new(base_spec());
+    let conflict = Observed {
+        conflict: Some("first".into()),
+        ..observed()
+    };
+    let why = revoke_refusal(&dup.inputs(), &conflict).expect("a duplicate revokes nothing");
+    assert!(why.contains("first"), "{why}");
+
+    // One that published credentials once but is now the younger of two (same creation
+    // second, lost the tie-break) does not own the order any more either.
+    let why = revoke_refusal(
+        &owner.inputs(),
+        &Observed {
+            conflict: Some("a-older".into()),
+            ..with_secret(&data)
+        },
+    );
+    assert!(why.is_some_and(|w| w.contains("a-older")));
+
+    // Never reconciled (e.g. missing API key from the start): nothing to revoke.
+    let why = revoke_refusal(&dup.inputs(), &observed()).expect("never published");
+    assert!(why.contains("never published"), "{why}");
 }

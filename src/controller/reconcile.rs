@@ -531,20 +531,37 @@ async fn set_finalizer(api: &Api<ProxyOrder>, po: &ProxyOrder, present: bool) ->
 
 /// Deletion. Without the Revoke finalizer there is nothing to do: no provider call, and the
 /// Secret is garbage-collected with its owner. With it, the password is rotated and the IP
-/// allow-list cleared first (skipped for a paused resource, or an order the provider no longer
-/// has).
+/// allow-list cleared first (skipped for a paused resource, an order the provider no longer
+/// has, or one this resource did not manage: see [`plan::revoke_refusal`]).
 async fn finalize(
     po: &ProxyOrder,
     ctx: &Context,
     api: &Api<ProxyOrder>,
     ns: &str,
-    _uid: &str,
+    uid: &str,
 ) -> Result<Action> {
     if !po.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
     if !plan::is_paused(po.annotations()) {
         let obs = observe(po, ctx, ns, Instant::now()).await?;
+        let name = po.name_any();
+        let empty = BTreeMap::new();
+        let status = po.status.clone().unwrap_or_default();
+        let inp = Inputs {
+            name: &name,
+            uid,
+            generation: po.metadata.generation,
+            annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
+            spec: &po.spec,
+            status: &status,
+        };
+        if let Some(why) = plan::revoke_refusal(&inp, &obs.observed) {
+            info!(%name, order = po.spec.order_id, %why, "not revoking");
+            publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;
+            set_finalizer(api, po, false).await?;
+            return Ok(Action::await_change());
+        }
         let Some((key_fp, key)) = &obs.api_key else {
             publish(ctx, po, EventType::Warning, "RevokeBlocked", "Revoke", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));

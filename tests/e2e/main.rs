@@ -942,8 +942,11 @@ async fn a_second_proxyorder_for_the_same_order_is_refused() {
     env.apply("first", spec.clone()).await;
     env.wait_ready("first").await;
     let calls = env.change_calls(ACTIVE).await.len();
+    let before = env.sim_order(ACTIVE).await;
     let mut other = spec;
     other["port"] = json!(9301);
+    // Revoke on the duplicate: deleting it must not touch the owner's credentials.
+    other["deletionPolicy"] = json!("Revoke");
     env.apply("second", other).await;
     let po = env
         .wait_condition("second", "Ready", "False", "OrderConflict")
@@ -956,6 +959,23 @@ async fn a_second_proxyorder_for_the_same_order_is_refused() {
         "no call for the second"
     );
     assert_eq!(env.sim_order(ACTIVE).await["access"]["port"], 9300);
+
+    env.delete_and_wait("second").await;
+    assert_eq!(
+        env.change_calls(ACTIVE).await.len(),
+        calls,
+        "deleting the duplicate revoked nothing"
+    );
+    let after = env.sim_order(ACTIVE).await;
+    assert_eq!(after["access"], before["access"], "the owner's credentials");
+    assert!(
+        env.events("second")
+            .await
+            .iter()
+            .any(|(_, reason, _)| reason == "RevokeSkipped"),
+        "{:?}",
+        env.events("second").await
+    );
     env.finish().await;
 }
 
