@@ -27,6 +27,25 @@ pub const FINALIZER: &str = "proxy-solutions.net/revoke";
 
 /// CEL rule: every entry of the list is an IPv4 or IPv6 address.
 const ALL_IPS: &str = "self.all(ip, isIP(ip))";
+/// Largest `orderId`: the largest integer every JSON reader keeps exact (2^53 - 1).
+pub const MAX_ORDER_ID: u64 = 9_007_199_254_740_991;
+/// Largest `quantity` accepted.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+/// Longest value of one `secret.template` key, before expansion.
+pub const MAX_TEMPLATE_VALUE: usize = 4096;
+/// Most labels and annotations `spec.secret` may add, and the longest annotation value.
+pub const MAX_SECRET_METADATA: usize = 64;
+pub const MAX_ANNOTATION_VALUE: usize = 4096;
+/// A Kubernetes object name (DNS-1123 subdomain), as Secrets must have.
+pub const DNS_SUBDOMAIN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// CEL rule: label (and annotation) keys are qualified names: an optional DNS-subdomain prefix
+/// and `/`, then a name of at most 63 characters.
+const QUALIFIED_KEYS: &str = "self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))";
+/// CEL rule: label values are empty or at most 63 characters of the label alphabet.
+const LABEL_VALUES: &str =
+    "self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))";
+
 /// CEL rule: template keys are valid Secret keys and do not shadow the built-in ones.
 const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k in ['login', 'password', 'port', 'ips', 'proxies.txt', 'urls']))";
 
@@ -58,7 +77,7 @@ const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k i
 pub struct ProxyOrderSpec {
     /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
     /// Cannot be changed: create a new ProxyOrder for another order.
-    #[schemars(range(min = 1), extend("format" = "int64"))]
+    #[schemars(range(min = 1, max = 9_007_199_254_740_991u64), extend("format" = "int64"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("orderId is immutable; create a new ProxyOrder for another order"))]
     pub order_id: u64,
 
@@ -69,9 +88,9 @@ pub struct ProxyOrderSpec {
 
     /// Desired total number of proxies (or mobile channels). The provider accepts a quantity
     /// change only once the order's term has expired; until then the change waits
-    /// (condition `Synced=False`, reason `WaitingForExpiry`).
+    /// (condition `Synced=False`, reason `WaitingForExpiry`). 1 to 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1), extend("format" = "int32"))]
+    #[schemars(range(min = 1, max = 1_000_000), extend("format" = "int32"))]
     pub quantity: Option<u32>,
 
     /// Proxy IPs to drop at the next quantity change; the provider allocates new ones to reach
@@ -132,7 +151,10 @@ pub struct ProxyOrderSpec {
 #[cfg_attr(test, derive(Default))]
 pub struct SecretKeyRef {
     /// Name of the Secret, in the same namespace as the ProxyOrder.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
     pub name: String,
     /// Key within the Secret's data.
     #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
@@ -165,17 +187,36 @@ pub struct SecretTarget {
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub name: Option<String>,
-    /// Extra labels on the Secret.
+    /// Extra labels on the Secret: at most 64, keys and values as Kubernetes labels require.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = {"type": "string", "maxLength": 63}
+    ))]
+    #[x_kube(
+        validation = Rule::new(QUALIFIED_KEYS).message("secret.labels keys must be qualified names: [prefix/]name, name at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit"),
+        validation = Rule::new(LABEL_VALUES).message("secret.labels values must be empty or at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit")
+    )]
     pub labels: Option<BTreeMap<String, String>>,
-    /// Extra annotations on the Secret.
+    /// Extra annotations on the Secret: at most 64, keys qualified names, values at most 4096
+    /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "maxProperties" = 64,
+        "additionalProperties" = {"type": "string", "maxLength": 4096}
+    ))]
+    #[x_kube(validation = Rule::new(QUALIFIED_KEYS).message("secret.annotations keys must be qualified names: [prefix/]name, name at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit"))]
     pub annotations: Option<BTreeMap<String, String>>,
     /// Extra keys, each a template over the credentials: `{{ login }}`, `{{ password }}`,
     /// `{{ port }}`, `{{ ip }}` (the first proxy) and `{{ url }}` (its http URL). Keys must be
-    /// valid Secret keys other than the built-in ones.
+    /// valid Secret keys other than the built-in ones; at most 32 keys of at most 4096
+    /// characters each. A spec whose Secret could exceed 512 KiB is refused before any
+    /// provider call (reason `SecretTooLarge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("maxProperties" = 32))]
+    #[schemars(extend(
+        "maxProperties" = 32,
+        "additionalProperties" = {"type": "string", "maxLength": 4096}
+    ))]
     #[x_kube(validation = Rule::new(TEMPLATE_KEYS).message("template keys must match [-._a-zA-Z0-9]+ and must not be login, password, port, ips, proxies.txt or urls"))]
     pub template: Option<BTreeMap<String, String>>,
 }
@@ -268,10 +309,10 @@ pub struct OrderSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
     /// Billing period in days.
-    #[schemars(extend("format" = "int32"))]
+    #[schemars(range(min = 0, max = 2_147_483_647), extend("format" = "int32"))]
     pub period: u32,
     /// Number of proxies or channels.
-    #[schemars(extend("format" = "int32"))]
+    #[schemars(range(min = 0, max = 2_147_483_647), extend("format" = "int32"))]
     pub quantity: u32,
     /// Cost in USD, as a decimal string.
     pub amount: String,

@@ -163,6 +163,66 @@ fn expand(template: &str, creds: &Credentials) -> String {
     out
 }
 
+/// Longest textual proxy host in a Secret line: an IPv6 address with an embedded IPv4 one (45
+/// characters) in brackets.
+const MAX_HOST: usize = 47;
+/// `65535`.
+const MAX_PORT_DIGITS: usize = 5;
+
+/// An upper bound, in bytes, of what [`render`] writes for `proxies` proxies with a login and a
+/// password of at most these lengths (every character of either may be percent-encoded in URLs,
+/// tripling it). Cheap: nothing is rendered, so it can be checked before any provider call.
+pub fn rendered_size_bound(
+    template: Option<&BTreeMap<String, String>>,
+    proxies: usize,
+    login_len: usize,
+    password_len: usize,
+) -> usize {
+    let url =
+        "http://".len() + 3 * login_len + 1 + 3 * password_len + 1 + MAX_HOST + 1 + MAX_PORT_DIGITS;
+    let per_proxy = (45 + 1) // ips
+        + (MAX_HOST + 1 + MAX_PORT_DIGITS + 1 + login_len + 1 + password_len + 1) // proxies.txt
+        + (url + 1); // urls
+    let fixed = RESERVED_KEYS.iter().map(|k| k.len()).sum::<usize>()
+        + login_len
+        + password_len
+        + MAX_PORT_DIGITS;
+    let templates: usize = template
+        .into_iter()
+        .flatten()
+        .map(|(key, tpl)| {
+            key.len()
+                + expanded_size_bound(tpl, |name| match name {
+                    "login" => Some(login_len),
+                    "password" => Some(password_len),
+                    "port" => Some(MAX_PORT_DIGITS),
+                    "ip" => Some(MAX_HOST),
+                    "url" => Some(url),
+                    _ => None,
+                })
+        })
+        .sum();
+    fixed
+        .saturating_add(proxies.saturating_mul(per_proxy))
+        .saturating_add(templates)
+}
+
+/// The longest `expand` can make `template`, given the longest value of each placeholder.
+fn expanded_size_bound(template: &str, max_value: impl Fn(&str) -> Option<usize>) -> usize {
+    let mut size = 0;
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        size += start;
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return size + rest.len() - start;
+        };
+        size += max_value(after[..end].trim()).unwrap_or(end + 4);
+        rest = &after[end + 2..];
+    }
+    size + rest.len()
+}
+
 /// A salted fingerprint of a password: enough to tell whether two passwords are equal, not to
 /// recover one. The salt is the ProxyOrder's UID, so equal passwords on two resources do not
 /// share a fingerprint.
@@ -265,6 +325,53 @@ mod tests {
         let d = render(&creds(), None);
         let s = format!("{d:?}");
         assert!(s.contains("password") && !s.contains("p@ss"), "{s}");
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_rendering() {
+        let template: BTreeMap<String, String> = [
+            ("HTTP_PROXY", "{{ url }}"),
+            (
+                "conf",
+                "user {{login}} pass {{ password }} at {{ip}}:{{port}} {{ other }} {{",
+            ),
+            ("many", "{{url}}{{url}}{{url}}x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (login, password, proxies) in [
+            ("a", "b", vec![]),
+            ("team-a", "p@ss:w/rd%", vec!["192.0.2.1".to_string()]),
+            (
+                "x".repeat(64).as_str(),
+                "@".repeat(100).as_str(),
+                (0..50)
+                    .map(|i| format!("2001:db8::ffff:192.0.2.{i}"))
+                    .collect(),
+            ),
+        ] {
+            let creds = Credentials {
+                port: 65535,
+                login: login.to_string(),
+                password: SecretString::from(password.to_string()),
+                proxies: proxies.clone(),
+            };
+            let data = render(&creds, Some(&template));
+            let actual: usize = data.0.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let bound =
+                rendered_size_bound(Some(&template), proxies.len(), login.len(), password.len());
+            assert!(bound >= actual, "bound {bound} < actual {actual}");
+            // And not wildly above it for the worst case of every character escaped.
+            if password.starts_with('@') {
+                assert!(bound < actual * 2, "bound {bound}, actual {actual}");
+            }
+        }
+        assert_eq!(
+            rendered_size_bound(None, usize::MAX, 64, 64),
+            usize::MAX,
+            "saturates instead of overflowing"
+        );
     }
 
     #[test]

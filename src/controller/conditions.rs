@@ -32,6 +32,10 @@ pub enum Reason {
     CredentialsUnknown,
     /// Work is in progress.
     Progressing,
+    /// The spec asks for a Secret the API server would refuse (labels, annotations).
+    InvalidSpec,
+    /// The credentials Secret could exceed the operator's size limit.
+    SecretTooLarge,
 }
 
 impl Reason {
@@ -49,6 +53,8 @@ impl Reason {
             Reason::OrderConflict => "OrderConflict",
             Reason::CredentialsUnknown => "CredentialsUnknown",
             Reason::Progressing => "Progressing",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::SecretTooLarge => "SecretTooLarge",
         }
     }
 }

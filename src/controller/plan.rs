@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::conditions::{self, READY, Reason, SYNCED};
+use super::{
+    conditions::{self, READY, Reason, SYNCED},
+    validate,
+};
 use crate::{
     crd::{
         AccessSummary, OrderSummary, PAUSED_ANNOTATION, PasswordOrigin, PendingRequest,
@@ -271,6 +274,13 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         status.order = Some(summary(order, inp.spec.currency));
     }
 
+    // The Secret this would write must be one the API server accepts: refuse before any call,
+    // so that no provider answer (a generated password) is ever left without a place to go.
+    if let Some((reason, msg)) = secret_problem(inp, obs, listed) {
+        fail_both(&mut status, inp, obs, reason, msg);
+        return settle(status, None, Requeue::Terminal);
+    }
+
     if let Some(p) = &inp.status.pending_request {
         // A read now could come before the provider finishes the interrupted request, and then
         // wrongly conclude that it did not take effect. That holds whether its answer was seen
@@ -336,6 +346,59 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     succeed(&mut status, inp, obs, desired.held.as_deref());
     status.secret_name = Some(secret_name(inp));
     settle(status, write, Requeue::Refresh)
+}
+
+/// Why the credentials Secret for this spec cannot be written, if it cannot: labels or
+/// annotations the API server refuses, or a rendering that could exceed the size limit.
+fn secret_problem(
+    inp: &Inputs,
+    obs: &Observed,
+    listed: Option<&Order>,
+) -> Option<(Reason, String)> {
+    let target = inp.spec.secret.as_ref();
+    if let Some(msg) = validate::metadata_problem(
+        target.and_then(|s| s.labels.as_ref()),
+        target.and_then(|s| s.annotations.as_ref()),
+    ) {
+        return Some((Reason::InvalidSpec, msg));
+    }
+    let st = inp.status;
+    let proxies = [
+        inp.spec.quantity.map(|q| q as usize),
+        st.proxies.as_ref().map(Vec::len),
+        st.order.as_ref().map(|o| o.quantity as usize),
+        listed.map(|o| o.quantity as usize),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    let login_len = [
+        inp.spec.login.as_ref().map(String::len),
+        st.access.as_ref().map(|a| a.login.len()),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(validate::MAX_LOGIN_LEN);
+    let password_len = match (&obs.password, &obs.secret) {
+        (Some(Ok(p)), _) => p.expose_secret().len(),
+        (_, OwnedSecret::Present(data)) => data
+            .0
+            .get(credentials::KEY_PASSWORD)
+            .map_or(0, String::len)
+            .max(validate::ASSUMED_PASSWORD_LEN),
+        _ => validate::ASSUMED_PASSWORD_LEN,
+    };
+    validate::size_problem(
+        template(inp),
+        validate::SizeInputs {
+            proxies,
+            login_len,
+            password_len,
+        },
+    )
+    .map(|msg| (Reason::SecretTooLarge, msg))
 }
 
 /// What a call's outcome means for status and the Secret.

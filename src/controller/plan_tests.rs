@@ -1791,3 +1791,75 @@ fn revoke_only_what_this_resource_managed() {
     let why = revoke_refusal(&dup.inputs(), &observed()).expect("never published");
     assert!(why.contains("never published"), "{why}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Secret must be writable before any call
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_secret_the_api_server_would_refuse_is_refused_before_any_call() {
+    use crate::crd::SecretTarget;
+    let target = |f: &dyn Fn(&mut SecretTarget)| {
+        let mut t = SecretTarget::default();
+        f(&mut t);
+        let mut spec = base_spec();
+        spec.password = generate();
+        spec.secret = Some(t);
+        spec
+    };
+    let urls = "{{ url }}".repeat(455);
+    let cases: Vec<(&str, ProxyOrderSpec, &str, &str)> = vec![
+        (
+            "label key",
+            target(&|t| t.labels = Some([("bad key".into(), "v".into())].into())),
+            "InvalidSpec",
+            "bad key",
+        ),
+        (
+            "label key prefix over 253",
+            target(&|t| t.labels = Some([(format!("{}/n", "a".repeat(254)), "v".into())].into())),
+            "InvalidSpec",
+            "prefix",
+        ),
+        (
+            "annotation key",
+            target(&|t| t.annotations = Some([("a/b/c".into(), "v".into())].into())),
+            "InvalidSpec",
+            "a/b/c",
+        ),
+        (
+            "template",
+            target(&|t| {
+                t.template = Some((0..8).map(|i| (format!("K{i}"), urls.clone())).collect())
+            }),
+            "SecretTooLarge",
+            "spec.secret.template",
+        ),
+        (
+            "quantity",
+            {
+                let mut s = base_spec();
+                s.quantity = Some(1_000_000);
+                s
+            },
+            "SecretTooLarge",
+            "1000000 proxies",
+        ),
+    ];
+    for (name, spec, reason, names) in cases {
+        // A first reconcile and one of an applied resource alike: no call, both conditions
+        // False with the reason, the offending part named.
+        let fresh = Res::new(spec.clone());
+        let (applied_res, data) = applied(base_spec());
+        let edited = applied_res.edit(|s| *s = spec.clone());
+        for (res, obs) in [(fresh, observed()), (edited, with_secret(&data))] {
+            let s = expect_settle(res.plan(&obs));
+            assert_cond(&s.status, READY, "False", reason);
+            assert_cond(&s.status, SYNCED, "False", reason);
+            let msg = &cond(&s.status, READY).message;
+            assert!(msg.contains(names), "{name}: {msg}");
+            assert_eq!(s.secret, None, "{name}");
+            assert_eq!(s.requeue, Requeue::Terminal, "{name}");
+        }
+    }
+}
