@@ -100,6 +100,24 @@ impl Context {
         result
     }
 
+    /// Forgets the per-object retry bookkeeping (backoff, terminal gate, unsaved answer) of a
+    /// ProxyOrder that was deleted, so the maps do not grow with every object ever seen and a
+    /// re-created one with the same name starts afresh.
+    pub fn forget(&self, key: &ObjectRef<ProxyOrder>) {
+        self.backoff
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.terminal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.unsaved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
     /// The delay before retrying after the `attempt`-th consecutive transient failure:
     /// exponential from `backoff_base`, capped at `backoff_max`, with ±20% jitter, and never
     /// shorter than what the provider asked for.

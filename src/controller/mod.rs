@@ -7,6 +7,8 @@ pub mod plan;
 #[cfg(test)]
 mod plan_tests;
 pub mod reconcile;
+pub mod validate;
+pub mod watch;
 
 use std::{
     collections::hash_map::DefaultHasher,
@@ -15,11 +17,13 @@ use std::{
     time::Duration,
 };
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, Resource, ResourceExt,
+    api::DynamicObject,
     core::PartialObjectMeta,
+    discovery::ApiResource,
     runtime::{
         Controller, WatchStreamExt,
         controller::Config as ControllerConfig,
@@ -132,20 +136,36 @@ pub async fn run(
         store: Some(reader.clone()),
     });
 
-    let (orders_api, secrets_api): (Api<ProxyOrder>, Api<PartialObjectMeta<Secret>>) =
+    // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
+    // must not stop the list and watch for all the others.
+    let order_type = ApiResource::erase::<ProxyOrder>(&());
+    let (orders_api, secrets_api): (Api<DynamicObject>, Api<PartialObjectMeta<Secret>>) =
         match &config.namespace {
             Some(ns) => (
-                Api::namespaced(client.clone(), ns),
+                Api::namespaced_with(client.clone(), ns, &order_type),
                 Api::namespaced(client.clone(), ns),
             ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
+            None => (
+                Api::all_with(client.clone(), &order_type),
+                Api::all(client.clone()),
+            ),
         };
     let mut wc = watcher::Config::default().any_semantic();
     if let Some(sel) = &config.selector {
         wc = wc.labels(sel);
     }
+    let invalid = watch::Reporter::new(ctx.recorder.clone());
+    let forget = ctx.clone();
     let orders = watcher(orders_api, wc)
         .default_backoff()
+        .try_filter_map(move |ev| {
+            let ev = watch::decode_event(ev, invalid.as_ref());
+            // A deleted ProxyOrder's retry bookkeeping goes with it.
+            if let Some(watcher::Event::Delete(po)) = &ev {
+                forget.forget(&ObjectRef::from_obj(po));
+            }
+            futures::future::ready(Ok(ev))
+        })
         .modify(|po: &mut ProxyOrder| po.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()

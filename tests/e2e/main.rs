@@ -748,6 +748,7 @@ async fn revoke_policy_rotates_and_clears_before_deletion() {
 
 #[tokio::test]
 async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
+    let _schema = CRD_SCHEMA.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::start("admission").await;
     let key = json!({"name": KEY_SECRET, "key": "api-key"});
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -820,6 +821,41 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
             "bad secret name",
             json!({"orderId": 1, "secret": {"name": "Not_A_Name"}}),
             "name",
+        ),
+        (
+            "quantity over the limit",
+            json!({"orderId": 1, "quantity": 1_000_001}),
+            "quantity",
+        ),
+        (
+            "order id over 2^53",
+            json!({"orderId": 9_007_199_254_740_992u64}),
+            "orderId",
+        ),
+        (
+            "password Secret name not a DNS subdomain",
+            json!({"orderId": 1, "password": {"secretKeyRef": {"name": "Bad_Name", "key": "k"}}}),
+            "password.secretKeyRef.name",
+        ),
+        (
+            "label key",
+            json!({"orderId": 1, "secret": {"labels": {"bad key": "v"}}}),
+            "secret.labels",
+        ),
+        (
+            "label value",
+            json!({"orderId": 1, "secret": {"labels": {"team": "not a value"}}}),
+            "secret.labels",
+        ),
+        (
+            "annotation key",
+            json!({"orderId": 1, "secret": {"annotations": {"a/b/c": "v"}}}),
+            "secret.annotations",
+        ),
+        (
+            "template value too long",
+            json!({"orderId": 1, "secret": {"template": {"K": "x".repeat(4097)}}}),
+            "template",
         ),
         (
             "too many IPs",
@@ -1101,4 +1137,82 @@ async fn unavailable_events(env: &Env) -> i32 {
         })
         .map(|e| e.series.as_ref().map_or(1, |s| s.count))
         .sum()
+}
+
+#[tokio::test]
+async fn an_unreadable_proxyorder_does_not_stop_the_others() {
+    let _schema = CRD_SCHEMA.lock().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::start("poison").await;
+    let key = json!({"name": KEY_SECRET, "key": "api-key"});
+    env.apply(
+        "a",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": key, "port": 9400}),
+    )
+    .await;
+    env.wait_ready("a").await;
+
+    // A port that does not fit the type, as a CRD without the port bounds would have stored.
+    store_past_the_schema(
+        &env,
+        "bad",
+        json!({"orderId": EXPIRED, "apiKeySecretRef": key, "port": 70000}),
+        |spec| {
+            let port = &mut spec["properties"]["port"];
+            port.as_object_mut().unwrap().remove("maximum");
+        },
+    )
+    .await;
+    // The watch goes on: a new ProxyOrder is reconciled, an edit of the old one applied.
+    env.apply("b", json!({"orderId": MOBILE, "apiKeySecretRef": key}))
+        .await;
+    env.wait_ready("b").await;
+    env.apply(
+        "a",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": key, "port": 9401}),
+    )
+    .await;
+    env.wait_for("the edit is applied", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["port"] == 9401).then_some(())
+    })
+    .await;
+    // A restart lists it among the others: still only it is left out.
+    env.start_operator(None).await;
+    env.apply(
+        "a",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": key, "port": 9402}),
+    )
+    .await;
+    env.wait_for("the edit after a restart is applied", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["port"] == 9402).then_some(())
+    })
+    .await;
+
+    assert!(
+        env.change_calls(EXPIRED).await.is_empty(),
+        "no call for the unreadable one"
+    );
+    let events = env.events("bad").await;
+    let invalid: Vec<_> = events
+        .iter()
+        .filter(|(kind, reason, _)| kind == "Warning" && reason == "InvalidObject")
+        .collect();
+    assert!(
+        invalid
+            .iter()
+            .any(|(_, _, note)| note.contains("spec.port")),
+        "{events:?}"
+    );
+    assert!(env.log_text().contains("ProxyOrder cannot be read"));
+    // It can still be deleted, and that breaks nothing either.
+    env.delete_and_wait("bad").await;
+    env.apply(
+        "a",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": key, "port": 9403}),
+    )
+    .await;
+    env.wait_for("an edit after the deletion is applied", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["port"] == 9403).then_some(())
+    })
+    .await;
+    env.finish().await;
 }
