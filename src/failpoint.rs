@@ -2,9 +2,11 @@
 //! itself SIGKILL the moment it reaches it, so crash safety can be tested at exact steps:
 //! nothing is flushed, no destructor runs, no request in flight is finished.
 //!
-//! Points: `before-provider-call`, `after-provider-call`, `after-secret-write`,
-//! `after-status-write`. `point@N` fires at the N-th time the point is reached (default 1),
-//! so a crash can also land in the middle of later work.
+//! Points: `before-provider-call`, `after-provider-call`, `before-secret-write`,
+//! `after-secret-write`, `after-status-write`. `point@N` fires at the N-th time the point is
+//! reached (default 1), so a crash can also land in the middle of later work. With
+//! `PROXY_ORDER_FAILPOINT_PAUSE_MS` set, the point pauses that long instead of killing, to hold a
+//! reconcile inside a window (e.g. between reading and writing the Secret) while a test acts.
 
 use std::sync::{
     OnceLock,
@@ -12,6 +14,7 @@ use std::sync::{
 };
 
 pub const ENV: &str = "PROXY_ORDER_FAILPOINT";
+pub const PAUSE_ENV: &str = "PROXY_ORDER_FAILPOINT_PAUSE_MS";
 
 /// The armed point and at which hit it fires.
 fn armed() -> Option<&'static (String, u32)> {
@@ -39,6 +42,15 @@ pub fn hit(point: &str) {
         return;
     };
     if armed != point || HITS.fetch_add(1, Ordering::SeqCst) + 1 != *nth {
+        return;
+    }
+    if let Some(ms) = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        eprintln!("failpoint {point} reached (hit {nth}): pausing {ms} ms");
+        // Blocks this worker thread only; the runtime has others.
+        std::thread::sleep(std::time::Duration::from_millis(ms));
         return;
     }
     eprintln!("failpoint {point} reached (hit {nth}): killing the process");

@@ -66,8 +66,9 @@ fn trigger_hash(po: &ProxyOrder) -> Option<u64> {
     Some(h.finish())
 }
 
-/// ProxyOrders affected by a change of a Secret: the one that owns it, and those that
-/// reference it for the API key or the password.
+/// ProxyOrders affected by a change of a Secret: the one that owns it, those that reference it
+/// for the API key or the password, and those that want to write their credentials under its
+/// name (so removing a Secret that blocked one, `SecretConflict`, is picked up at once).
 fn secret_to_orders(
     secret: &PartialObjectMeta<Secret>,
     store: &Store<ProxyOrder>,
@@ -95,7 +96,8 @@ fn secret_to_orders(
                 .as_ref()
                 .and_then(|p| p.secret_key_ref.as_ref())
                 .is_some_and(|r| r.name == name);
-        if api_key || password {
+        let target = same_ns && po.secret_name() == name;
+        if api_key || password || target {
             out.push(ObjectRef::from_obj(&*po));
         }
     }

@@ -25,6 +25,8 @@ pub const DEFAULT_API_KEY_KEY: &str = "api-key";
 pub struct SecretSnapshot {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// The version read: a write is conditional on it.
+    pub resource_version: Option<String>,
 }
 
 pub struct Observation {
@@ -83,6 +85,7 @@ pub async fn observe(
                 let snap = SecretSnapshot {
                     labels: s.labels().clone(),
                     annotations: s.annotations().clone(),
+                    resource_version: s.resource_version(),
                 };
                 (OwnedSecret::Present(SecretData(data)), Some(snap))
             }

@@ -286,10 +286,42 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         // wrongly conclude that it did not take effect. That holds whether its answer was seen
         // lost (`readNotBefore`) or the process died with the call in flight (only the intent
         // was recorded): either way, wait until the provider can no longer be carrying it out.
-        if let Some(wait) = read_not_before(p, obs)
-            .and_then(|t| t.0.duration_since(obs.now.0).try_into().ok())
-            .filter(|d: &std::time::Duration| !d.is_zero())
-        {
+        if let Some((at, wait)) = read_not_before(p, obs).and_then(|t| {
+            let wait: std::time::Duration = t.0.duration_since(obs.now.0).try_into().ok()?;
+            (!wait.is_zero()).then_some((t, wait))
+        }) {
+            // The request may have changed the credentials: the Secret is not known current,
+            // and the spec is not known applied.
+            let what = match (p.gen_password, p.remove_proxies.is_empty()) {
+                (true, true) => "password generation",
+                (false, false) => "proxy removal",
+                _ => "password generation and proxy removal",
+            };
+            let msg = format!(
+                "an interrupted {what} may still be in progress at the provider; its outcome is \
+                 read at {at} before anything else is sent",
+                at = at.0
+            );
+            conditions::set(
+                &mut status.conditions,
+                SYNCED,
+                false,
+                Reason::Progressing,
+                msg.clone(),
+                inp.generation,
+                &obs.now,
+            );
+            if conditions::is_true(&status.conditions, READY) {
+                conditions::set(
+                    &mut status.conditions,
+                    READY,
+                    false,
+                    Reason::Progressing,
+                    msg,
+                    inp.generation,
+                    &obs.now,
+                );
+            }
             return settle(
                 status,
                 None,

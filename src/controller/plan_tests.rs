@@ -1238,6 +1238,16 @@ fn an_intent_left_by_a_dead_process_is_read_only_after_the_answer_grace() {
         );
         assert_eq!(s.status.pending_request, res.status.pending_request);
         assert_eq!(s.secret, None);
+        // Status does not claim the spec applied or the Secret current meanwhile.
+        assert_cond(&s.status, SYNCED, "False", "Progressing");
+        assert_cond(&s.status, READY, "False", "Progressing");
+        assert!(
+            cond(&s.status, SYNCED)
+                .message
+                .contains("password generation"),
+            "{:?}",
+            cond(&s.status, SYNCED)
+        );
     }
     let obs = Observed {
         now: at(51),

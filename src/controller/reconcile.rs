@@ -13,7 +13,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Resource, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{Patch, PatchParams, PostParams},
     runtime::{
         controller::Action,
         events::{Event, EventType},
@@ -148,6 +148,9 @@ async fn reconcile_once(
         }
     };
     let decision = plan::plan(&inp, &obs.observed);
+    // Only a write after a call (or after standing in for one) saves a provider answer; a
+    // decision without one (e.g. SecretConflict) leaves an unsaved answer for later.
+    let saves_answer = matches!(decision, Plan::Call(_));
     let (settle, baseline) = match decision {
         Plan::Settle(settle) => {
             let mut settle = *settle;
@@ -183,7 +186,9 @@ async fn reconcile_once(
         }
     };
     write(po, ctx, api, ns, &uid, &obs, &settle, &baseline).await?;
-    forget_unsaved(ctx, &key);
+    if saves_answer {
+        forget_unsaved(ctx, &key);
+    }
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 
@@ -381,7 +386,20 @@ async fn write(
         _ => None,
     };
     if let Some(data) = data {
-        apply_secret(ctx, po, ns, uid, data, want_labels, want_annotations).await?;
+        failpoint::hit("before-secret-write");
+        // Created only when it was seen missing: a Secret someone else created since is never
+        // taken over (the create fails, and the next reconcile sees it as not ours). One that
+        // was seen as ours is applied only if it is still the version seen.
+        let seen = match (&obs.observed.secret, &obs.secret) {
+            (plan::OwnedSecret::Missing, _) => SecretWrite::Create,
+            (_, Some(snap)) => SecretWrite::Update {
+                resource_version: snap.resource_version.clone(),
+            },
+            (_, None) => SecretWrite::Update {
+                resource_version: None,
+            },
+        };
+        write_secret(ctx, po, ns, uid, data, want_labels, want_annotations, seen).await?;
         failpoint::hit("after-secret-write");
     }
     if settle.status != *baseline {
@@ -444,7 +462,16 @@ pub fn build_secret(
     }
 }
 
-async fn apply_secret(
+/// How the credentials Secret is written, from what observe saw.
+enum SecretWrite {
+    /// It did not exist: create it, and fail if it exists by now.
+    Create,
+    /// It was ours: server-side apply, conditional on the version seen when known.
+    Update { resource_version: Option<String> },
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_secret(
     ctx: &Context,
     po: &ProxyOrder,
     ns: &str,
@@ -452,22 +479,35 @@ async fn apply_secret(
     data: &SecretData,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
+    how: SecretWrite,
 ) -> Result<()> {
     let mut secret = build_secret(po, ns, uid, data, labels, annotations);
     secret.metadata.managed_fields = None;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let mut value = serde_json::to_value(&secret).map_err(|source| Error::Serialize {
-        what: "Secret",
-        source,
-    })?;
-    value["apiVersion"] = json!("v1");
-    value["kind"] = json!("Secret");
-    api.patch(
-        &po.secret_name(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(value),
-    )
-    .await?;
+    match how {
+        SecretWrite::Create => {
+            let params = PostParams {
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..Default::default()
+            };
+            api.create(&params, &secret).await?;
+        }
+        SecretWrite::Update { resource_version } => {
+            secret.metadata.resource_version = resource_version;
+            let mut value = serde_json::to_value(&secret).map_err(|source| Error::Serialize {
+                what: "Secret",
+                source,
+            })?;
+            value["apiVersion"] = json!("v1");
+            value["kind"] = json!("Secret");
+            api.patch(
+                &po.secret_name(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(value),
+            )
+            .await?;
+        }
+    }
     Ok(())
 }
 

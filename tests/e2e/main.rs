@@ -592,7 +592,9 @@ async fn crash_after_password_generation_loses_nothing() {
         ("after-secret-write", 1),
         ("after-status-write", 1),
     ] {
-        let mut env = Env::start("crash").await;
+        // A short provider timeout: after a death with a call in flight, the operator reads
+        // the outcome only two timeouts (and a second) after the call started.
+        let mut env = Env::start_with("crash", &["--provider-timeout-secs", "2"]).await;
         env.stop_operator();
         env.start_operator(Some(point)).await;
         env.apply(
@@ -628,7 +630,7 @@ async fn crash_after_password_generation_loses_nothing() {
 
 #[tokio::test]
 async fn crash_after_removing_proxies_never_removes_twice() {
-    let mut env = Env::start("crashrm").await;
+    let mut env = Env::start_with("crashrm", &["--provider-timeout-secs", "2"]).await;
     let ips: Vec<String> = env.sim_order(EXPIRED).await["proxies"]
         .as_array()
         .unwrap()
@@ -1214,5 +1216,68 @@ async fn an_unreadable_proxyorder_does_not_stop_the_others() {
         (env.sim_order(ACTIVE).await["access"]["port"] == 9403).then_some(())
     })
     .await;
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn a_secret_created_meanwhile_is_not_taken_over() {
+    let mut env = Env::start("takeover").await;
+    // The operator pauses between reading the cluster and writing the Secret, after the
+    // provider call; meanwhile someone else creates a Secret of that name.
+    env.start_operator_pausing("before-secret-write", 4000)
+        .await;
+    env.apply(
+        "t",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "port": 9500}),
+    )
+    .await;
+    env.wait_for("the provider call", 30, async || {
+        (env.sim_order(ACTIVE).await["access"]["port"] == 9500).then_some(())
+    })
+    .await;
+    env.put_secret("t-proxy", "owner", "someone-else").await;
+
+    let po = env
+        .wait_condition("t", "Ready", "False", "SecretConflict")
+        .await;
+    assert!(condition(&po, "Ready").unwrap().2.contains("t-proxy"));
+    let secret = env.secrets().get("t-proxy").await.unwrap();
+    assert_eq!(
+        env.secret_data("t-proxy")
+            .await
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["owner"],
+        "the other Secret's data is untouched"
+    );
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty(),
+        "and it has not been given an owner"
+    );
+
+    // Once it is gone, the operator publishes the live credentials there.
+    env.secrets()
+        .delete("t-proxy", &Default::default())
+        .await
+        .unwrap();
+    env.wait_ready("t").await;
+    let data = env.secret_data("t-proxy").await.unwrap();
+    let live = env.sim_order(ACTIVE).await;
+    assert_eq!(
+        data["password"],
+        live["access"]["password"].as_str().unwrap()
+    );
+    assert_eq!(data["port"], "9500");
+    assert_eq!(
+        env.change_calls(ACTIVE).await.len(),
+        1,
+        "the provider's first answer was kept, not asked for again"
+    );
     env.finish().await;
 }

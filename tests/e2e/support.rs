@@ -151,6 +151,17 @@ impl Env {
 
     /// Starts the operator; with `failpoint`, it aborts at that point.
     pub async fn start_operator(&mut self, failpoint: Option<&str>) {
+        self.launch_operator(failpoint, None).await;
+    }
+
+    /// Starts the operator so that it pauses `ms` milliseconds at `point` (once, at its first
+    /// passage) instead of dying there, and waits until it is ready.
+    #[allow(dead_code)]
+    pub async fn start_operator_pausing(&mut self, point: &str, ms: u64) {
+        self.launch_operator(Some(point), Some(ms)).await;
+    }
+
+    async fn launch_operator(&mut self, failpoint: Option<&str>, pause_ms: Option<u64>) {
         self.stop_operator();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -177,11 +188,15 @@ impl Env {
         if let Some(fp) = failpoint {
             cmd.env(proxy_order_operator::failpoint::ENV, fp);
         }
+        match pause_ms {
+            Some(ms) => cmd.env(proxy_order_operator::failpoint::PAUSE_ENV, ms.to_string()),
+            None => cmd.env_remove(proxy_order_operator::failpoint::PAUSE_ENV),
+        };
         if let Some(kc) = &self.operator_kubeconfig {
             cmd.env("KUBECONFIG", kc);
         }
         self.operator = Some(cmd.spawn().expect("operator binary starts"));
-        if failpoint.is_none() {
+        if failpoint.is_none() || pause_ms.is_some() {
             self.wait_operator_ready().await;
         }
     }

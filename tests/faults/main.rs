@@ -692,7 +692,10 @@ struct CrashTally {
 /// a generated password (ACTIVE), removes a proxy (EXPIRED) and rotates a known password
 /// (MOBILE); a fresh operator must finish all three without repeating what was done.
 async fn crash_run(point: &str, hit: u32) -> Result<bool> {
-    let mut env = Env::start("crash").await;
+    // A short provider timeout: after a death with a call in flight, the operator reads the
+    // outcome only two timeouts (and a second) after the call started.
+    let timeout = PROVIDER_TIMEOUT_S.to_string();
+    let mut env = Env::start_with("crash", &["--provider-timeout-secs", &timeout]).await;
     let key = json!({"name": KEY_SECRET, "key": "api-key"});
     // The rotated order is Ready first, so its previous password is known.
     env.apply(
