@@ -72,17 +72,16 @@ pub struct Unsaved {
 pub const UNSAVED_TTL: Duration = Duration::from_secs(120);
 
 impl Context {
-    /// One change call: waits for the API key's rate limit, calls, and records the outcome in
-    /// the metrics.
+    /// One change call, and its outcome in the metrics. The caller has taken a token from the
+    /// API key's rate limiter first ([`RateLimiter::try_acquire`]), before recording any intent,
+    /// so that a throttled request gives its reconcile slot back instead of waiting in it.
     pub async fn change_order(
         &self,
-        key_fp: &str,
         key: &ApiKey,
         order_id: u64,
         request: &ChangeRequest,
         query: QueryOptions,
     ) -> Result<OrderResponse, ProviderError> {
-        self.limiter.acquire(key_fp).await;
         crate::failpoint::hit("before-provider-call");
         let started = Instant::now();
         let result = self
@@ -167,8 +166,30 @@ pub fn jitter(d: Duration) -> Duration {
 
 type CacheKey = (String, QueryOptions);
 
+/// How long a failed list call answers for the next ones: the provider's Retry-After (up to
+/// [`MAX_FAILED_LIST_HOLD`]), else this. One failing API key costs the provider at most one list
+/// call per hold, however many ProxyOrders use it; short enough that a reconcile's own retry
+/// (which honours Retry-After) finds the hold over.
+pub const FAILED_LIST_HOLD: Duration = Duration::from_secs(1);
+pub const MAX_FAILED_LIST_HOLD: Duration = Duration::from_secs(60);
+/// Least time between two fetches of one list when the second is forced (`sync-requested-at`):
+/// a forced refresh sooner waits for it, so new tokens cannot make the operator list an API
+/// key's orders more often than this, and each is still answered by a list fetched after it.
+pub const MIN_FORCED_REFRESH: Duration = Duration::from_secs(10);
+
+/// The API key's rate limit has no token now: try again after this long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Throttled(pub Duration);
+
 struct CacheEntry {
     fetched: Option<(Instant, Arc<OrderIndex>)>,
+    failed: Option<(Instant, ProviderError)>,
+}
+
+fn failure_hold(e: &ProviderError) -> Duration {
+    e.retry_after()
+        .unwrap_or(FAILED_LIST_HOLD)
+        .clamp(FAILED_LIST_HOLD, MAX_FAILED_LIST_HOLD)
 }
 
 /// The provider's order list, fetched at most once per refresh interval per API key (and
@@ -183,12 +204,19 @@ impl OrderCache {
     fn entry(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<CacheEntry>> {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(CacheEntry { fetched: None })))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(CacheEntry {
+                    fetched: None,
+                    failed: None,
+                }))
+            })
             .clone()
     }
 
     /// The list, fetched anew when older than `max_age` or when `force` is set (a newer fetch
-    /// by someone else satisfies `force` too: `force_after` is when the caller asked).
+    /// by someone else satisfies `force` too: `force_after` is when the caller asked). A forced
+    /// fetch comes at least [`MIN_FORCED_REFRESH`] after the previous one, and a failure answers
+    /// for [`failure_hold`]. Never waits: `Err(Throttled)` says when to come back.
     #[allow(clippy::too_many_arguments)]
     pub async fn get(
         &self,
@@ -200,17 +228,25 @@ impl OrderCache {
         query: QueryOptions,
         max_age: Duration,
         force_after: Option<Instant>,
-    ) -> Result<Arc<OrderIndex>, ProviderError> {
+    ) -> Result<Result<Arc<OrderIndex>, ProviderError>, Throttled> {
         let entry = self.entry((key_fp.to_string(), query));
         let mut guard = entry.lock().await;
+        if let Some((at, e)) = &guard.failed
+            && at.elapsed() < failure_hold(e)
+        {
+            return Ok(Err(e.clone()));
+        }
         if let Some((at, list)) = &guard.fetched {
             let fresh = at.elapsed() < max_age;
             let satisfies_force = force_after.is_none_or(|asked| *at >= asked);
             if fresh && satisfies_force {
-                return Ok(list.clone());
+                return Ok(Ok(list.clone()));
+            }
+            if fresh && at.elapsed() < MIN_FORCED_REFRESH {
+                return Err(Throttled(MIN_FORCED_REFRESH - at.elapsed()));
             }
         }
-        limiter.acquire(key_fp).await;
+        limiter.try_acquire(key_fp).map_err(Throttled)?;
         let started = Instant::now();
         let result = provider.list_orders(key, query).await;
         metrics.provider_request(
@@ -221,9 +257,18 @@ impl OrderCache {
             },
             started.elapsed(),
         );
-        let list = Arc::new(OrderIndex::from(result?));
-        guard.fetched = Some((Instant::now(), list.clone()));
-        Ok(list)
+        match result {
+            Ok(list) => {
+                let list = Arc::new(OrderIndex::from(list));
+                guard.fetched = Some((Instant::now(), list.clone()));
+                guard.failed = None;
+                Ok(Ok(list))
+            }
+            Err(e) => {
+                guard.failed = Some((Instant::now(), e.clone()));
+                Ok(Err(e))
+            }
+        }
     }
 
     /// Replaces one order in every cached list of this key, after a change call answered
@@ -299,27 +344,20 @@ impl RateLimiter {
         }
     }
 
-    /// Waits until a request for this key may go out.
-    pub async fn acquire(&self, key_fp: &str) {
-        loop {
-            let wait = {
-                let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-                let now = tokio::time::Instant::now();
-                let (tokens, last) = map.entry(key_fp.to_string()).or_insert((self.burst, now));
-                *tokens =
-                    (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
-                *last = now;
-                if *tokens >= 1.0 {
-                    *tokens -= 1.0;
-                    None
-                } else {
-                    Some(Duration::from_secs_f64((1.0 - *tokens) / self.rate))
-                }
-            };
-            match wait {
-                None => return,
-                Some(d) => tokio::time::sleep(d).await,
-            }
+    /// Takes a token for one request with this key, or says how long until one is free. Never
+    /// waits: a reconcile that gets no token requeues itself and frees its slot for ProxyOrders
+    /// of other keys.
+    pub fn try_acquire(&self, key_fp: &str) -> Result<(), Duration> {
+        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        let (tokens, last) = map.entry(key_fp.to_string()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.rate).max(Duration::from_millis(1)))
         }
     }
 }
@@ -352,19 +390,172 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn rate_limiter_spaces_requests_after_the_burst() {
+    async fn rate_limiter_spaces_requests_after_the_burst_without_waiting() {
         let limiter = RateLimiter::new(2.0);
-        let start = tokio::time::Instant::now();
         for _ in 0..4 {
-            limiter.acquire("k").await; // the burst of 4
+            assert_eq!(limiter.try_acquire("k"), Ok(())); // the burst of 4
         }
-        assert!(start.elapsed() < Duration::from_millis(50));
-        limiter.acquire("k").await;
-        limiter.acquire("other-key").await; // other keys have their own bucket
-        assert!(
-            start.elapsed() >= Duration::from_millis(400),
-            "{:?}",
-            start.elapsed()
+        let wait = limiter.try_acquire("k").expect_err("the burst is used up");
+        assert_eq!(wait, Duration::from_millis(500));
+        assert_eq!(
+            limiter.try_acquire("other-key"),
+            Ok(()),
+            "own bucket per key"
         );
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(limiter.try_acquire("k"), Ok(()));
+        assert!(limiter.try_acquire("k").is_err());
+    }
+
+    mod order_cache {
+        use super::*;
+        use crate::{
+            provider::{ProviderClient, ProviderConfig},
+            sim::{SimConfig, Simulator, faults::FaultSpec, faults::FaultTarget},
+        };
+
+        async fn setup(rate: f64) -> (Simulator, ProviderClient, RateLimiter, Metrics) {
+            crate::provider::client::install_crypto_provider();
+            let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            let client = ProviderClient::new(ProviderConfig {
+                base_url: sim.base_url(),
+                ..ProviderConfig::default()
+            })
+            .unwrap();
+            (sim, client, RateLimiter::new(rate), Metrics::default())
+        }
+
+        fn lists(sim: &Simulator) -> usize {
+            sim.requests().iter().filter(|r| r.method == "GET").count()
+        }
+
+        fn key() -> ApiKey {
+            ApiKey::new(crate::sim::DEFAULT_API_KEY.to_string())
+        }
+
+        #[tokio::test]
+        async fn a_failed_list_answers_for_the_next_callers_briefly() {
+            let (sim, client, limiter, metrics) = setup(100.0).await;
+            sim.add_fault(FaultSpec {
+                endpoint: FaultTarget::List,
+                status: Some(503),
+                count: Some(1),
+                ..serde_json::from_str("{}").unwrap()
+            });
+            let cache = OrderCache::default();
+            let q = QueryOptions::default();
+            let hour = Duration::from_secs(3600);
+            for _ in 0..5 {
+                let r = cache
+                    .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
+                    .await;
+                assert!(
+                    matches!(r, Ok(Err(ProviderError::Unavailable { status: 503, .. }))),
+                    "{r:?}"
+                );
+            }
+            assert_eq!(lists(&sim), 1, "one failing list call for five callers");
+            // A forced refresh does not get past the hold either.
+            let r = cache
+                .get(
+                    &client,
+                    &limiter,
+                    &metrics,
+                    "fp",
+                    &key(),
+                    q,
+                    hour,
+                    Some(Instant::now()),
+                )
+                .await;
+            assert!(matches!(r, Ok(Err(_))));
+            assert_eq!(lists(&sim), 1);
+            sim.shutdown().await;
+        }
+
+        #[tokio::test]
+        async fn forced_refreshes_are_at_most_one_per_min_interval() {
+            let (sim, client, limiter, metrics) = setup(100.0).await;
+            let cache = OrderCache::default();
+            let q = QueryOptions::default();
+            let hour = Duration::from_secs(3600);
+            let first = cache
+                .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
+                .await;
+            assert!(matches!(first, Ok(Ok(_))));
+            for _ in 0..5 {
+                // Each a new sync-requested-at token, asked after the last fetch: it comes back
+                // once the floor has passed (and is then answered by a newer list).
+                let r = cache
+                    .get(
+                        &client,
+                        &limiter,
+                        &metrics,
+                        "fp",
+                        &key(),
+                        q,
+                        hour,
+                        Some(Instant::now()),
+                    )
+                    .await;
+                match r {
+                    Err(Throttled(wait)) => assert!(
+                        wait <= MIN_FORCED_REFRESH && wait > MIN_FORCED_REFRESH / 2,
+                        "{wait:?}"
+                    ),
+                    other => panic!("expected Throttled, got {other:?}"),
+                }
+            }
+            assert_eq!(
+                lists(&sim),
+                1,
+                "no list within {MIN_FORCED_REFRESH:?} of the last"
+            );
+            // A refresh that is not forced still gets the cached list.
+            let r = cache
+                .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
+                .await;
+            assert!(matches!(r, Ok(Ok(_))));
+            sim.shutdown().await;
+        }
+
+        #[tokio::test]
+        async fn an_empty_bucket_says_when_instead_of_waiting() {
+            let (sim, client, limiter, metrics) = setup(1.0).await; // bursts of 2
+            let cache = OrderCache::default();
+            let hour = Duration::from_secs(3600);
+            let started = std::time::Instant::now();
+            let mut results = Vec::new();
+            // Three different lists (language) of one key: three list calls wanted.
+            for lang in [
+                None,
+                Some(crate::provider::Lang::Ru),
+                Some(crate::provider::Lang::Ua),
+            ] {
+                let q = QueryOptions {
+                    lang,
+                    currency: None,
+                };
+                results.push(
+                    cache
+                        .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
+                        .await,
+                );
+            }
+            assert!(matches!(results[0], Ok(Ok(_))));
+            assert!(matches!(results[1], Ok(Ok(_))));
+            match results[2] {
+                Err(Throttled(wait)) => assert!(wait > Duration::from_millis(500), "{wait:?}"),
+                ref other => panic!("expected Throttled, got {other:?}"),
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(900),
+                "did not sleep for the token"
+            );
+            assert_eq!(lists(&sim), 2);
+            sim.shutdown().await;
+        }
     }
 }

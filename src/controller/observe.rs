@@ -8,7 +8,7 @@ use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
 use super::{
-    context::Context,
+    context::{Context, Throttled},
     plan::{MissingSecret, Observed, OwnedSecret, conflicting_owner, is_paused},
 };
 use crate::{
@@ -35,6 +35,9 @@ pub struct Observation {
     pub secret: Option<SecretSnapshot>,
     /// Whether this reconcile asked for a fresh order list (a new sync-requested-at value).
     pub sync_requested: Option<String>,
+    /// The order list was needed but the API key's rate limit has no token for this long: the
+    /// reconcile comes back then instead of deciding without it.
+    pub throttled: Option<std::time::Duration>,
 }
 
 /// `started` is when the reconcile began: a requested refresh is satisfied by any order list
@@ -99,6 +102,7 @@ pub async fn observe(
         .filter(|v| po.status.as_ref().and_then(|s| s.sync_requested.as_ref()) != Some(*v))
         .cloned();
 
+    let mut throttled = None;
     let listed = match &api_key {
         Ok((fp, key)) if !is_paused(po.annotations()) => {
             let query = QueryOptions {
@@ -119,7 +123,13 @@ pub async fn observe(
                     force,
                 )
                 .await;
-            Some(list.map(|l| l.get(po.spec.order_id).cloned()))
+            match list {
+                Ok(list) => Some(list.map(|l| l.get(po.spec.order_id).cloned())),
+                Err(Throttled(wait)) => {
+                    throttled = Some(wait);
+                    None
+                }
+            }
         }
         _ => None,
     };
@@ -142,6 +152,7 @@ pub async fn observe(
         api_key,
         secret: snapshot,
         sync_requested,
+        throttled,
     })
 }
 

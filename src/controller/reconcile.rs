@@ -128,6 +128,10 @@ async fn reconcile_once(
     }
 
     let obs = observe(po, ctx, ns, started).await?;
+    if let Some(wait) = obs.throttled {
+        debug!(%name, ?wait, "order list throttled by the API key's rate limit");
+        return Ok(Step::Done(Action::requeue(wait)));
+    }
     let status = po.status.clone().unwrap_or_default();
     let empty = BTreeMap::new();
     let inp = Inputs {
@@ -170,10 +174,14 @@ async fn reconcile_once(
                 debug!(%name, ?wait, "same inputs failed terminally; waiting");
                 return Ok(Step::Done(Action::requeue(wait)));
             }
-            let Some((mut settle, baseline)) = perform(po, ctx, api, &inp, &obs, &call).await?
-            else {
+            let (mut settle, baseline) = match perform(po, ctx, api, &inp, &obs, &call).await? {
+                Performed::Done(done) => *done,
                 // Someone else changed the ProxyOrder since it was read: decide again.
-                return Ok(Step::Refetch);
+                Performed::Refetch => return Ok(Step::Refetch),
+                Performed::Throttled(wait) => {
+                    debug!(%name, ?wait, "provider call throttled by the API key's rate limit");
+                    return Ok(Step::Done(Action::requeue(wait)));
+                }
             };
             record_sync(&mut settle);
             if matches!(settle.requeue, Requeue::Terminal) {
@@ -192,10 +200,19 @@ async fn reconcile_once(
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 
-/// Carries out one provider call: intent first when the request must not repeat, then the
-/// call, then (in the caller) the Secret and the status. Returns the outcome and the status
-/// now stored (the baseline for the final write), or `None` when the intent could not be
-/// recorded because the ProxyOrder changed since it was read.
+/// What [`perform`] did.
+enum Performed {
+    /// The outcome, and the status now stored (the baseline for the final write).
+    Done(Box<(Settle, ProxyOrderStatus)>),
+    /// The intent could not be recorded because the ProxyOrder changed since it was read.
+    Refetch,
+    /// No rate-limit token for the API key before this long; nothing was recorded or sent.
+    Throttled(Duration),
+}
+
+/// Carries out one provider call: a rate-limit token first (without waiting for one), then the
+/// intent when the request must not repeat, then the call, then (in the caller) the Secret and
+/// the status.
 async fn perform(
     po: &ProxyOrder,
     ctx: &Context,
@@ -203,36 +220,42 @@ async fn perform(
     inp: &Inputs<'_>,
     obs: &Observation,
     call: &Call,
-) -> Result<Option<(Settle, ProxyOrderStatus)>> {
+) -> Result<Performed> {
     let Some((key_fp, key)) = obs.api_key.as_ref() else {
         return Err(Error::MissingMetadata("API key for a planned call"));
     };
+    let fields = changed_fields(&call.request);
+    let object = ObjectRef::from_obj(po);
+    let request_hash = plan::request_hash(&call.request, inp, &obs.observed);
+    // An answer the provider already gave for this request (or, for a read, any answer since
+    // the last save) that could not be saved: use it instead of asking again. The intent it
+    // came with (if any) is already stored.
+    if let Some(order) = unsaved_answer(ctx, &object, inp.uid, call, &request_hash) {
+        info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
+        let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
+        return Ok(Performed::Done(Box::new((settle, inp.status.clone()))));
+    }
+    if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
+        return Ok(Performed::Throttled(wait));
+    }
     let mut baseline = inp.status.clone();
     if let Some(pending) = &call.pending {
         baseline.pending_request = Some(pending.clone());
         // Compare-and-swap on the resourceVersion this decision was made from: two actors
         // that both saw no intent cannot both record one and call.
         match patch_status_at(api, &po.name_any(), &baseline, po.resource_version()).await {
-            Err(Error::Kube(kube::Error::Api(s))) if s.code == 409 => return Ok(None),
+            Err(Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
+                return Ok(Performed::Refetch);
+            }
             other => other?,
         }
-    }
-    let fields = changed_fields(&call.request);
-    let object = ObjectRef::from_obj(po);
-    let request_hash = plan::request_hash(&call.request, inp, &obs.observed);
-    // An answer the provider already gave for this request (or, for a read, any answer since
-    // the last save) that could not be saved: use it instead of asking again.
-    if let Some(order) = unsaved_answer(ctx, &object, inp.uid, call, &request_hash) {
-        info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
-        let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
-        return Ok(Some((settle, baseline)));
     }
     let query = QueryOptions {
         lang: po.spec.lang,
         currency: po.spec.currency,
     };
     let result = ctx
-        .change_order(key_fp, key, po.spec.order_id, &call.request, query)
+        .change_order(key, po.spec.order_id, &call.request, query)
         .await;
     failpoint::hit("after-provider-call");
     let settle = match &result {
@@ -294,7 +317,7 @@ async fn perform(
             plan::after_call(inp, &obs.observed, call, Err(e))
         }
     };
-    Ok(Some((settle, baseline)))
+    Ok(Performed::Done(Box::new((settle, baseline))))
 }
 
 /// The unsaved answer for `object` that can stand in for `call`: one for the same ProxyOrder,
@@ -585,6 +608,9 @@ async fn finalize(
     }
     if !plan::is_paused(po.annotations()) {
         let obs = observe(po, ctx, ns, Instant::now()).await?;
+        if let Some(wait) = obs.throttled {
+            return Ok(Action::requeue(wait));
+        }
         let name = po.name_any();
         let empty = BTreeMap::new();
         let status = po.status.clone().unwrap_or_default();
@@ -611,14 +637,11 @@ async fn finalize(
             ip_auth: Some(IpAuth::List(Vec::new())),
             ..Default::default()
         };
+        if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
+            return Ok(Action::requeue(wait));
+        }
         let result = ctx
-            .change_order(
-                key_fp,
-                key,
-                po.spec.order_id,
-                &request,
-                QueryOptions::default(),
-            )
+            .change_order(key, po.spec.order_id, &request, QueryOptions::default())
             .await;
         match result {
             Ok(_) => {

@@ -313,6 +313,11 @@ impl Simulator {
     }
 
     /// The provider-API requests received so far, oldest first.
+    /// Injects a fault, as `POST /_sim/faults` does.
+    pub fn add_fault(&self, spec: FaultSpec) -> faults::Fault {
+        self.shared.lock().faults.add(spec)
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.list(None)
     }
