@@ -58,8 +58,10 @@ pub struct Config {
     pub leader_election_namespace: Option<String>,
 
     /// How long a leader's Lease lasts without renewal; a successor waits this long after a
-    /// leader vanishes.
-    #[arg(long, env = "PROXY_ORDER_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    /// leader vanishes. Must exceed the provider timeout by more than 3 s: the leader stops
+    /// starting provider calls and writes a provider timeout (plus 2 s) before its lease could
+    /// pass to another replica.
+    #[arg(long, env = "PROXY_ORDER_LEASE_DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 
     /// Address of the metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`).

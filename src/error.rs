@@ -16,6 +16,10 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// Leader election is on and this replica may not act now.
+    #[error(transparent)]
+    NotLeader(#[from] crate::leader::NotLeader),
+
     /// The ProxyOrder lacks a name, namespace or UID (never the case for stored objects).
     #[error("ProxyOrder is missing metadata.{0}")]
     MissingMetadata(&'static str),
@@ -28,6 +32,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Serialize { .. } => "serialize",
             Error::MissingMetadata(_) => "metadata",
+            Error::NotLeader(_) => "not_leader",
         }
     }
 }

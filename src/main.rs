@@ -1,16 +1,13 @@
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 use clap::Parser;
 use proxy_order_operator::{
     config::Config,
     controller,
-    leader::{self, LeaderConfig},
+    leader::{self, Fence, LeaderConfig},
     server, telemetry,
 };
 
@@ -27,7 +24,20 @@ async fn main() -> anyhow::Result<()> {
         leader_election = config.leader_election,
         "starting proxy-order-operator"
     );
-    let (handle, controller) = controller::run(config.clone(), client.clone()).await?;
+    // With leader election, the lease must outlast any provider call a leader starts.
+    let timing = if config.leader_election {
+        let timeout = config.provider.config().request_timeout;
+        Some(LeaderConfig::timing(config.lease_duration, timeout).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let fence = Arc::new(if config.leader_election {
+        Fence::closed()
+    } else {
+        Fence::open()
+    });
+    let (handle, controller) =
+        controller::run(config.clone(), client.clone(), fence.clone()).await?;
     let standby = Arc::new(AtomicBool::new(config.leader_election));
     let server = tokio::spawn(server::serve(
         config.metrics_addr,
@@ -36,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         standby.clone(),
     ));
 
-    let lease = config.leader_election.then(|| LeaderConfig {
+    let lease = timing.map(|(guard, retry_period)| LeaderConfig {
         namespace: config
             .leader_election_namespace
             .clone()
@@ -52,18 +62,19 @@ async fn main() -> anyhow::Result<()> {
             )
         }),
         lease_duration: config.lease_duration,
-        retry_period: (config.lease_duration / 3).max(Duration::from_millis(500)),
+        retry_period,
+        guard,
     });
 
     let lost = async {
         match &lease {
-            Some(l) => leader::hold(client.clone(), l).await,
+            Some(l) => leader::hold(client.clone(), l, &fence).await,
             None => std::future::pending().await,
         }
     };
     let run = async {
         if let Some(l) = &lease {
-            leader::acquire(client.clone(), l).await;
+            leader::acquire(client.clone(), l, &fence).await;
             standby.store(false, Ordering::Relaxed);
         }
         tokio::select! {
@@ -76,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
         r = server => Err(anyhow::anyhow!("metrics server stopped: {r:?}")),
     };
     if let Some(l) = &lease {
+        fence.close();
         leader::release(client, l).await;
     }
     result

@@ -12,6 +12,7 @@ use kube::runtime::{
     reflector::{ObjectRef, Store},
 };
 
+use crate::leader::Fence;
 use crate::provider::{ChangeRequest, OrderResponse};
 use crate::{
     config::NamespacedName,
@@ -55,6 +56,8 @@ pub struct Context {
     pub unsaved: Mutex<HashMap<ObjectRef<ProxyOrder>, Unsaved>>,
     /// The controller's cache of ProxyOrders (to notice two resources for one order).
     pub store: Option<Store<ProxyOrder>>,
+    /// Whether this replica may act: checked before every provider call and every write.
+    pub fence: Arc<Fence>,
 }
 
 /// A successful provider answer whose Secret or status write failed.
@@ -83,6 +86,7 @@ impl Context {
         query: QueryOptions,
     ) -> Result<OrderResponse, ProviderError> {
         crate::failpoint::hit("before-provider-call");
+        // Callers check the fence right before; see `reconcile::perform` and `finalize`.
         let started = Instant::now();
         let result = self
             .provider

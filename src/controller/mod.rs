@@ -38,6 +38,7 @@ use tracing::{info, warn};
 use crate::{
     config::{Config, NamespacedName},
     crd::ProxyOrder,
+    leader::Fence,
     metrics::Metrics,
     provider::ProviderClient,
 };
@@ -105,9 +106,11 @@ fn secret_to_orders(
 }
 
 /// Builds the controller and returns its future plus a handle for the health server.
+/// `fence` says when this replica may act (always, without leader election).
 pub async fn run(
     config: Config,
     client: Client,
+    fence: Arc<Fence>,
 ) -> anyhow::Result<(Handle, impl std::future::Future<Output = ()>)> {
     let provider = ProviderClient::new(config.provider.config())?;
     let metrics = Arc::new(Metrics::default());
@@ -136,6 +139,7 @@ pub async fn run(
         terminal: Mutex::default(),
         unsaved: Mutex::default(),
         store: Some(reader.clone()),
+        fence,
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode

@@ -123,7 +123,7 @@ async fn reconcile_once(
     let wants_finalizer = po.spec.deletion_policy == Some(DeletionPolicy::Revoke);
     let has_finalizer = po.finalizers().iter().any(|f| f == FINALIZER);
     if wants_finalizer != has_finalizer {
-        set_finalizer(api, po, wants_finalizer).await?;
+        set_finalizer(ctx, api, po, wants_finalizer).await?;
         return Ok(Step::Refetch);
     }
 
@@ -155,7 +155,7 @@ async fn reconcile_once(
     // Only a write after a call (or after standing in for one) saves a provider answer; a
     // decision without one (e.g. SecretConflict) leaves an unsaved answer for later.
     let saves_answer = matches!(decision, Plan::Call(_));
-    let (settle, baseline) = match decision {
+    let (settle, baseline, status_version) = match decision {
         Plan::Settle(settle) => {
             let mut settle = *settle;
             record_sync(&mut settle);
@@ -165,7 +165,7 @@ async fn reconcile_once(
                 return Ok(Step::Refetch);
             }
             announce_transition(ctx, po, &status, &settle.status).await;
-            (settle, status.clone())
+            (settle, status.clone(), None)
         }
         Plan::Call(_) if !fresh => return Ok(Step::Refetch),
         Plan::Call(call) => {
@@ -174,15 +174,19 @@ async fn reconcile_once(
                 debug!(%name, ?wait, "same inputs failed terminally; waiting");
                 return Ok(Step::Done(Action::requeue(wait)));
             }
-            let (mut settle, baseline) = match perform(po, ctx, api, &inp, &obs, &call).await? {
-                Performed::Done(done) => *done,
-                // Someone else changed the ProxyOrder since it was read: decide again.
-                Performed::Refetch => return Ok(Step::Refetch),
-                Performed::Throttled(wait) => {
-                    debug!(%name, ?wait, "provider call throttled by the API key's rate limit");
-                    return Ok(Step::Done(Action::requeue(wait)));
-                }
-            };
+            let (mut settle, baseline, version) =
+                match perform(po, ctx, api, &inp, &obs, &call).await? {
+                    Performed::Done(done, version) => {
+                        let (settle, baseline) = *done;
+                        (settle, baseline, version)
+                    }
+                    // Someone else changed the ProxyOrder since it was read: decide again.
+                    Performed::Refetch => return Ok(Step::Refetch),
+                    Performed::Throttled(wait) => {
+                        debug!(%name, ?wait, "provider call throttled by the API key's rate limit");
+                        return Ok(Step::Done(Action::requeue(wait)));
+                    }
+                };
             record_sync(&mut settle);
             if matches!(settle.requeue, Requeue::Terminal) {
                 ctx.terminal
@@ -190,10 +194,21 @@ async fn reconcile_once(
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(key.clone(), (hash, Instant::now()));
             }
-            (settle, baseline)
+            (settle, baseline, version)
         }
     };
-    write(po, ctx, api, ns, &uid, &obs, &settle, &baseline).await?;
+    write(
+        po,
+        ctx,
+        api,
+        ns,
+        &uid,
+        &obs,
+        &settle,
+        &baseline,
+        status_version,
+    )
+    .await?;
     if saves_answer {
         forget_unsaved(ctx, &key);
     }
@@ -202,8 +217,11 @@ async fn reconcile_once(
 
 /// What [`perform`] did.
 enum Performed {
-    /// The outcome, and the status now stored (the baseline for the final write).
-    Done(Box<(Settle, ProxyOrderStatus)>),
+    /// The outcome, and the status now stored (the baseline for the final write), with the
+    /// resourceVersion the intent write left when there was one: the final status write is
+    /// conditional on it, so nothing else (another replica, a user) changed the ProxyOrder in
+    /// between unnoticed.
+    Done(Box<(Settle, ProxyOrderStatus)>, Option<String>),
     /// The intent could not be recorded because the ProxyOrder changed since it was read.
     Refetch,
     /// No rate-limit token for the API key before this long; nothing was recorded or sent.
@@ -233,12 +251,17 @@ async fn perform(
     if let Some(order) = unsaved_answer(ctx, &object, inp.uid, call, &request_hash) {
         info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
         let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
-        return Ok(Performed::Done(Box::new((settle, inp.status.clone()))));
+        return Ok(Performed::Done(
+            Box::new((settle, inp.status.clone())),
+            None,
+        ));
     }
+    ctx.fence.check()?;
     if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
         return Ok(Performed::Throttled(wait));
     }
     let mut baseline = inp.status.clone();
+    let mut status_version = None;
     if let Some(pending) = &call.pending {
         baseline.pending_request = Some(pending.clone());
         // Compare-and-swap on the resourceVersion this decision was made from: two actors
@@ -247,8 +270,10 @@ async fn perform(
             Err(Error::Kube(kube::Error::Api(s))) if s.code == 409 => {
                 return Ok(Performed::Refetch);
             }
-            other => other?,
+            other => status_version = other?,
         }
+        // Recording the intent took time: the lease must still outlast the call.
+        ctx.fence.check()?;
     }
     let query = QueryOptions {
         lang: po.spec.lang,
@@ -317,7 +342,10 @@ async fn perform(
             plan::after_call(inp, &obs.observed, call, Err(e))
         }
     };
-    Ok(Performed::Done(Box::new((settle, baseline))))
+    Ok(Performed::Done(
+        Box::new((settle, baseline)),
+        status_version,
+    ))
 }
 
 /// The unsaved answer for `object` that can stand in for `call`: one for the same ProxyOrder,
@@ -387,6 +415,7 @@ async fn write(
     obs: &Observation,
     settle: &Settle,
     baseline: &ProxyOrderStatus,
+    status_version: Option<String>,
 ) -> Result<()> {
     let name = po.name_any();
     let (want_labels, want_annotations) = secret_metadata(po);
@@ -409,6 +438,7 @@ async fn write(
         _ => None,
     };
     if let Some(data) = data {
+        ctx.fence.check()?;
         failpoint::hit("before-secret-write");
         // Created only when it was seen missing: a Secret someone else created since is never
         // taken over (the create fails, and the next reconcile sees it as not ours). One that
@@ -426,7 +456,8 @@ async fn write(
         failpoint::hit("after-secret-write");
     }
     if settle.status != *baseline {
-        patch_status(api, &name, &settle.status).await?;
+        ctx.fence.check()?;
+        patch_status_at(api, &name, &settle.status, status_version).await?;
         failpoint::hit("after-status-write");
     }
     Ok(())
@@ -539,17 +570,17 @@ pub async fn patch_status(
     name: &str,
     status: &ProxyOrderStatus,
 ) -> Result<()> {
-    patch_status_at(api, name, status, None).await
+    patch_status_at(api, name, status, None).await.map(|_| ())
 }
 
 /// Server-side apply of the status; with `resource_version`, only if the object is still at
-/// that version (409 otherwise).
+/// that version (409 otherwise). Returns the resourceVersion it left.
 async fn patch_status_at(
     api: &Api<ProxyOrder>,
     name: &str,
     status: &ProxyOrderStatus,
     resource_version: Option<String>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let mut patch = json!({
         "apiVersion": ProxyOrder::api_version(&()),
         "kind": ProxyOrder::kind(&()),
@@ -558,16 +589,23 @@ async fn patch_status_at(
     if let Some(rv) = resource_version {
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await?;
-    Ok(())
+    let stored = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
+    Ok(stored.resource_version())
 }
 
-async fn set_finalizer(api: &Api<ProxyOrder>, po: &ProxyOrder, present: bool) -> Result<()> {
+async fn set_finalizer(
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    po: &ProxyOrder,
+    present: bool,
+) -> Result<()> {
+    ctx.fence.check()?;
     let mut finalizers: Vec<String> = po
         .finalizers()
         .iter()
@@ -625,7 +663,7 @@ async fn finalize(
         if let Some(why) = plan::revoke_refusal(&inp, &obs.observed) {
             info!(%name, order = po.spec.order_id, %why, "not revoking");
             publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;
-            set_finalizer(api, po, false).await?;
+            set_finalizer(ctx, api, po, false).await?;
             return Ok(Action::await_change());
         }
         let Some((key_fp, key)) = &obs.api_key else {
@@ -637,6 +675,7 @@ async fn finalize(
             ip_auth: Some(IpAuth::List(Vec::new())),
             ..Default::default()
         };
+        ctx.fence.check()?;
         if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
             return Ok(Action::requeue(wait));
         }
@@ -675,7 +714,7 @@ async fn finalize(
             }
         }
     }
-    set_finalizer(api, po, false).await?;
+    set_finalizer(ctx, api, po, false).await?;
     Ok(Action::await_change())
 }
 

@@ -669,7 +669,14 @@ async fn crash_after_removing_proxies_never_removes_twice() {
 
 #[tokio::test]
 async fn one_leader_reconciles_and_a_successor_takes_over() {
-    let lease = ["--leader-election", "--lease-duration", "3s"];
+    // The lease must outlast a provider call: a 1 s provider timeout allows a 5 s lease.
+    let lease = [
+        "--leader-election",
+        "--lease-duration",
+        "5s",
+        "--provider-timeout-secs",
+        "1",
+    ];
     let mut env = Env::start_with("leader", &lease).await;
     let (mut b, b_log) = env.spawn_replica("b", &[]);
     env.wait_for("replica b waits for leadership", 30, async || {
