@@ -12,7 +12,7 @@ use super::{
     plan::{MissingSecret, Observed, OwnedSecret, conflicting_owner, is_paused},
 };
 use crate::{
-    crd::{ProxyOrder, SYNC_REQUESTED_ANNOTATION},
+    crd::{FINGERPRINT_SALT_ANNOTATION, ProxyOrder, SYNC_REQUESTED_ANNOTATION},
     credentials::{self, SecretData},
     error::Result,
     provider::{ApiKey, QueryOptions},
@@ -146,6 +146,11 @@ pub async fn observe(
             listed,
             empty_change_read: ctx.settings.empty_change_read,
             conflict: conflict(po, ctx, ns),
+            fingerprint_salt: snapshot
+                .as_ref()
+                .and_then(|s| s.annotations.get(FINGERPRINT_SALT_ANNOTATION))
+                .filter(|s| !s.is_empty())
+                .cloned(),
             answer_grace: ctx.provider.config().request_timeout,
             now,
         },

@@ -85,6 +85,9 @@ pub struct Observed {
     pub empty_change_read: bool,
     /// An older ProxyOrder in the same namespace that manages the same order, if any.
     pub conflict: Option<String>,
+    /// The fingerprint salt from the credentials Secret's annotation, when the Secret is ours and
+    /// has one (see [`fingerprint_salt`]).
+    pub fingerprint_salt: Option<String>,
     /// The provider request timeout: a request whose answer was lost is read back only when
     /// the provider can no longer be carrying it out (see `PendingRequest::read_not_before`).
     pub answer_grace: std::time::Duration,
@@ -164,12 +167,28 @@ pub enum Plan {
     Settle(Box<Settle>),
 }
 
-/// The fingerprint of a password as status records it. Salted with the resource's UID and keyed
-/// with the API key's fingerprint (which is never published), so someone who can read
-/// ProxyOrders but not Secrets cannot test password guesses against it.
+/// The salt of this resource's password fingerprints: the one its credentials Secret carries
+/// ([`FINGERPRINT_SALT_ANNOTATION`](crate::crd::FINGERPRINT_SALT_ANNOTATION)), else one derived
+/// from the UID and the API key's fingerprint, which is written into the Secret with the first
+/// credentials and kept from then on. Either way it is never published where the password is
+/// not: someone who can read ProxyOrders but not Secrets cannot test password guesses against a
+/// fingerprint. And once written, rotating the API key does not change any fingerprint (which
+/// could make a lost password generation look done).
+pub fn fingerprint_salt(inp: &Inputs, obs: &Observed) -> String {
+    match &obs.fingerprint_salt {
+        Some(s) => s.clone(),
+        None => {
+            let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
+            credentials::fingerprint(["fingerprint-salt", inp.uid, key])
+        }
+    }
+}
+
+/// The fingerprint of a password as status records it: salted with the resource's UID and its
+/// [`fingerprint_salt`].
 pub fn pw_fp(inp: &Inputs, obs: &Observed, password: &str) -> String {
-    let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
-    credentials::password_fingerprint(&format!("{}\0{key}", inp.uid), password)
+    let salt = fingerprint_salt(inp, obs);
+    credentials::password_fingerprint(&format!("{}\0{salt}", inp.uid), password)
 }
 
 /// A fingerprint of everything a decision depends on, to recognise a retry of the same
@@ -508,9 +527,17 @@ pub fn after_call(
                     .is_some_and(|pw| pw_fp(inp, obs, pw) == fingerprint),
                 _ => false,
             };
+            // The earlier fingerprint can be compared only under the salt it was made with, which
+            // is known for sure only from the Secret; without it, this cannot be told.
+            let previous = inp
+                .status
+                .pending_request
+                .as_ref()
+                .and_then(|p| p.previous_password_fingerprint.as_deref())
+                .filter(|_| obs.fingerprint_salt.is_some());
             if let Some(p) = &inp.status.pending_request
                 && p.gen_password
-                && match p.previous_password_fingerprint.as_deref() {
+                && match previous {
                     Some(prev) => prev != fingerprint,
                     None => secret_has_live,
                 }

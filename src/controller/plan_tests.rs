@@ -49,9 +49,15 @@ fn now() -> Time {
     at(0)
 }
 
+/// The fingerprint salt the fixtures' resource starts with (derived from its UID and API-key
+/// fingerprint) and that its credentials Secret then carries.
+fn salt() -> String {
+    credentials::fingerprint(["fingerprint-salt", UID, "sha256:key"])
+}
+
 fn fp(password: &str) -> String {
-    // Salted like plan::pw_fp with the fixtures' API-key fingerprint.
-    credentials::password_fingerprint(&format!("{UID}\0sha256:key"), password)
+    // Salted like plan::pw_fp.
+    credentials::password_fingerprint(&format!("{UID}\0{}", salt()), password)
 }
 
 /// An order as the change endpoint returns it: with access and proxies.
@@ -228,14 +234,17 @@ fn observed() -> Observed {
         listed: None,
         empty_change_read: false,
         conflict: None,
+        fingerprint_salt: None,
         answer_grace: Duration::from_secs(30),
         now: now(),
     }
 }
 
+/// The operator's own Secret holding `data`, with the fingerprint salt it wrote there.
 fn with_secret(data: &SecretData) -> Observed {
     Observed {
         secret: OwnedSecret::Present(data.clone()),
+        fingerprint_salt: Some(salt()),
         ..observed()
     }
 }
@@ -1281,6 +1290,69 @@ fn a_read_after_a_generation_that_happened_records_it() {
     let res = res.with_status(s.status);
     let s = expect_settle(res.plan(&with_secret(&data)));
     assert_eq!(s.secret, None);
+}
+
+#[test]
+fn a_rotated_api_key_does_not_make_a_lost_generation_look_done() {
+    // The t1 generation was interrupted; meanwhile the API-key Secret was rotated (same
+    // account, new key). The read shows the old password: the generation did not happen, and
+    // must not be recorded as done just because the key changed.
+    let (res, data) = interrupted_rotation();
+    let obs = Observed {
+        api_key: Ok("sha256:rotated-key".into()),
+        ..with_secret(&data)
+    };
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.kind, CallKind::Read);
+    let s = res.after(&obs, &call, Ok(&active_order()));
+    assert_eq!(
+        s.status.password_rotation.as_deref(),
+        Some("t0"),
+        "not done"
+    );
+    assert_eq!(
+        s.status.password_fingerprint,
+        Some(fp(PASSWORD)),
+        "same password, same fingerprint under the Secret's salt"
+    );
+    let res = res.with_status(s.status);
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.request, request(|r| r.gen_password = Some(true)));
+    assert_eq!(call.rotation.as_deref(), Some("t1"));
+}
+
+#[test]
+fn without_the_secrets_salt_a_generation_cannot_be_confirmed() {
+    // The Secret (and with it the salt the earlier fingerprint was made with) is gone: the
+    // read cannot tell, so the generation is asked for again (the documented worst case)
+    // rather than assumed.
+    let (res, _) = interrupted_rotation();
+    let obs = Observed {
+        api_key: Ok("sha256:rotated-key".into()),
+        ..observed()
+    };
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.kind, CallKind::Read);
+    let s = res.after(&obs, &call, Ok(&with_password(active_order(), "other")));
+    assert_eq!(s.status.password_rotation.as_deref(), Some("t0"));
+}
+
+#[test]
+fn the_fingerprint_salt_comes_from_the_secret_and_is_never_in_status() {
+    let (res, data) = applied(base_spec());
+    let fresh = super::plan::fingerprint_salt(&res.inputs(), &observed());
+    assert_eq!(fresh, salt(), "derived before there is a Secret");
+    let kept = Observed {
+        api_key: Ok("sha256:rotated-key".into()),
+        fingerprint_salt: Some("salt-from-secret".into()),
+        ..with_secret(&data)
+    };
+    assert_eq!(
+        super::plan::fingerprint_salt(&res.inputs(), &kept),
+        "salt-from-secret"
+    );
+    let status = serde_json::to_string(&res.status).unwrap();
+    assert!(!status.contains(&salt()), "{status}");
 }
 
 #[test]

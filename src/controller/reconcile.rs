@@ -30,7 +30,10 @@ use super::{
     plan::{self, Call, CallKind, Inputs, Plan, Requeue, Settle},
 };
 use crate::{
-    crd::{DeletionPolicy, FIELD_MANAGER, FINALIZER, ProxyOrder, ProxyOrderStatus},
+    crd::{
+        DeletionPolicy, FIELD_MANAGER, FINALIZER, FINGERPRINT_SALT_ANNOTATION, ProxyOrder,
+        ProxyOrderStatus,
+    },
     credentials::SecretData,
     error::{Error, Result},
     failpoint,
@@ -418,7 +421,18 @@ async fn write(
     status_version: Option<String>,
 ) -> Result<()> {
     let name = po.name_any();
-    let (want_labels, want_annotations) = secret_metadata(po);
+    let empty = BTreeMap::new();
+    let status = po.status.clone().unwrap_or_default();
+    let inp = Inputs {
+        name: &name,
+        uid,
+        generation: po.metadata.generation,
+        annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
+        spec: &po.spec,
+        status: &status,
+    };
+    let salt = plan::fingerprint_salt(&inp, &obs.observed);
+    let (want_labels, want_annotations) = secret_metadata(po, &salt);
     let meta_differs = |snap: &SecretSnapshot| {
         want_labels
             .iter()
@@ -465,7 +479,10 @@ async fn write(
 
 /// Labels and annotations of the credentials Secret: the user's from `spec.secret`, plus the
 /// operator's own (which win).
-fn secret_metadata(po: &ProxyOrder) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+fn secret_metadata(
+    po: &ProxyOrder,
+    fingerprint_salt: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let target = po.spec.secret.as_ref();
     let mut labels = target.and_then(|s| s.labels.clone()).unwrap_or_default();
     labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
@@ -476,6 +493,10 @@ fn secret_metadata(po: &ProxyOrder) -> (BTreeMap<String, String>, BTreeMap<Strin
     annotations.insert(
         ORDER_ID_ANNOTATION.to_string(),
         po.spec.order_id.to_string(),
+    );
+    annotations.insert(
+        FINGERPRINT_SALT_ANNOTATION.to_string(),
+        fingerprint_salt.to_string(),
     );
     (labels, annotations)
 }
