@@ -1288,3 +1288,33 @@ async fn a_secret_created_meanwhile_is_not_taken_over() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_recreated_proxyorder_starts_afresh() {
+    // The first one's request is refused (terminal: not retried unchanged for
+    // --terminal-recheck). Deleted and created again with the same name and spec, the new
+    // resource must not inherit that gate, or its first request would wait 10 minutes.
+    let env = Env::start("recreate").await;
+    env.sim_post(
+        "/faults",
+        json!({"endpoint": "change", "status": 422, "count": 1}),
+    )
+    .await;
+    let spec = json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                      "port": 9600});
+    env.apply("again", spec.clone()).await;
+    env.wait_condition("again", "Ready", "False", "ProviderRejected")
+        .await;
+    env.delete_and_wait("again").await;
+    env.apply("again", spec).await;
+    env.wait_ready("again").await;
+    assert_eq!(env.sim_order(ACTIVE).await["access"]["port"], 9600);
+    let statuses: Vec<i64> = env
+        .change_calls(ACTIVE)
+        .await
+        .iter()
+        .map(|c| c["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![422, 200]);
+    env.finish().await;
+}
