@@ -439,6 +439,28 @@ mod tests {
             ApiKey::new(crate::sim::DEFAULT_API_KEY.to_string())
         }
 
+        /// One `OrderCache::get` for the simulator's key, with a one-hour refresh interval.
+        async fn list(
+            cache: &OrderCache,
+            (client, limiter, metrics): (&ProviderClient, &RateLimiter, &Metrics),
+            query: QueryOptions,
+            force_after: Option<Instant>,
+        ) -> Result<Result<Arc<OrderIndex>, ProviderError>, Throttled> {
+            let hour = Duration::from_secs(3600);
+            cache
+                .get(
+                    client,
+                    limiter,
+                    metrics,
+                    "fp",
+                    &key(),
+                    query,
+                    hour,
+                    force_after,
+                )
+                .await
+        }
+
         #[tokio::test]
         async fn a_failed_list_answers_for_the_next_callers_briefly() {
             let (sim, client, limiter, metrics) = setup(100.0).await;
@@ -450,11 +472,8 @@ mod tests {
             });
             let cache = OrderCache::default();
             let q = QueryOptions::default();
-            let hour = Duration::from_secs(3600);
             for _ in 0..5 {
-                let r = cache
-                    .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
-                    .await;
+                let r = list(&cache, (&client, &limiter, &metrics), q, None).await;
                 assert!(
                     matches!(r, Ok(Err(ProviderError::Unavailable { status: 503, .. }))),
                     "{r:?}"
@@ -462,18 +481,13 @@ mod tests {
             }
             assert_eq!(lists(&sim), 1, "one failing list call for five callers");
             // A forced refresh does not get past the hold either.
-            let r = cache
-                .get(
-                    &client,
-                    &limiter,
-                    &metrics,
-                    "fp",
-                    &key(),
-                    q,
-                    hour,
-                    Some(Instant::now()),
-                )
-                .await;
+            let r = list(
+                &cache,
+                (&client, &limiter, &metrics),
+                q,
+                Some(Instant::now()),
+            )
+            .await;
             assert!(matches!(r, Ok(Err(_))));
             assert_eq!(lists(&sim), 1);
             sim.shutdown().await;
@@ -484,26 +498,18 @@ mod tests {
             let (sim, client, limiter, metrics) = setup(100.0).await;
             let cache = OrderCache::default();
             let q = QueryOptions::default();
-            let hour = Duration::from_secs(3600);
-            let first = cache
-                .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
-                .await;
+            let first = list(&cache, (&client, &limiter, &metrics), q, None).await;
             assert!(matches!(first, Ok(Ok(_))));
             for _ in 0..5 {
                 // Each a new sync-requested-at token, asked after the last fetch: it comes back
                 // once the floor has passed (and is then answered by a newer list).
-                let r = cache
-                    .get(
-                        &client,
-                        &limiter,
-                        &metrics,
-                        "fp",
-                        &key(),
-                        q,
-                        hour,
-                        Some(Instant::now()),
-                    )
-                    .await;
+                let r = list(
+                    &cache,
+                    (&client, &limiter, &metrics),
+                    q,
+                    Some(Instant::now()),
+                )
+                .await;
                 match r {
                     Err(Throttled(wait)) => assert!(
                         wait <= MIN_FORCED_REFRESH && wait > MIN_FORCED_REFRESH / 2,
@@ -518,9 +524,7 @@ mod tests {
                 "no list within {MIN_FORCED_REFRESH:?} of the last"
             );
             // A refresh that is not forced still gets the cached list.
-            let r = cache
-                .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
-                .await;
+            let r = list(&cache, (&client, &limiter, &metrics), q, None).await;
             assert!(matches!(r, Ok(Ok(_))));
             sim.shutdown().await;
         }
@@ -529,7 +533,6 @@ mod tests {
         async fn an_empty_bucket_says_when_instead_of_waiting() {
             let (sim, client, limiter, metrics) = setup(1.0).await; // bursts of 2
             let cache = OrderCache::default();
-            let hour = Duration::from_secs(3600);
             let started = std::time::Instant::now();
             let mut results = Vec::new();
             // Three different lists (language) of one key: three list calls wanted.
@@ -542,11 +545,7 @@ mod tests {
                     lang,
                     currency: None,
                 };
-                results.push(
-                    cache
-                        .get(&client, &limiter, &metrics, "fp", &key(), q, hour, None)
-                        .await,
-                );
+                results.push(list(&cache, (&client, &limiter, &metrics), q, None).await);
             }
             assert!(matches!(results[0], Ok(Ok(_))));
             assert!(matches!(results[1], Ok(Ok(_))));

@@ -31,6 +31,28 @@ pub struct Inputs<'a> {
     pub status: &'a ProxyOrderStatus,
 }
 
+/// Annotations of an object that has none.
+static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> Inputs<'a> {
+    /// The inputs of `po`, whose name, UID and status (default when absent) the caller holds.
+    pub fn of(
+        po: &'a crate::crd::ProxyOrder,
+        name: &'a str,
+        uid: &'a str,
+        status: &'a ProxyOrderStatus,
+    ) -> Self {
+        Inputs {
+            name,
+            uid,
+            generation: po.metadata.generation,
+            annotations: po.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS),
+            spec: &po.spec,
+            status,
+        }
+    }
+}
+
 /// A referenced Secret, or one of its keys, that does not exist.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MissingSecret {

@@ -136,15 +136,7 @@ async fn reconcile_once(
         return Ok(Step::Done(Action::requeue(wait)));
     }
     let status = po.status.clone().unwrap_or_default();
-    let empty = BTreeMap::new();
-    let inp = Inputs {
-        name: &name,
-        uid: &uid,
-        generation: po.metadata.generation,
-        annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
-        spec: &po.spec,
-        status: &status,
-    };
+    let inp = Inputs::of(po, &name, &uid, &status);
     let key = ObjectRef::from_obj(po);
 
     let record_sync = |settle: &mut Settle| {
@@ -421,16 +413,8 @@ async fn write(
     status_version: Option<String>,
 ) -> Result<()> {
     let name = po.name_any();
-    let empty = BTreeMap::new();
     let status = po.status.clone().unwrap_or_default();
-    let inp = Inputs {
-        name: &name,
-        uid,
-        generation: po.metadata.generation,
-        annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
-        spec: &po.spec,
-        status: &status,
-    };
+    let inp = Inputs::of(po, &name, uid, &status);
     let salt = plan::fingerprint_salt(&inp, &obs.observed);
     let (want_labels, want_annotations) = secret_metadata(po, &salt);
     let meta_differs = |snap: &SecretSnapshot| {
@@ -671,16 +655,8 @@ async fn finalize(
             return Ok(Action::requeue(wait));
         }
         let name = po.name_any();
-        let empty = BTreeMap::new();
         let status = po.status.clone().unwrap_or_default();
-        let inp = Inputs {
-            name: &name,
-            uid,
-            generation: po.metadata.generation,
-            annotations: po.metadata.annotations.as_ref().unwrap_or(&empty),
-            spec: &po.spec,
-            status: &status,
-        };
+        let inp = Inputs::of(po, &name, uid, &status);
         if let Some(why) = plan::revoke_refusal(&inp, &obs.observed) {
             info!(%name, order = po.spec.order_id, %why, "not revoking");
             publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;

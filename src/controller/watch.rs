@@ -31,40 +31,30 @@ pub struct Unreadable {
 
 /// A ProxyOrder as stored, or why it cannot be read.
 pub fn decode(obj: DynamicObject) -> Result<ProxyOrder, Unreadable> {
-    let field = |name: &str| {
-        obj.data
-            .get(name)
-            .cloned()
-            .unwrap_or(serde_json::Value::Null)
-    };
-    let spec: Result<ProxyOrderSpec, _> = serde_path_to_error::deserialize(field("spec"));
-    let spec = match spec {
-        Ok(s) => s,
-        Err(e) => {
-            let why = format!("spec.{}: {}", e.path(), e.inner());
-            return Err(Unreadable {
-                obj: Box::new(obj),
-                why,
-            });
-        }
-    };
-    let status: Result<Option<ProxyOrderStatus>, _> =
-        serde_path_to_error::deserialize(field("status"));
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => {
-            let why = format!("status.{}: {}", e.path(), e.inner());
-            return Err(Unreadable {
-                obj: Box::new(obj),
-                why,
-            });
-        }
-    };
-    Ok(ProxyOrder {
-        metadata: obj.metadata,
-        spec,
-        status,
-    })
+    let parts = field::<ProxyOrderSpec>(&obj, "spec")
+        .and_then(|spec| Ok((spec, field::<Option<ProxyOrderStatus>>(&obj, "status")?)));
+    match parts {
+        Ok((spec, status)) => Ok(ProxyOrder {
+            metadata: obj.metadata,
+            spec,
+            status,
+        }),
+        Err(why) => Err(Unreadable {
+            obj: Box::new(obj),
+            why,
+        }),
+    }
+}
+
+/// Top-level field `name` of `obj` as a `T`, or which part of it does not fit and why.
+fn field<T: serde::de::DeserializeOwned>(obj: &DynamicObject, name: &str) -> Result<T, String> {
+    let value = obj
+        .data
+        .get(name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| format!("{name}.{}: {}", e.path(), e.inner()))
 }
 
 /// A stand-in carrying only the metadata of an object that cannot be decoded, to remove an
