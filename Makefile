@@ -29,8 +29,10 @@ test: ## every check and test (what CI runs); builds whatever a step needs first
 	echo "make test: all $(words $(TEST_STEPS)) steps passed in $$((SECONDS - total))s"
 
 .PHONY: test-cold
+# COLD_TARGET=dev|bench runs that instead, COLD_ARGS adds make arguments (e.g. BENCH_N=200),
+# COLD_SCOPE=project empties only PROXY_ORDER_CACHE (see hack/test-cold.sh).
 test-cold: ## make test from a fresh clone of HEAD with empty caches (COLD_TARGET=dev|bench for those)
-	hack/test-cold.sh $(COLD_TARGET)
+	hack/test-cold.sh $(or $(COLD_TARGET),test) $(COLD_ARGS)
 
 .PHONY: fmt-check
 fmt-check: ## cargo fmt --check
