@@ -4,6 +4,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
+# Recipe lines that run cargo start with `+`, so that cargo (and rustdoc) share make's jobserver
+# under `make -j` instead of warning that they cannot reach it (and so also run under `make -n`).
 CRD_FILE := crds/proxyorders.proxy-solutions.net.yaml
 # Where built and installed tools live (the control plane, helm, cargo-deny). Override with the
 # environment variable PROXY_ORDER_CACHE; `make test-cold` points it at an empty folder.
@@ -44,11 +46,11 @@ fmt: ## format the code
 
 .PHONY: clippy
 clippy: ## lints, warnings are errors
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	+$(CARGO) clippy --locked --all-targets -- -D warnings
 
 .PHONY: unit
 unit: ## unit tests, client-vs-simulator tests, golden files
-	$(CARGO) test --locked
+	+$(CARGO) test --locked
 
 .PHONY: generate
 generate: ## regenerate the CRD YAML from the Rust types, the chart's copy and deploy/
@@ -67,7 +69,7 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 
 .PHONY: cluster-tests
 cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
-	$(CARGO) test --locked --test e2e --test faults --no-run
+	+$(CARGO) test --locked --test e2e --test faults --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-e2e
@@ -76,7 +78,7 @@ test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops 
 
 .PHONY: test-faults
 test-faults: controlplane-build ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)
-	$(CARGO) test --locked --test faults --no-run
+	+$(CARGO) test --locked --test faults --no-run
 	FAULTS_N=$${FAULTS_N:-200} CRASH_RUNS=$${CRASH_RUNS:-20} \
 	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test faults
 
