@@ -374,6 +374,15 @@ pub struct PendingRequest {
 }
 
 impl ProxyOrder {
+    /// Whether the credentials go to the Secret `name` ([`Self::secret_name`], without
+    /// allocating: it is asked for every cached ProxyOrder on every Secret event).
+    pub fn writes_secret(&self, name: &str) -> bool {
+        match self.spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
+            Some(custom) => custom == name,
+            None => name.strip_suffix("-proxy") == self.metadata.name.as_deref(),
+        }
+    }
+
     /// Name of the Secret the credentials go to.
     pub fn secret_name(&self) -> String {
         self.spec
@@ -542,10 +551,14 @@ mod tests {
     fn secret_name_defaults_to_resource_name() {
         let mut o = ProxyOrder::new("web", ProxyOrderSpec::default());
         assert_eq!(o.secret_name(), "web-proxy");
+        assert!(
+            o.writes_secret("web-proxy") && !o.writes_secret("web") && !o.writes_secret("x-proxy")
+        );
         o.spec.secret = Some(SecretTarget {
             name: Some("custom".into()),
             ..Default::default()
         });
         assert_eq!(o.secret_name(), "custom");
+        assert!(o.writes_secret("custom") && !o.writes_secret("web-proxy"));
     }
 }

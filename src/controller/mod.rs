@@ -97,7 +97,7 @@ fn secret_to_orders(
                 .as_ref()
                 .and_then(|p| p.secret_key_ref.as_ref())
                 .is_some_and(|r| r.name == name);
-        let target = same_ns && po.secret_name() == name;
+        let target = same_ns && po.writes_secret(&name);
         if api_key || password || target {
             out.push(ObjectRef::from_obj(&*po));
         }

@@ -196,12 +196,12 @@ pub enum Plan {
 /// not: someone who can read ProxyOrders but not Secrets cannot test password guesses against a
 /// fingerprint. And once written, rotating the API key does not change any fingerprint (which
 /// could make a lost password generation look done).
-pub fn fingerprint_salt(inp: &Inputs, obs: &Observed) -> String {
+pub fn fingerprint_salt(uid: &str, obs: &Observed) -> String {
     match &obs.fingerprint_salt {
         Some(s) => s.clone(),
         None => {
             let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
-            credentials::fingerprint(["fingerprint-salt", inp.uid, key])
+            credentials::fingerprint(["fingerprint-salt", uid, key])
         }
     }
 }
@@ -209,7 +209,7 @@ pub fn fingerprint_salt(inp: &Inputs, obs: &Observed) -> String {
 /// The fingerprint of a password as status records it: salted with the resource's UID and its
 /// [`fingerprint_salt`].
 pub fn pw_fp(inp: &Inputs, obs: &Observed, password: &str) -> String {
-    let salt = fingerprint_salt(inp, obs);
+    let salt = fingerprint_salt(inp.uid, obs);
     credentials::password_fingerprint(&format!("{}\0{salt}", inp.uid), password)
 }
 

@@ -1340,7 +1340,7 @@ fn without_the_secrets_salt_a_generation_cannot_be_confirmed() {
 #[test]
 fn the_fingerprint_salt_comes_from_the_secret_and_is_never_in_status() {
     let (res, data) = applied(base_spec());
-    let fresh = super::plan::fingerprint_salt(&res.inputs(), &observed());
+    let fresh = super::plan::fingerprint_salt(UID, &observed());
     assert_eq!(fresh, salt(), "derived before there is a Secret");
     let kept = Observed {
         api_key: Ok("sha256:rotated-key".into()),
@@ -1348,7 +1348,7 @@ fn the_fingerprint_salt_comes_from_the_secret_and_is_never_in_status() {
         ..with_secret(&data)
     };
     assert_eq!(
-        super::plan::fingerprint_salt(&res.inputs(), &kept),
+        super::plan::fingerprint_salt(UID, &kept),
         "salt-from-secret"
     );
     let status = serde_json::to_string(&res.status).unwrap();

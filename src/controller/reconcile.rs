@@ -413,9 +413,7 @@ async fn write(
     status_version: Option<String>,
 ) -> Result<()> {
     let name = po.name_any();
-    let status = po.status.clone().unwrap_or_default();
-    let inp = Inputs::of(po, &name, uid, &status);
-    let salt = plan::fingerprint_salt(&inp, &obs.observed);
+    let salt = plan::fingerprint_salt(uid, &obs.observed);
     let (want_labels, want_annotations) = secret_metadata(po, &salt);
     let meta_differs = |snap: &SecretSnapshot| {
         want_labels
@@ -441,13 +439,10 @@ async fn write(
         // Created only when it was seen missing: a Secret someone else created since is never
         // taken over (the create fails, and the next reconcile sees it as not ours). One that
         // was seen as ours is applied only if it is still the version seen.
-        let seen = match (&obs.observed.secret, &obs.secret) {
-            (plan::OwnedSecret::Missing, _) => SecretWrite::Create,
-            (_, Some(snap)) => SecretWrite::Update {
-                resource_version: snap.resource_version.clone(),
-            },
-            (_, None) => SecretWrite::Update {
-                resource_version: None,
+        let seen = match &obs.observed.secret {
+            plan::OwnedSecret::Missing => SecretWrite::Create,
+            _ => SecretWrite::Update {
+                resource_version: obs.secret.as_ref().and_then(|s| s.resource_version.clone()),
             },
         };
         write_secret(ctx, po, ns, uid, data, want_labels, want_annotations, seen).await?;
@@ -568,14 +563,6 @@ async fn write_secret(
         }
     }
     Ok(())
-}
-
-pub async fn patch_status(
-    api: &Api<ProxyOrder>,
-    name: &str,
-    status: &ProxyOrderStatus,
-) -> Result<()> {
-    patch_status_at(api, name, status, None).await.map(|_| ())
 }
 
 /// Server-side apply of the status; with `resource_version`, only if the object is still at
