@@ -18,6 +18,18 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_DEFAULT_API_KEY_SECRET", value_parser = parse_namespaced_name)]
     pub default_api_key_secret: Option<NamespacedName>,
 
+    /// The operator's own namespace: where order claims (Leases) live, and where a
+    /// ProxyProvider's API-key Secret is looked up when it names no namespace. Default:
+    /// `POD_NAMESPACE`, else `--namespace`, else `default`.
+    #[arg(long, env = "PROXY_ORDER_OPERATOR_NAMESPACE")]
+    pub operator_namespace: Option<String>,
+
+    /// Allow ProxyOrders to name an API-key Secret in their own namespace
+    /// (`spec.apiKeySecretRef`). Multi-tenant clusters set this to false, so that every
+    /// ProxyOrder goes through a ProxyProvider (or the default key) the administrators control.
+    #[arg(long, env = "PROXY_ORDER_ALLOW_API_KEY_SECRET_REF", default_value_t = true, action = clap::ArgAction::Set)]
+    pub allow_api_key_secret_ref: bool,
+
     /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
     #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub refresh_interval: Duration,
@@ -86,6 +98,22 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "PROXY_ORDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The operator's own namespace (see `--operator-namespace`).
+    pub fn operator_namespace(&self) -> String {
+        self.operator_namespace
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| {
+                std::env::var("POD_NAMESPACE")
+                    .ok()
+                    .filter(|s| !s.is_empty())
+            })
+            .or_else(|| self.namespace.clone())
+            .unwrap_or_else(|| "default".to_string())
+    }
 }
 
 /// A `namespace/name` pair.
@@ -180,6 +208,15 @@ mod tests {
         assert_eq!(c.concurrency, 8);
         assert!(!c.leader_election);
         assert_eq!(c.backoff_max, Duration::from_secs(300));
+        assert!(c.allow_api_key_secret_ref);
+    }
+
+    #[test]
+    fn namespaced_api_keys_can_be_switched_off() {
+        let c = parse(&["--allow-api-key-secret-ref=false"]).unwrap();
+        assert!(!c.allow_api_key_secret_ref);
+        let c = parse(&["--operator-namespace", "ops", "--namespace", "team-a"]).unwrap();
+        assert_eq!(c.operator_namespace(), "ops");
     }
 
     #[test]

@@ -77,6 +77,10 @@ const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k i
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.providerRef) || !has(self.apiKeySecretRef)").message("set providerRef or apiKeySecretRef, not both"),
+    validation = Rule::new("has(self.providerRef) == has(oldSelf.providerRef) && (!has(self.providerRef) || self.providerRef.name == oldSelf.providerRef.name)").message("providerRef is immutable; create a new ProxyOrder to use another provider")
+)]
 pub struct ProxyOrderSpec {
     /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
     /// Cannot be changed: create a new ProxyOrder for another order.
@@ -84,8 +88,15 @@ pub struct ProxyOrderSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("orderId is immutable; create a new ProxyOrder for another order"))]
     pub order_id: u64,
 
-    /// Secret in this namespace holding the provider API key. When absent, the operator's
-    /// default API-key Secret is used, if one is configured.
+    /// The ProxyProvider (cluster-scoped, set up by the cluster's administrators) whose account
+    /// and API key manage this order; it must allow this namespace. Cannot be added, removed
+    /// or changed after creation. Not together with `apiKeySecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_ref: Option<ProviderRef>,
+
+    /// Secret in this namespace holding the provider API key (single-tenant use; the operator
+    /// may be run with this switched off). When neither this nor `providerRef` is set, the
+    /// operator's default API-key Secret is used, if one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret_ref: Option<SecretKeyRef>,
 
@@ -147,6 +158,18 @@ pub struct ProxyOrderSpec {
     /// cleared before the resource goes away.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// A ProxyProvider, by name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(test, derive(Default))]
+pub struct ProviderRef {
+    /// Name of the ProxyProvider.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub name: String,
 }
 
 /// A key of a Secret in the ProxyOrder's own namespace.

@@ -10,6 +10,7 @@ pub mod failpoint;
 pub mod leader;
 pub mod metrics;
 pub mod provider;
+pub mod proxy_provider;
 pub mod server;
 pub mod sim;
 pub mod telemetry;

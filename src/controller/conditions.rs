@@ -26,8 +26,16 @@ pub enum Reason {
     SecretConflict,
     /// The `proxy-solutions.net/paused` annotation stops all changes.
     Paused,
-    /// Another ProxyOrder in the namespace already manages the order.
+    /// Another ProxyOrder, in any namespace, already claimed the order.
     OrderConflict,
+    /// `spec.providerRef` names no ProxyProvider.
+    ProviderNotFound,
+    /// The ProxyProvider does not allow the ProxyOrder's namespace.
+    NamespaceNotAllowed,
+    /// `spec.apiKeySecretRef` while the operator does not allow namespaced API keys.
+    ApiKeySecretRefDisabled,
+    /// A ProxyProvider whose API key lists its orders (ProxyProvider status only).
+    Available,
     /// The operator cannot learn the credentials without a change (see README).
     CredentialsUnknown,
     /// Work is in progress.
@@ -51,6 +59,10 @@ impl Reason {
             Reason::SecretConflict => "SecretConflict",
             Reason::Paused => "Paused",
             Reason::OrderConflict => "OrderConflict",
+            Reason::ProviderNotFound => "ProviderNotFound",
+            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::ApiKeySecretRefDisabled => "ApiKeySecretRefDisabled",
+            Reason::Available => "Available",
             Reason::CredentialsUnknown => "CredentialsUnknown",
             Reason::Progressing => "Progressing",
             Reason::InvalidSpec => "InvalidSpec",

@@ -12,15 +12,14 @@ use kube::runtime::{
     reflector::{ObjectRef, Store},
 };
 
+use super::tenancy::{Account, Target};
 use crate::leader::Fence;
 use crate::provider::{ChangeRequest, OrderResponse};
 use crate::{
     config::NamespacedName,
     crd::ProxyOrder,
     metrics::Metrics,
-    provider::{
-        ApiKey, Order, OrderList, ProviderApi, ProviderClient, ProviderError, QueryOptions,
-    },
+    provider::{ApiKey, Order, OrderList, ProviderApi, ProviderError, QueryOptions},
 };
 
 /// Settings the reconciler reads.
@@ -37,11 +36,19 @@ pub struct Settings {
     /// Ceiling of the backoff after Kubernetes API failures: lower, so that the operator
     /// catches up soon after an API-server outage ends.
     pub kube_backoff_max: Duration,
+    /// The operator's namespace: order claims live here, and ProxyProvider key Secrets that
+    /// name no namespace.
+    pub operator_namespace: String,
+    /// Whether `spec.apiKeySecretRef` may be used.
+    pub allow_api_key_secret_ref: bool,
 }
 
 pub struct Context {
     pub client: kube::Client,
-    pub provider: ProviderClient,
+    /// The provider as the operator's flags set it up (ProxyOrders without `providerRef`).
+    pub default_target: Arc<Target>,
+    /// Provider clients of ProxyProviders, by their settings (see `tenancy::target_for`).
+    pub targets: Mutex<HashMap<String, Arc<Target>>>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
@@ -80,7 +87,7 @@ impl Context {
     /// so that a throttled request gives its reconcile slot back instead of waiting in it.
     pub async fn change_order(
         &self,
-        key: &ApiKey,
+        account: &Account,
         order_id: u64,
         request: &ChangeRequest,
         query: QueryOptions,
@@ -88,9 +95,10 @@ impl Context {
         crate::failpoint::hit("before-provider-call");
         // Callers check the fence right before; see `reconcile::perform` and `finalize`.
         let started = Instant::now();
-        let result = self
-            .provider
-            .change_order(key, order_id, request, query)
+        let result = account
+            .target
+            .client
+            .change_order(&account.key, order_id, request, query)
             .await;
         self.metrics.provider_request(
             "change",
@@ -224,7 +232,7 @@ impl OrderCache {
     #[allow(clippy::too_many_arguments)]
     pub async fn get(
         &self,
-        provider: &ProviderClient,
+        target: &Target,
         limiter: &RateLimiter,
         metrics: &Metrics,
         key_fp: &str,
@@ -250,9 +258,11 @@ impl OrderCache {
                 return Err(Throttled(MIN_FORCED_REFRESH - at.elapsed()));
             }
         }
-        limiter.try_acquire(key_fp).map_err(Throttled)?;
+        limiter
+            .try_acquire_at(key_fp, target.rate)
+            .map_err(Throttled)?;
         let started = Instant::now();
-        let result = provider.list_orders(key, query).await;
+        let result = target.client.list_orders(key, query).await;
         metrics.provider_request(
             "list",
             match &result {
@@ -352,16 +362,27 @@ impl RateLimiter {
     /// waits: a reconcile that gets no token requeues itself and frees its slot for ProxyOrders
     /// of other keys.
     pub fn try_acquire(&self, key_fp: &str) -> Result<(), Duration> {
+        self.try_acquire_at(key_fp, self.rate)
+    }
+
+    /// [`Self::try_acquire`] at a rate of this key's own (a ProxyProvider's `rateLimit`).
+    pub fn try_acquire_at(&self, key_fp: &str, rate: f64) -> Result<(), Duration> {
+        let rate = if rate > 0.0 { rate } else { self.rate };
+        let burst = if rate == self.rate {
+            self.burst
+        } else {
+            (rate * 2.0).max(1.0)
+        };
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = tokio::time::Instant::now();
-        let (tokens, last) = map.entry(key_fp.to_string()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        let (tokens, last) = map.entry(key_fp.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / self.rate).max(Duration::from_millis(1)))
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate).max(Duration::from_millis(1)))
         }
     }
 }
@@ -418,7 +439,7 @@ mod tests {
             sim::{SimConfig, Simulator, faults::FaultSpec, faults::FaultTarget},
         };
 
-        async fn setup(rate: f64) -> (Simulator, ProviderClient, RateLimiter, Metrics) {
+        async fn setup(rate: f64) -> (Simulator, Target, RateLimiter, Metrics) {
             crate::provider::client::install_crypto_provider();
             let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
                 .await
@@ -428,7 +449,12 @@ mod tests {
                 ..ProviderConfig::default()
             })
             .unwrap();
-            (sim, client, RateLimiter::new(rate), Metrics::default())
+            let target = Target {
+                client: Arc::new(client),
+                rate,
+                scope: sim.base_url(),
+            };
+            (sim, target, RateLimiter::new(rate), Metrics::default())
         }
 
         fn lists(sim: &Simulator) -> usize {
@@ -442,7 +468,7 @@ mod tests {
         /// One `OrderCache::get` for the simulator's key, with a one-hour refresh interval.
         async fn list(
             cache: &OrderCache,
-            (client, limiter, metrics): (&ProviderClient, &RateLimiter, &Metrics),
+            (client, limiter, metrics): (&Target, &RateLimiter, &Metrics),
             query: QueryOptions,
             force_after: Option<Instant>,
         ) -> Result<Result<Arc<OrderIndex>, ProviderError>, Throttled> {

@@ -1,24 +1,27 @@
 //! The ProxyOrder controller.
 
+pub mod claim;
 pub mod conditions;
 pub mod context;
 pub mod observe;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;
+pub mod providers;
 pub mod reconcile;
+pub mod tenancy;
 pub mod validate;
 pub mod watch;
 
 use std::{
-    collections::hash_map::DefaultHasher,
+    collections::{HashMap, hash_map::DefaultHasher},
     hash::{Hash, Hasher},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use futures::{StreamExt, TryStreamExt, channel::mpsc};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::DynamicObject,
@@ -41,8 +44,16 @@ use crate::{
     leader::Fence,
     metrics::Metrics,
     provider::ProviderClient,
+    proxy_provider::ProxyProvider,
 };
 use context::{Context, OrderCache, RateLimiter, Settings};
+use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
+use tenancy::Target;
+
+/// Label that asks the operator to watch a Secret a ProxyOrder references (its password or API
+/// key), so that a change is applied at once rather than at the next refresh. The operator
+/// caches only Secrets it owns, Secrets with this label, and those in its own namespace.
+pub const WATCH_LABEL: &str = "proxy-solutions.net/watch";
 
 /// What the health and metrics server needs from a running controller.
 #[derive(Clone)]
@@ -67,13 +78,21 @@ fn trigger_hash(po: &ProxyOrder) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Where the operator looks for API keys outside ProxyOrders' own namespaces.
+struct KeySecrets {
+    default_key: Option<NamespacedName>,
+    operator_namespace: String,
+    providers: Store<ProxyProvider>,
+}
+
 /// ProxyOrders affected by a change of a Secret: the one that owns it, those that reference it
-/// for the API key or the password, and those that want to write their credentials under its
-/// name (so removing a Secret that blocked one, `SecretConflict`, is picked up at once).
+/// for the API key (their own, the default one, or their ProxyProvider's) or the password, and
+/// those that want to write their credentials under its name (so removing a Secret that
+/// blocked one, `SecretConflict`, is picked up at once).
 fn secret_to_orders(
     secret: &PartialObjectMeta<Secret>,
     store: &Store<ProxyOrder>,
-    default_key: Option<&NamespacedName>,
+    keys: &KeySecrets,
 ) -> Vec<ObjectRef<ProxyOrder>> {
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
@@ -83,12 +102,22 @@ fn secret_to_orders(
         .filter(|o| o.controller == Some(true) && o.kind == ProxyOrder::kind(&()))
         .map(|o| ObjectRef::new(&o.name).within(&ns))
         .collect();
-    let is_default = default_key.is_some_and(|d| d.namespace == ns && d.name == name);
+    let is_default = keys
+        .default_key
+        .as_ref()
+        .is_some_and(|d| d.namespace == ns && d.name == name);
+    // The ProxyProviders whose key this is (usually none).
+    let providers: Vec<String> =
+        secret_to_providers(secret, &keys.providers, &keys.operator_namespace)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
     for po in store.state() {
         let same_ns = po.metadata.namespace.as_deref() == Some(ns.as_str());
-        let api_key = match &po.spec.api_key_secret_ref {
-            Some(r) => same_ns && r.name == name,
-            None => is_default,
+        let api_key = match (&po.spec.provider_ref, &po.spec.api_key_secret_ref) {
+            (Some(p), _) => providers.contains(&p.name),
+            (None, Some(r)) => same_ns && r.name == name,
+            (None, None) => is_default,
         };
         let password = same_ns
             && po
@@ -105,14 +134,83 @@ fn secret_to_orders(
     out
 }
 
-/// Builds the controller and returns its future plus a handle for the health server.
-/// `fence` says when this replica may act (always, without leader election).
+/// ProxyOrders that use ProxyProvider `name`.
+fn provider_to_orders(name: &str, store: &Store<ProxyOrder>) -> Vec<ObjectRef<ProxyOrder>> {
+    store
+        .state()
+        .iter()
+        .filter(|po| {
+            po.spec
+                .provider_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name)
+        })
+        .map(|po| ObjectRef::from_obj(&**po))
+        .collect()
+}
+
+/// ProxyOrders in namespace `ns` that use a ProxyProvider (whose namespaceSelector may have
+/// started or stopped matching the namespace's labels).
+fn namespace_to_orders(ns: &str, store: &Store<ProxyOrder>) -> Vec<ObjectRef<ProxyOrder>> {
+    store
+        .state()
+        .iter()
+        .filter(|po| po.spec.provider_ref.is_some() && po.metadata.namespace.as_deref() == Some(ns))
+        .map(|po| ObjectRef::from_obj(&**po))
+        .collect()
+}
+
+/// ProxyProviders whose API key is Secret `ns/name`.
+fn secret_to_providers(
+    secret: &PartialObjectMeta<Secret>,
+    store: &Store<ProxyProvider>,
+    operator_ns: &str,
+) -> Vec<ObjectRef<ProxyProvider>> {
+    let ns = secret.namespace().unwrap_or_default();
+    let name = secret.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|pp| {
+            let r = &pp.spec.api_key_secret_ref;
+            r.name == name && r.namespace.as_deref().unwrap_or(operator_ns) == ns
+        })
+        .map(|pp| ObjectRef::from_obj(&**pp))
+        .collect()
+}
+
+/// A metadata-only watch of Secrets, changes only.
+fn secret_watch(
+    api: Api<PartialObjectMeta<Secret>>,
+    wc: watcher::Config,
+) -> futures::stream::BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>> {
+    watcher(api, wc.any_semantic())
+        .default_backoff()
+        .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
+        .touched_objects()
+        .predicate_filter(predicates::resource_version, Default::default())
+        .boxed()
+}
+
+/// Builds the controllers (ProxyOrders, and ProxyProviders' status) and returns their future
+/// plus a handle for the health server. `fence` says when this replica may act (always,
+/// without leader election).
 pub async fn run(
     config: Config,
     client: Client,
     fence: Arc<Fence>,
 ) -> anyhow::Result<(Handle, impl std::future::Future<Output = ()>)> {
     let provider = ProviderClient::new(config.provider.config())?;
+    let default_target = Arc::new(Target {
+        scope: config
+            .provider
+            .provider_url
+            .trim_end_matches('/')
+            .to_string(),
+        client: Arc::new(provider),
+        rate: config.rate_limit,
+    });
+    let operator_ns = config.operator_namespace();
     let metrics = Arc::new(Metrics::default());
     let (reader, writer) = reflector::store();
     let reporter = Reporter {
@@ -121,7 +219,8 @@ pub async fn run(
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        provider,
+        default_target,
+        targets: Mutex::default(),
         recorder: Recorder::new(client.clone(), reporter),
         metrics: metrics.clone(),
         settings: Settings {
@@ -132,6 +231,8 @@ pub async fn run(
             backoff_base: Duration::from_secs(1),
             backoff_max: config.backoff_max,
             kube_backoff_max: Duration::from_secs(30),
+            operator_namespace: operator_ns.clone(),
+            allow_api_key_secret_ref: config.allow_api_key_secret_ref,
         },
         orders: OrderCache::default(),
         limiter: RateLimiter::new(config.rate_limit),
@@ -145,30 +246,51 @@ pub async fn run(
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
     // must not stop the list and watch for all the others.
     let order_type = ApiResource::erase::<ProxyOrder>(&());
-    let (orders_api, secrets_api): (Api<DynamicObject>, Api<PartialObjectMeta<Secret>>) =
-        match &config.namespace {
-            Some(ns) => (
-                Api::namespaced_with(client.clone(), ns, &order_type),
-                Api::namespaced(client.clone(), ns),
-            ),
-            None => (
-                Api::all_with(client.clone(), &order_type),
-                Api::all(client.clone()),
-            ),
-        };
+    let scoped_secrets = |ns: Option<&str>| -> Api<PartialObjectMeta<Secret>> {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    };
+    let orders_api: Api<DynamicObject> = match &config.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &order_type),
+        None => Api::all_with(client.clone(), &order_type),
+    };
     let mut wc = watcher::Config::default().any_semantic();
     if let Some(sel) = &config.selector {
         wc = wc.labels(sel);
     }
     let invalid = watch::Reporter::new(ctx.recorder.clone());
     let forget = ctx.clone();
+    // A deleted ProxyOrder may have held an order others wait for: they are looked at again
+    // at once (and take the claim over), not at their next re-check.
+    let (wake, woken) = mpsc::unbounded::<ObjectRef<ProxyOrder>>();
+    let deleted_store = reader.clone();
     let orders = watcher(orders_api, wc)
         .default_backoff()
         .try_filter_map(move |ev| {
+            // Not an object that stopped decoding (which is dropped from the cache like a
+            // deleted one, but still exists and keeps its claim).
+            let gone = matches!(ev, watcher::Event::Delete(_));
             let ev = watch::decode_event(ev, invalid.as_ref());
-            // A deleted ProxyOrder's retry bookkeeping goes with it.
+            // A deleted ProxyOrder's retry bookkeeping and order claims go with it.
             if let Some(watcher::Event::Delete(po)) = &ev {
                 forget.forget(&ObjectRef::from_obj(po));
+            }
+            if let Some(watcher::Event::Delete(po)) = ev.as_ref().filter(|_| gone) {
+                if let Some(uid) = po.metadata.uid.clone() {
+                    let ctx = forget.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = claim::release(&ctx, &uid).await {
+                            warn!(error = %e, "could not release the order claims of a deleted ProxyOrder");
+                        }
+                    });
+                }
+                for other in deleted_store.state().iter().filter(|o| {
+                    o.spec.order_id == po.spec.order_id && o.metadata.uid != po.metadata.uid
+                }) {
+                    let _ = wake.unbounded_send(ObjectRef::from_obj(&**other));
+                }
             }
             futures::future::ready(Ok(ev))
         })
@@ -177,53 +299,121 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(trigger_hash, Default::default());
 
-    let secrets = watcher(secrets_api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
-        .touched_objects()
-        .predicate_filter(predicates::resource_version, Default::default());
-    let mut default_keys = Vec::new();
+    // Only the Secrets the operator needs are cached (metadata only): those it owns, those
+    // labelled for it, and those in its own namespace (API keys).
+    let watch_ns = config.namespace.as_deref();
+    let mut secret_streams = vec![
+        secret_watch(
+            scoped_secrets(watch_ns),
+            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
+        ),
+        secret_watch(
+            scoped_secrets(watch_ns),
+            watcher::Config::default().labels(&format!("{WATCH_LABEL}=true")),
+        ),
+        secret_watch(
+            scoped_secrets(Some(&operator_ns)),
+            watcher::Config::default(),
+        ),
+    ];
     if let Some(d) = &config.default_api_key_secret
-        && config
-            .namespace
-            .as_deref()
-            .is_some_and(|ns| ns != d.namespace)
+        && d.namespace != operator_ns
     {
-        // The default key lives outside the watched namespace: watch just that Secret.
-        let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), &d.namespace);
+        // The default key lives outside the operator's namespace: watch just that Secret.
         let wc = watcher::Config::default().fields(&format!("metadata.name={}", d.name));
-        default_keys.push(
-            watcher(api, wc)
-                .default_backoff()
-                .touched_objects()
-                .predicate_filter(predicates::resource_version, Default::default())
-                .boxed(),
-        );
+        secret_streams.push(secret_watch(scoped_secrets(Some(&d.namespace)), wc));
     }
 
+    // ProxyProviders: a change re-checks every ProxyOrder using it (it may have lost or gained
+    // access), and namespaces' labels, for namespaceSelectors.
+    let providers_api: Api<ProxyProvider> = Api::all(client.clone());
+    // Spec changes and deletions only: not the status the operator writes itself.
+    let mut seen: HashMap<String, Option<i64>> = HashMap::new();
+    let provider_changes = watcher(
+        providers_api.clone(),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .try_filter_map(move |ev| {
+        let changed = match ev {
+            watcher::Event::Apply(pp) | watcher::Event::InitApply(pp) => {
+                let generation = pp.metadata.generation;
+                (seen.insert(pp.name_any(), generation) != Some(generation)).then_some(pp)
+            }
+            watcher::Event::Delete(pp) => {
+                seen.remove(&pp.name_any());
+                Some(pp)
+            }
+            watcher::Event::Init | watcher::Event::InitDone => None,
+        };
+        futures::future::ready(Ok(changed))
+    });
+    let namespaces_api: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+    let mut nwc = watcher::Config::default().any_semantic();
+    if let Some(ns) = watch_ns {
+        nwc = nwc.fields(&format!("metadata.name={ns}"));
+    }
+    let namespace_changes = watcher(namespaces_api, nwc)
+        .default_backoff()
+        .modify(|n: &mut PartialObjectMeta<Namespace>| n.managed_fields_mut().clear())
+        .touched_objects()
+        .predicate_filter(predicates::labels, Default::default());
+
+    let (provider_reader, provider_writer) = reflector::store::<ProxyProvider>();
+    let keys = Arc::new(KeySecrets {
+        default_key: config.default_api_key_secret.clone(),
+        operator_namespace: operator_ns.clone(),
+        providers: provider_reader.clone(),
+    });
     let store = reader.clone();
-    let default_key = config.default_api_key_secret.clone();
     let mut controller = Controller::for_stream(orders, reader.clone())
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
-        .watches_stream(secrets, {
+        .reconcile_on(woken)
+        .watches_stream(provider_changes, {
             let store = store.clone();
-            let default_key = default_key.clone();
-            move |s| secret_to_orders(&s, &store, default_key.as_ref())
+            move |pp: ProxyProvider| provider_to_orders(&pp.name_any(), &store)
+        })
+        .watches_stream(namespace_changes, {
+            let store = store.clone();
+            move |n: PartialObjectMeta<Namespace>| namespace_to_orders(&n.name_any(), &store)
         });
-    for stream in default_keys {
+    for stream in secret_streams {
         let store = store.clone();
-        let default_key = default_key.clone();
-        controller = controller.watches_stream(stream, move |s| {
-            secret_to_orders(&s, &store, default_key.as_ref())
-        });
+        let keys = keys.clone();
+        controller =
+            controller.watches_stream(stream, move |s| secret_to_orders(&s, &store, &keys));
     }
+
+    // The ProxyProviders' status: those matching --selector, like the ProxyOrders.
+    let mut pwc = watcher::Config::default().any_semantic();
+    if let Some(sel) = &config.selector {
+        pwc = pwc.labels(sel);
+    }
+    let provider_stream = watcher(providers_api, pwc)
+        .default_backoff()
+        .modify(|pp: &mut ProxyProvider| pp.managed_fields_mut().clear())
+        .reflect(provider_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let key_changes = secret_watch(
+        scoped_secrets(Some(&operator_ns)),
+        watcher::Config::default(),
+    );
+    let provider_controller = Controller::for_stream(provider_stream, provider_reader.clone())
+        .with_config(ControllerConfig::default().concurrency(2))
+        .watches_stream(key_changes, {
+            let operator_ns = operator_ns.clone();
+            move |s| secret_to_providers(&s, &provider_reader, &operator_ns)
+        });
+
     let handle = Handle {
         store: reader,
         metrics,
     };
+    let provider_ctx = ctx.clone();
     let fut = async move {
         info!("controller started");
-        controller
+        let orders = controller
             .shutdown_on_signal()
             .run(reconcile::reconcile, reconcile::error_policy, ctx)
             .for_each(|res| async move {
@@ -235,8 +425,18 @@ pub async fn run(
                     Err(e) => warn!(error = %e, "reconcile dispatch failed"),
                     Ok(_) => {}
                 }
-            })
-            .await;
+            });
+        let providers = provider_controller
+            .shutdown_on_signal()
+            .run(providers::reconcile, providers::error_policy, provider_ctx)
+            .for_each(|res| async move {
+                if let Err(e) = res
+                    && !matches!(e, kube::runtime::controller::Error::ObjectNotFound(_))
+                {
+                    warn!(error = %e, "ProxyProvider reconcile dispatch failed");
+                }
+            });
+        futures::future::join(orders, providers).await;
         info!("controller stopped");
     };
     Ok((handle, fut))

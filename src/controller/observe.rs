@@ -8,13 +8,15 @@ use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
 use super::{
+    claim,
     context::{Context, Throttled},
-    plan::{MissingSecret, Observed, OwnedSecret, conflicting_owner, is_paused},
+    plan::{MissingSecret, Observed, OwnedSecret, is_paused},
+    tenancy::{self, Account, KeyLocation, Resolved},
 };
 use crate::{
     crd::{FINGERPRINT_SALT_ANNOTATION, ProxyOrder, SYNC_REQUESTED_ANNOTATION},
     credentials::{self, SecretData},
-    error::Result,
+    error::{Error, Result},
     provider::{ApiKey, QueryOptions},
 };
 
@@ -31,7 +33,9 @@ pub struct SecretSnapshot {
 
 pub struct Observation {
     pub observed: Observed,
-    pub api_key: Option<(String, ApiKey)>,
+    /// The provider and API key to call with, when the ProxyOrder may use one and its key
+    /// was found.
+    pub account: Option<Account>,
     pub secret: Option<SecretSnapshot>,
     /// Whether this reconcile asked for a fresh order list (a new sync-requested-at value).
     pub sync_requested: Option<String>,
@@ -50,13 +54,26 @@ pub async fn observe(
 ) -> Result<Observation> {
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let uid = po
+        .metadata
+        .uid
+        .as_deref()
+        .ok_or(Error::MissingMetadata("uid"))?;
 
-    let api_key = read_api_key(po, ctx, ns).await?;
+    let (target, denied, api_key) = match tenancy::resolve(po, ctx, ns).await? {
+        Resolved::Allowed { target, key } => {
+            let api_key = read_api_key(ctx, key.as_ref(), ns).await?;
+            (Some(target), None, api_key)
+        }
+        // Nothing else is read for a ProxyOrder that may not use the provider.
+        Resolved::Denied(reason, why) => (None, Some((reason, why)), Err(no_key(ns))),
+    };
     let password = match po
         .spec
         .password
         .as_ref()
         .and_then(|p| p.secret_key_ref.as_ref())
+        .filter(|_| denied.is_none())
     {
         Some(r) => Some(
             read_key(&secrets, "password", ns, &r.name, &r.key)
@@ -102,9 +119,17 @@ pub async fn observe(
         .filter(|v| po.status.as_ref().and_then(|s| s.sync_requested.as_ref()) != Some(*v))
         .cloned();
 
+    let account = match (&target, &api_key) {
+        (Some(target), Ok((fp, key))) => Some(Account {
+            target: target.clone(),
+            cache_key: target.cache_key(fp),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     let mut throttled = None;
-    let listed = match &api_key {
-        Ok((fp, key)) if !is_paused(po.annotations()) => {
+    let listed = match &account {
+        Some(acc) if !is_paused(po.annotations()) => {
             let query = QueryOptions {
                 lang: po.spec.lang,
                 currency: po.spec.currency,
@@ -113,11 +138,11 @@ pub async fn observe(
             let list = ctx
                 .orders
                 .get(
-                    &ctx.provider,
+                    &acc.target,
                     &ctx.limiter,
                     &ctx.metrics,
-                    fp,
-                    key,
+                    &acc.cache_key,
+                    &acc.key,
                     query,
                     ctx.settings.refresh_interval,
                     force,
@@ -134,97 +159,78 @@ pub async fn observe(
         _ => None,
     };
 
-    let (api_key_fp, api_key) = match api_key {
-        Ok((fp, key)) => (Ok(fp.clone()), Some((fp, key))),
-        Err(m) => (Err(m), None),
+    // The order is in this key's account: claim it before anything is decided for it. Another
+    // ProxyOrder's claim, in any namespace, makes this one a conflict (no call, no Secret).
+    let conflict = match (&listed, &account) {
+        (Some(Ok(Some(_))), Some(acc)) => {
+            claim::ensure(ctx, po, ns, uid, &acc.target.scope).await?
+        }
+        _ => None,
     };
+    let answer_grace = target
+        .as_ref()
+        .unwrap_or(&ctx.default_target)
+        .client
+        .config()
+        .request_timeout;
     Ok(Observation {
         observed: Observed {
-            api_key: api_key_fp,
+            api_key: api_key.map(|(fp, _)| fp),
             password,
             secret: owned,
             listed,
             empty_change_read: ctx.settings.empty_change_read,
-            conflict: conflict(po, ctx, ns),
+            conflict,
+            denied,
             fingerprint_salt: snapshot
                 .as_ref()
                 .and_then(|s| s.annotations.get(FINGERPRINT_SALT_ANNOTATION))
                 .filter(|s| !s.is_empty())
                 .cloned(),
-            answer_grace: ctx.provider.config().request_timeout,
+            answer_grace,
             now,
         },
-        api_key,
+        account,
         secret: snapshot,
         sync_requested,
         throttled,
     })
 }
 
-/// An older ProxyOrder in the namespace (as the cache knows it) naming the same order.
-fn conflict(po: &ProxyOrder, ctx: &Context, ns: &str) -> Option<String> {
-    let store = ctx.store.as_ref()?;
-    let me = po.metadata.name.as_deref().unwrap_or_default();
-    let names_same_order = |o: &ProxyOrder| {
-        o.spec.order_id == po.spec.order_id
-            && o.metadata.namespace.as_deref() == Some(ns)
-            && o.metadata.name.as_deref() != Some(me)
-    };
-    // Almost always no other resource names the order: look without copying the cache, which
-    // holds every ProxyOrder the operator watches.
-    store.find(names_same_order)?;
-    let others = store.state();
-    conflicting_owner(
-        me,
-        po.spec.order_id,
-        others.iter().filter(|o| names_same_order(o)).map(|o| {
-            (
-                o.metadata.name.as_deref().unwrap_or_default(),
-                o.metadata.creation_timestamp.as_ref(),
-                o.spec.order_id,
-            )
-        }),
-        po.metadata.creation_timestamp.as_ref(),
-    )
+/// Why there is no API key when none is configured at all.
+fn no_key(ns: &str) -> MissingSecret {
+    MissingSecret {
+        purpose: "API key",
+        namespace: ns.to_string(),
+        name: "<none>".to_string(),
+        key: "<none>".to_string(),
+        key_missing: false,
+    }
 }
 
+/// The API key at `loc` and its fingerprint.
 async fn read_api_key(
-    po: &ProxyOrder,
     ctx: &Context,
+    loc: Option<&KeyLocation>,
     ns: &str,
 ) -> Result<Result<(String, ApiKey), MissingSecret>> {
-    let (namespace, name, key) = match (
-        &po.spec.api_key_secret_ref,
-        &ctx.settings.default_api_key_secret,
-    ) {
-        (Some(r), _) => (ns.to_string(), r.name.clone(), r.key.clone()),
-        (None, Some(d)) => (
-            d.namespace.clone(),
-            d.name.clone(),
-            DEFAULT_API_KEY_KEY.to_string(),
-        ),
-        (None, None) => {
-            return Ok(Err(MissingSecret {
-                purpose: "API key",
-                namespace: ns.to_string(),
-                name: "<none>".to_string(),
-                key: "<none>".to_string(),
-                key_missing: false,
-            }));
-        }
+    let Some(loc) = loc else {
+        return Ok(Err(no_key(ns)));
     };
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    Ok(read_key(&api, "API key", &namespace, &name, &key)
-        .await?
-        .map(|value| {
-            let fp = credentials::fingerprint(["api-key", value.as_str()]);
-            (fp, ApiKey::new(value))
-        }))
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &loc.namespace);
+    Ok(
+        read_key(&api, "API key", &loc.namespace, &loc.name, &loc.key)
+            .await?
+            .map(|value| {
+                let fp = credentials::fingerprint(["api-key", value.as_str()]);
+                (fp, ApiKey::new(value))
+            }),
+    )
 }
 
 /// One key of a Secret, trimmed of surrounding whitespace (a trailing newline from
 /// `echo > file` is the most common way a key goes wrong).
-async fn read_key(
+pub(super) async fn read_key(
     api: &Api<Secret>,
     purpose: &'static str,
     ns: &str,

@@ -105,8 +105,12 @@ pub struct Observed {
     pub listed: Option<Result<Option<Order>, ProviderError>>,
     /// Whether an empty change body may be sent to read the credentials.
     pub empty_change_read: bool,
-    /// An older ProxyOrder in the same namespace that manages the same order, if any.
+    /// Who else claimed the order (cluster-wide, per provider), in words a tenant may see:
+    /// `ProxyOrder <name> in this namespace` or `a ProxyOrder in another namespace`.
     pub conflict: Option<String>,
+    /// Why this ProxyOrder may not use the provider it names at all (the ProxyProvider is
+    /// missing or does not allow the namespace, or namespaced API keys are switched off).
+    pub denied: Option<(Reason, String)>,
     /// The fingerprint salt from the credentials Secret's annotation, when the Secret is ours and
     /// has one (see [`fingerprint_salt`]).
     pub fingerprint_salt: Option<String>,
@@ -260,6 +264,11 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     }
     status.observed_generation = inp.generation;
 
+    if let Some((reason, msg)) = &obs.denied {
+        fail_both(&mut status, inp, obs, *reason, msg.clone());
+        return settle(status, None, Requeue::Terminal);
+    }
+
     let missing = obs
         .api_key
         .as_ref()
@@ -278,8 +287,8 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
 
     if let Some(other) = &obs.conflict {
         let msg = format!(
-            "order {} is already managed by ProxyOrder {other} in this namespace; two \
-             resources for one order would overwrite each other's credentials",
+            "order {} is already managed by {other}; two resources for one order would \
+             overwrite each other's credentials",
             inp.spec.order_id
         );
         fail_both(&mut status, inp, obs, Reason::OrderConflict, msg);
@@ -753,34 +762,18 @@ fn is_mobile_summary(o: &OrderSummary) -> bool {
         .is_some_and(|s| s.to_ascii_lowercase().contains("mobile"))
 }
 
-/// The ProxyOrder that owns `order_id` among `(name, creation time, order id)` entries of one
-/// namespace: the oldest, ties broken by name. `Some(owner)` when that is not `me`.
-pub fn conflicting_owner<'a>(
-    me: &str,
-    order_id: u64,
-    others: impl IntoIterator<Item = (&'a str, Option<&'a Time>, u64)>,
-    my_created: Option<&Time>,
-) -> Option<String> {
-    let key = |name: &'a str, created: Option<&'a Time>| (created.map(|t| t.0), name);
-    let mine = (my_created.map(|t| t.0), me);
-    others
-        .into_iter()
-        .filter(|(name, _, id)| *id == order_id && *name != me)
-        .map(|(name, created, _)| key(name, created))
-        .filter(|other| *other < mine)
-        .min()
-        .map(|(_, name)| name.to_string())
-}
-
 /// Why deleting a ProxyOrder with `deletionPolicy: Revoke` must not revoke the order's
 /// credentials, if it must not: the resource never managed the order (it never published its
 /// credentials), or another ProxyOrder owns the order now. Revoking then would rotate the
 /// password and clear the allow-list under the real owner.
 pub fn revoke_refusal(inp: &Inputs, obs: &Observed) -> Option<String> {
     let order = inp.spec.order_id;
+    if let Some((_, why)) = &obs.denied {
+        return Some(format!("{why}: nothing revoked"));
+    }
     if let Some(other) = &obs.conflict {
         return Some(format!(
-            "order {order} is managed by ProxyOrder {other}, not by this one: nothing revoked"
+            "order {order} is managed by {other}, not by this one: nothing revoked"
         ));
     }
     if inp.status.access.is_none() || inp.status.password_fingerprint.is_none() {

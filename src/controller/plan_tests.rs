@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{
-    conditions::{self, READY, SYNCED},
+    conditions::{self, READY, Reason, SYNCED},
     plan::{
         Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
         after_call, inputs_hash, plan, request_hash, revoke_refusal,
@@ -234,6 +234,7 @@ fn observed() -> Observed {
         listed: None,
         empty_change_read: false,
         conflict: None,
+        denied: None,
         fingerprint_salt: None,
         answer_grace: Duration::from_secs(30),
         now: now(),
@@ -1799,7 +1800,7 @@ fn inputs_hash_follows_the_inputs_only() {
 fn a_second_resource_for_the_same_order_is_refused() {
     let res = Res::new(base_spec());
     let s = expect_settle(res.plan(&Observed {
-        conflict: Some("first".into()),
+        conflict: Some("ProxyOrder first in this namespace".into()),
         ..observed()
     }));
     assert_eq!(s.secret, None);
@@ -1809,30 +1810,48 @@ fn a_second_resource_for_the_same_order_is_refused() {
 }
 
 #[test]
-fn the_oldest_resource_owns_an_order() {
-    use super::plan::conflicting_owner;
-    let (t1, t2) = (at(1), at(2));
-    let others = [
-        ("a", Some(&t1), ORDER_ID),
-        ("b", Some(&t2), ORDER_ID),
-        ("c", Some(&t1), 7),
-    ];
-    assert_eq!(
-        conflicting_owner("b", ORDER_ID, others, Some(&t2)),
-        Some("a".into())
-    );
-    assert_eq!(conflicting_owner("a", ORDER_ID, others, Some(&t1)), None);
-    // Same creation time: the name decides.
-    let same = [("x", Some(&t1), ORDER_ID), ("y", Some(&t1), ORDER_ID)];
-    assert_eq!(
-        conflicting_owner("y", ORDER_ID, same, Some(&t1)),
-        Some("x".into())
-    );
-    assert_eq!(conflicting_owner("x", ORDER_ID, same, Some(&t1)), None);
-    assert_eq!(
-        conflicting_owner("z", 7, others, Some(&t2)),
-        Some("c".into())
-    );
+fn a_provider_that_denies_access_gets_no_call_and_names_why() {
+    for reason in [
+        Reason::ProviderNotFound,
+        Reason::NamespaceNotAllowed,
+        Reason::ApiKeySecretRefDisabled,
+    ] {
+        // Even with credentials to publish and a spec change to make: nothing is sent and the
+        // Secret is not touched.
+        let (res, data) = applied(base_spec());
+        let mut res = res;
+        res.spec.port = Some(9999);
+        let s = expect_settle(res.plan(&Observed {
+            denied: Some((reason, "ProxyProvider shared does not allow it".into())),
+            ..with_secret(&data)
+        }));
+        assert_eq!(s.secret, None, "{reason:?}");
+        assert_eq!(s.requeue, Requeue::Terminal, "{reason:?}");
+        assert_cond(&s.status, READY, "False", reason.as_str());
+        assert_cond(&s.status, SYNCED, "False", reason.as_str());
+        assert!(
+            cond(&s.status, SYNCED)
+                .message
+                .contains("ProxyProvider shared")
+        );
+    }
+}
+
+#[test]
+fn a_denied_resource_revokes_nothing() {
+    let (owner, data) = applied(base_spec());
+    let why = revoke_refusal(
+        &owner.inputs(),
+        &Observed {
+            denied: Some((
+                Reason::ProviderNotFound,
+                "ProxyProvider gone not found".into(),
+            )),
+            ..with_secret(&data)
+        },
+    )
+    .expect("no access, no revocation");
+    assert!(why.contains("gone not found"), "{why}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1852,22 +1871,22 @@ fn revoke_only_what_this_resource_managed() {
     // A duplicate that lost OrderConflict never published anything.
     let dup = Res::new(base_spec());
     let conflict = Observed {
-        conflict: Some("first".into()),
+        conflict: Some("ProxyOrder first in this namespace".into()),
         ..observed()
     };
     let why = revoke_refusal(&dup.inputs(), &conflict).expect("a duplicate revokes nothing");
     assert!(why.contains("first"), "{why}");
 
-    // One that published credentials once but is now the younger of two (same creation
-    // second, lost the tie-break) does not own the order any more either.
+    // One that published credentials once but whose claim another ProxyOrder holds now does
+    // not own the order any more either.
     let why = revoke_refusal(
         &owner.inputs(),
         &Observed {
-            conflict: Some("a-older".into()),
+            conflict: Some("a ProxyOrder in another namespace".into()),
             ..with_secret(&data)
         },
     );
-    assert!(why.is_some_and(|w| w.contains("a-older")));
+    assert!(why.is_some_and(|w| w.contains("another namespace")));
 
     // Never reconciled (e.g. missing API key from the start): nothing to revoke.
     let why = revoke_refusal(&dup.inputs(), &observed()).expect("never published");

@@ -234,7 +234,7 @@ async fn perform(
     obs: &Observation,
     call: &Call,
 ) -> Result<Performed> {
-    let Some((key_fp, key)) = obs.api_key.as_ref() else {
+    let Some(account) = obs.account.as_ref() else {
         return Err(Error::MissingMetadata("API key for a planned call"));
     };
     let fields = changed_fields(&call.request);
@@ -252,7 +252,10 @@ async fn perform(
         ));
     }
     ctx.fence.check()?;
-    if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
+    if let Err(wait) = ctx
+        .limiter
+        .try_acquire_at(&account.cache_key, account.target.rate)
+    {
         return Ok(Performed::Throttled(wait));
     }
     let mut baseline = inp.status.clone();
@@ -275,7 +278,7 @@ async fn perform(
         currency: po.spec.currency,
     };
     let result = ctx
-        .change_order(key, po.spec.order_id, &call.request, query)
+        .change_order(account, po.spec.order_id, &call.request, query)
         .await;
     failpoint::hit("after-provider-call");
     let settle = match &result {
@@ -293,7 +296,9 @@ async fn perform(
                         at: Instant::now(),
                     },
                 );
-            ctx.orders.update_order(key_fp, &resp.order).await;
+            ctx.orders
+                .update_order(&account.cache_key, &resp.order)
+                .await;
             let (reason, note) = match call.kind {
                 CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
                 CallKind::Read => (
@@ -650,7 +655,7 @@ async fn finalize(
             set_finalizer(ctx, api, po, false).await?;
             return Ok(Action::await_change());
         }
-        let Some((key_fp, key)) = &obs.api_key else {
+        let Some(account) = &obs.account else {
             publish(ctx, po, EventType::Warning, "RevokeBlocked", "Revoke", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
@@ -660,11 +665,14 @@ async fn finalize(
             ..Default::default()
         };
         ctx.fence.check()?;
-        if let Err(wait) = ctx.limiter.try_acquire(key_fp) {
+        if let Err(wait) = ctx
+            .limiter
+            .try_acquire_at(&account.cache_key, account.target.rate)
+        {
             return Ok(Action::requeue(wait));
         }
         let result = ctx
-            .change_order(key, po.spec.order_id, &request, QueryOptions::default())
+            .change_order(account, po.spec.order_id, &request, QueryOptions::default())
             .await;
         match result {
             Ok(_) => {

@@ -64,6 +64,7 @@ fn tombstone(obj: Box<DynamicObject>) -> ProxyOrder {
         metadata: obj.metadata,
         spec: ProxyOrderSpec {
             order_id: 0,
+            provider_ref: None,
             api_key_secret_ref: None,
             quantity: None,
             remove_proxies: None,

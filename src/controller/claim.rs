@@ -1,0 +1,223 @@
+//! Order claims: which ProxyOrder, cluster-wide, manages an order. The API server is the
+//! arbiter, not a cache: a claim is a `coordination.k8s.io` Lease in the operator's namespace
+//! whose name is derived from the provider's base URL and the order id, so two ProxyOrders that
+//! claim one order at the same instant, in any namespaces, race for one create and exactly one
+//! wins. A claim whose holder no longer exists is taken over with an update conditional on its
+//! resourceVersion; a deleted ProxyOrder's claims are deleted.
+//!
+//! Tenants cannot touch claims: they live in the operator's namespace.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::coordination::v1::{Lease, LeaseSpec},
+    apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
+};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, ListParams, PostParams, Preconditions},
+};
+use tracing::{debug, info, warn};
+
+use super::{
+    context::Context,
+    reconcile::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION},
+};
+use crate::{crd::ProxyOrder, credentials, error::Result};
+
+/// Label on every claim.
+pub const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
+/// Label with the UID of the ProxyOrder holding the claim (to find its claims on deletion).
+pub const HOLDER_UID_LABEL: &str = "proxy-solutions.net/holder-uid";
+/// Annotation with `namespace/name` of the holder, for people reading the claim.
+pub const HOLDER_ANNOTATION: &str = "proxy-solutions.net/holder";
+/// Annotation with the provider base URL the order id belongs to.
+pub const PROVIDER_URL_ANNOTATION: &str = "proxy-solutions.net/provider-url";
+
+/// How often a claim that keeps changing hands under us is read again before giving up for
+/// this reconcile.
+const ATTEMPTS: usize = 5;
+
+/// The claim's name: the same for every ProxyOrder naming this order at this provider.
+pub fn claim_name(scope: &str, order_id: u64) -> String {
+    let fp = credentials::fingerprint(["order-claim", scope, &order_id.to_string()]);
+    format!("pxo-claim-{}", fp.trim_start_matches("sha256:"))
+}
+
+/// `namespace/name/uid`: who holds a claim.
+fn holder_identity(ns: &str, name: &str, uid: &str) -> String {
+    format!("{ns}/{name}/{uid}")
+}
+
+/// The holder as the claimant `my_ns` may be told: the name only within its own namespace,
+/// never another tenant's namespace or name.
+fn describe(holder: &str, my_ns: &str) -> String {
+    let mut parts = holder.splitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(ns), Some(name)) if ns == my_ns => format!("ProxyOrder {name} in this namespace"),
+        _ => "a ProxyOrder in another namespace".to_string(),
+    }
+}
+
+fn lease(claim: &str, po: &ProxyOrder, ns: &str, uid: &str, scope: &str) -> Lease {
+    let name = po.name_any();
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(claim.to_string()),
+            labels: Some(BTreeMap::from([
+                (MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()),
+                (CLAIM_LABEL.to_string(), "true".to_string()),
+                (HOLDER_UID_LABEL.to_string(), uid.to_string()),
+            ])),
+            annotations: Some(BTreeMap::from([
+                (
+                    ORDER_ID_ANNOTATION.to_string(),
+                    po.spec.order_id.to_string(),
+                ),
+                (PROVIDER_URL_ANNOTATION.to_string(), scope.to_string()),
+                (HOLDER_ANNOTATION.to_string(), format!("{ns}/{name}")),
+            ])),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder_identity(ns, &name, uid)),
+            acquire_time: Some(MicroTime(k8s_openapi::jiff::Timestamp::now())),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Makes sure `po` holds the claim on its order at the provider `scope`. `None`: it does (now);
+/// `Some(who)`: another ProxyOrder that still exists holds it, described for `po`'s owner.
+pub async fn ensure(
+    ctx: &Context,
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    scope: &str,
+) -> Result<Option<String>> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
+    let claim = claim_name(scope, po.spec.order_id);
+    let me = holder_identity(ns, &po.name_any(), uid);
+    let params = PostParams {
+        field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    for _ in 0..ATTEMPTS {
+        let Some(current) = api.get_opt(&claim).await? else {
+            ctx.fence.check()?;
+            match api
+                .create(&params, &lease(&claim, po, ns, uid, scope))
+                .await
+            {
+                Ok(_) => {
+                    info!(name = %po.name_any(), namespace = ns, order = po.spec.order_id, %claim, "claimed the order");
+                    return Ok(None);
+                }
+                // Someone else created it first: read who.
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let holder = current
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.clone())
+            .unwrap_or_default();
+        if holder == me {
+            return Ok(None);
+        }
+        if holder_exists(ctx, &holder).await? {
+            return Ok(Some(describe(&holder, ns)));
+        }
+        // The holder is gone (deleted while the operator was not looking): take the claim over,
+        // only if nobody changed it since it was read.
+        ctx.fence.check()?;
+        let mut next = lease(&claim, po, ns, uid, scope);
+        next.metadata.resource_version = current.resource_version();
+        match api.replace(&claim, &params, &next).await {
+            Ok(_) => {
+                info!(name = %po.name_any(), namespace = ns, order = po.spec.order_id, %claim, "took over the claim of a ProxyOrder that no longer exists");
+                return Ok(None);
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(
+        "another ProxyOrder (the claim is changing hands; retrying)".to_string(),
+    ))
+}
+
+/// Whether the ProxyOrder `namespace/name/uid` still exists (the same object, not one
+/// re-created with its name). One the operator may not read counts as existing.
+async fn holder_exists(ctx: &Context, holder: &str) -> Result<bool> {
+    let mut parts = holder.splitn(3, '/');
+    let (Some(ns), Some(name), Some(uid)) = (parts.next(), parts.next(), parts.next()) else {
+        warn!(%holder, "an order claim has a malformed holder; taking it over");
+        return Ok(false);
+    };
+    let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), ns);
+    match api.get_metadata_opt(name).await {
+        Ok(Some(m)) => Ok(m.metadata.uid.as_deref() == Some(uid)),
+        Ok(None) => Ok(false),
+        Err(kube::Error::Api(s)) if s.code == 403 => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes the claims a deleted ProxyOrder (by UID) held, each only if it is unchanged since it
+/// was read (so a claim taken over meanwhile stays).
+pub async fn release(ctx: &Context, uid: &str) -> Result<()> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
+    let lp = ListParams::default().labels(&format!("{CLAIM_LABEL}=true,{HOLDER_UID_LABEL}={uid}"));
+    for l in api.list(&lp).await? {
+        let holder = l.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
+        if !holder.is_some_and(|h| h.ends_with(&format!("/{uid}"))) {
+            continue;
+        }
+        ctx.fence.check()?;
+        let dp = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: l.uid(),
+                resource_version: l.resource_version(),
+            }),
+            ..Default::default()
+        };
+        match api.delete(&l.name_any(), &dp).await {
+            Ok(_) => debug!(claim = %l.name_any(), "released the order claim"),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_claim_name_per_order_and_provider() {
+        let a = claim_name("https://p.example/api", 10000);
+        assert_eq!(a, claim_name("https://p.example/api", 10000));
+        assert_ne!(a, claim_name("https://p.example/api", 10001));
+        assert_ne!(a, claim_name("https://other.example/api", 10000));
+        assert!(a.starts_with("pxo-claim-") && a.len() == "pxo-claim-".len() + 32);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+
+    #[test]
+    fn another_tenant_is_never_named() {
+        assert_eq!(
+            describe("team-a/web/uid-1", "team-a"),
+            "ProxyOrder web in this namespace"
+        );
+        let other = describe("team-b/secret-project/uid-2", "team-a");
+        assert!(!other.contains("team-b") && !other.contains("secret-project"));
+        assert_eq!(other, "a ProxyOrder in another namespace");
+    }
+}

@@ -1,0 +1,157 @@
+//! The ProxyProvider controller: tells the cluster's administrators whether a provider account
+//! works, from one order-list call per refresh interval (shared with the ProxyOrders that use
+//! the same key), in `status` (condition `Ready`, the number of orders listed). It makes no
+//! change call and writes the status only when it changed.
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+use tracing::{debug, warn};
+
+use super::{
+    conditions::{self, READY, Reason},
+    context::{Context, Throttled, jitter},
+    observe::read_key,
+    plan::reason_for,
+    tenancy::target_for,
+};
+use crate::{
+    crd::FIELD_MANAGER,
+    credentials,
+    error::{Error, Result},
+    provider::{ApiKey, QueryOptions},
+    proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderStatus},
+};
+
+/// What one check found.
+struct Check {
+    ready: bool,
+    reason: Reason,
+    message: String,
+    orders: Option<u32>,
+    next: Duration,
+}
+
+async fn check(pp: &ProxyProvider, ctx: &Context) -> Result<Result<Check, Throttled>> {
+    let target = match target_for(ctx, &pp.spec) {
+        Ok(t) => t,
+        Err(why) => {
+            return Ok(Ok(Check {
+                ready: false,
+                reason: Reason::InvalidSpec,
+                message: format!("cannot be used: {why}"),
+                orders: None,
+                next: ctx.settings.terminal_recheck,
+            }));
+        }
+    };
+    let r = &pp.spec.api_key_secret_ref;
+    let ns = r
+        .namespace
+        .clone()
+        .unwrap_or_else(|| ctx.settings.operator_namespace.clone());
+    let secrets = Api::namespaced(ctx.client.clone(), &ns);
+    let key = r.key.as_deref().unwrap_or(DEFAULT_KEY);
+    let value = match read_key(&secrets, "API key", &ns, &r.name, key).await? {
+        Ok(v) => v,
+        Err(missing) => {
+            return Ok(Ok(Check {
+                ready: false,
+                reason: Reason::SecretNotFound,
+                message: missing.to_string(),
+                orders: None,
+                next: ctx.settings.terminal_recheck,
+            }));
+        }
+    };
+    let fp = credentials::fingerprint(["api-key", value.as_str()]);
+    let cache_key = target.cache_key(&fp);
+    let list = ctx
+        .orders
+        .get(
+            &target,
+            &ctx.limiter,
+            &ctx.metrics,
+            &cache_key,
+            &ApiKey::new(value),
+            QueryOptions::default(),
+            ctx.settings.refresh_interval,
+            None,
+        )
+        .await;
+    Ok(match list {
+        Err(t) => Err(t),
+        Ok(Ok(index)) => {
+            let n = index.orders.len();
+            Ok(Check {
+                ready: true,
+                reason: Reason::Available,
+                message: format!("the API key lists {n} orders at {}", target.scope),
+                orders: Some(u32::try_from(n).unwrap_or(u32::MAX)),
+                next: jitter(ctx.settings.refresh_interval),
+            })
+        }
+        Ok(Err(e)) => Ok(Check {
+            ready: false,
+            reason: reason_for(&e),
+            message: format!("listing the orders failed: {e}"),
+            orders: None,
+            next: if e.is_transient() {
+                ctx.backoff_delay(2, e.retry_after())
+            } else {
+                ctx.settings.terminal_recheck
+            },
+        }),
+    })
+}
+
+pub async fn reconcile(pp: Arc<ProxyProvider>, ctx: Arc<Context>) -> Result<Action> {
+    let c = match check(&pp, &ctx).await? {
+        Ok(c) => c,
+        Err(Throttled(wait)) => return Ok(Action::requeue(wait)),
+    };
+    let old = pp.status.clone().unwrap_or_default();
+    let mut status = ProxyProviderStatus {
+        observed_generation: pp.metadata.generation,
+        conditions: old.conditions.clone(),
+        // A failed check keeps the last count: it says what the key listed when it worked.
+        orders: c.orders.or(old.orders),
+    };
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        c.ready,
+        c.reason,
+        c.message,
+        pp.metadata.generation,
+        &Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    if status != old {
+        ctx.fence.check()?;
+        let api: Api<ProxyProvider> = Api::all(ctx.client.clone());
+        let patch = json!({
+            "apiVersion": ProxyProvider::api_version(&()),
+            "kind": ProxyProvider::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &pp.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
+        debug!(provider = %pp.name_any(), ready = c.ready, "ProxyProvider status written");
+    }
+    Ok(Action::requeue(c.next))
+}
+
+pub fn error_policy(pp: Arc<ProxyProvider>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(provider = %pp.name_any(), %error, "ProxyProvider check failed");
+    Action::requeue(Duration::from_secs(30))
+}

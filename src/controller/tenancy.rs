@@ -1,0 +1,278 @@
+//! IO: which provider account a ProxyOrder may use. `spec.providerRef` names a cluster-scoped
+//! ProxyProvider that must allow the ProxyOrder's namespace; `spec.apiKeySecretRef` names a key
+//! in the ProxyOrder's own namespace (unless switched off); otherwise the operator's default key.
+//! The base URL is never the tenant's to choose: it comes from a ProxyProvider or the flags.
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, core::PartialObjectMeta};
+
+use super::{conditions::Reason, context::Context, observe::DEFAULT_API_KEY_KEY};
+use crate::{
+    crd::ProxyOrder,
+    error::Result,
+    provider::{ApiKey, AuthScheme, ProviderClient, ProviderConfig},
+    proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec},
+};
+
+/// A provider account's endpoint as requests use it.
+pub struct Target {
+    pub client: Arc<ProviderClient>,
+    /// Requests per second per API key.
+    pub rate: f64,
+    /// The provider's base URL: order ids are unique within it, so it scopes order claims, and
+    /// together with the key's fingerprint it keys order lists and rate limits.
+    pub scope: String,
+}
+
+impl Target {
+    /// The key of an API key's order list and rate-limit bucket at this provider.
+    pub fn cache_key(&self, key_fp: &str) -> String {
+        format!("{}\n{key_fp}", self.scope)
+    }
+}
+
+/// What a reconcile calls the provider with.
+pub struct Account {
+    pub target: Arc<Target>,
+    /// [`Target::cache_key`] of the key.
+    pub cache_key: String,
+    pub key: ApiKey,
+}
+
+/// Where the API key of a ProxyOrder is, and who may tell the tenant about a missing one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyLocation {
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+}
+
+/// The account a ProxyOrder may use, or why it may use none.
+pub enum Resolved {
+    /// This provider, with the key at this location (`None`: no key is configured at all).
+    Allowed {
+        target: Arc<Target>,
+        key: Option<KeyLocation>,
+    },
+    Denied(Reason, String),
+}
+
+/// The provider settings of a ProxyProvider, the operator's flags filling what it leaves out.
+/// The timeout never exceeds the operator's own (leader election's timing rests on it).
+pub fn provider_config(defaults: &ProviderConfig, spec: &ProxyProviderSpec) -> ProviderConfig {
+    let auth = match (&spec.auth, &defaults.auth) {
+        (None, d) => d.clone(),
+        (Some(a), d) => match &a.query_param {
+            Some(param) => AuthScheme::Query {
+                param: param.clone(),
+            },
+            None => {
+                let (dname, dprefix) = match d {
+                    AuthScheme::Header { name, prefix } => (name.clone(), prefix.clone()),
+                    AuthScheme::Query { .. } => (
+                        crate::provider::config::DEFAULT_AUTH_HEADER.to_string(),
+                        crate::provider::config::DEFAULT_AUTH_SCHEME.to_string(),
+                    ),
+                };
+                match (&a.header, &a.scheme, d) {
+                    // Nothing about headers said, and the operator sends the key as a query
+                    // parameter: keep doing that.
+                    (None, None, AuthScheme::Query { .. }) => d.clone(),
+                    _ => AuthScheme::Header {
+                        name: a.header.clone().unwrap_or(dname),
+                        prefix: a.scheme.clone().unwrap_or(dprefix),
+                    },
+                }
+            }
+        },
+    };
+    let timeout = spec
+        .timeout_seconds
+        .map(|s| Duration::from_secs(s.into()).min(defaults.request_timeout))
+        .unwrap_or(defaults.request_timeout);
+    ProviderConfig {
+        base_url: spec
+            .url
+            .clone()
+            .unwrap_or_else(|| defaults.base_url.clone()),
+        auth,
+        request_timeout: timeout,
+        ..defaults.clone()
+    }
+}
+
+/// The (shared) client for a ProxyProvider's settings, or why there can be none.
+pub fn target_for(ctx: &Context, spec: &ProxyProviderSpec) -> Result<Arc<Target>, String> {
+    let config = provider_config(ctx.default_target.client.config(), spec);
+    let rate = spec.rate_limit.unwrap_or(ctx.default_target.rate);
+    let id = format!("{config:?}\n{rate}");
+    let mut map = ctx.targets.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = map.get(&id) {
+        return Ok(t.clone());
+    }
+    let scope = config.base_url.trim_end_matches('/').to_string();
+    let client = ProviderClient::new(config).map_err(|e| e.to_string())?;
+    let target = Arc::new(Target {
+        client: Arc::new(client),
+        rate,
+        scope,
+    });
+    map.insert(id, target.clone());
+    Ok(target)
+}
+
+/// The account ProxyOrder `po` in namespace `ns` may use.
+pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolved> {
+    if let Some(r) = &po.spec.provider_ref {
+        let providers: Api<ProxyProvider> = Api::all(ctx.client.clone());
+        let Some(pp) = providers.get_opt(&r.name).await? else {
+            return Ok(Resolved::Denied(
+                Reason::ProviderNotFound,
+                format!("ProxyProvider {} not found", r.name),
+            ));
+        };
+        // Only a selector needs the namespace's labels.
+        let listed = pp
+            .spec
+            .namespaces
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|n| n == ns));
+        let labels = if listed || pp.spec.namespace_selector.is_none() {
+            Default::default()
+        } else {
+            let nss: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
+            nss.get_metadata_opt(ns)
+                .await?
+                .and_then(|n| n.metadata.labels)
+                .unwrap_or_default()
+        };
+        if let Err(why) = pp.spec.allows(ns, &labels) {
+            return Ok(Resolved::Denied(
+                Reason::NamespaceNotAllowed,
+                format!(
+                    "ProxyProvider {} does not allow namespace {ns}: {why}",
+                    r.name
+                ),
+            ));
+        }
+        let target = match target_for(ctx, &pp.spec) {
+            Ok(t) => t,
+            Err(why) => {
+                return Ok(Resolved::Denied(
+                    Reason::InvalidSpec,
+                    format!("ProxyProvider {} cannot be used: {why}", r.name),
+                ));
+            }
+        };
+        let secret = &pp.spec.api_key_secret_ref;
+        return Ok(Resolved::Allowed {
+            target,
+            key: Some(KeyLocation {
+                namespace: secret
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| ctx.settings.operator_namespace.clone()),
+                name: secret.name.clone(),
+                key: secret
+                    .key
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_KEY.to_string()),
+            }),
+        });
+    }
+    let target = ctx.default_target.clone();
+    if let Some(r) = &po.spec.api_key_secret_ref {
+        if !ctx.settings.allow_api_key_secret_ref {
+            return Ok(Resolved::Denied(
+                Reason::ApiKeySecretRefDisabled,
+                "spec.apiKeySecretRef is switched off on this cluster \
+                 (--allow-api-key-secret-ref=false): use spec.providerRef with a ProxyProvider \
+                 that allows this namespace"
+                    .to_string(),
+            ));
+        }
+        return Ok(Resolved::Allowed {
+            target,
+            key: Some(KeyLocation {
+                namespace: ns.to_string(),
+                name: r.name.clone(),
+                key: r.key.clone(),
+            }),
+        });
+    }
+    let key = ctx
+        .settings
+        .default_api_key_secret
+        .as_ref()
+        .map(|d| KeyLocation {
+            namespace: d.namespace.clone(),
+            name: d.name.clone(),
+            key: DEFAULT_API_KEY_KEY.to_string(),
+        });
+    Ok(Resolved::Allowed { target, key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy_provider::ProviderAuth;
+
+    fn defaults() -> ProviderConfig {
+        ProviderConfig {
+            base_url: "https://default.example/api".into(),
+            request_timeout: Duration::from_secs(30),
+            ..ProviderConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_provider_fills_what_it_leaves_out_from_the_flags() {
+        let c = provider_config(&defaults(), &ProxyProviderSpec::default());
+        assert_eq!(c.base_url, "https://default.example/api");
+        assert_eq!(c.auth, AuthScheme::default());
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+
+        let spec = ProxyProviderSpec {
+            url: Some("http://127.0.0.1:9/api".into()),
+            auth: Some(ProviderAuth {
+                header: Some("X-Api-Key".into()),
+                scheme: Some(String::new()),
+                query_param: None,
+            }),
+            timeout_seconds: Some(5),
+            ..Default::default()
+        };
+        let c = provider_config(&defaults(), &spec);
+        assert_eq!(c.base_url, "http://127.0.0.1:9/api");
+        assert_eq!(
+            c.auth,
+            AuthScheme::Header {
+                name: "X-Api-Key".into(),
+                prefix: String::new()
+            }
+        );
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_query_parameter_wins_and_the_timeout_is_capped_at_the_operators() {
+        let spec = ProxyProviderSpec {
+            auth: Some(ProviderAuth {
+                query_param: Some("api_key".into()),
+                ..Default::default()
+            }),
+            timeout_seconds: Some(300),
+            ..Default::default()
+        };
+        let c = provider_config(&defaults(), &spec);
+        assert_eq!(
+            c.auth,
+            AuthScheme::Query {
+                param: "api_key".into()
+            }
+        );
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+    }
+}
