@@ -432,6 +432,24 @@ mod tests {
         assert!(limiter.try_acquire("k").is_err());
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_key_can_have_its_own_rate() {
+        let limiter = RateLimiter::new(100.0);
+        // A ProxyProvider's 1 request/s: a burst of 2, then one per second.
+        assert_eq!(limiter.try_acquire_at("provider-key", 1.0), Ok(()));
+        assert_eq!(limiter.try_acquire_at("provider-key", 1.0), Ok(()));
+        assert_eq!(
+            limiter.try_acquire_at("provider-key", 1.0),
+            Err(Duration::from_secs(1))
+        );
+        // Other keys keep the operator's rate.
+        for _ in 0..200 {
+            assert_eq!(limiter.try_acquire("default-key"), Ok(()));
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(limiter.try_acquire_at("provider-key", 1.0), Ok(()));
+    }
+
     mod order_cache {
         use super::*;
         use crate::{

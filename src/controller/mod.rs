@@ -441,3 +441,125 @@ pub async fn run(
     };
     Ok((handle, fut))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{ProviderRef, ProxyOrderSpec, SecretKeyRef};
+    use crate::proxy_provider::{ProviderSecretRef, ProxyProviderSpec};
+    use kube::runtime::reflector::store::Writer;
+
+    fn po(ns: &str, name: &str, spec: ProxyOrderSpec) -> ProxyOrder {
+        let mut po = ProxyOrder::new(name, spec);
+        po.metadata.namespace = Some(ns.into());
+        po.metadata.uid = Some(format!("{ns}-{name}"));
+        po
+    }
+
+    fn via(provider: &str) -> ProxyOrderSpec {
+        ProxyOrderSpec {
+            order_id: 1,
+            provider_ref: Some(ProviderRef {
+                name: provider.into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn orders(items: Vec<ProxyOrder>) -> Store<ProxyOrder> {
+        let mut w = Writer::<ProxyOrder>::default();
+        for o in items {
+            w.apply_watcher_event(&watcher::Event::Apply(o));
+        }
+        w.as_reader()
+    }
+
+    fn providers(items: Vec<(&str, ProviderSecretRef)>) -> Store<ProxyProvider> {
+        let mut w = Writer::<ProxyProvider>::default();
+        for (name, r) in items {
+            let spec = ProxyProviderSpec {
+                api_key_secret_ref: r,
+                ..Default::default()
+            };
+            w.apply_watcher_event(&watcher::Event::Apply(ProxyProvider::new(name, spec)));
+        }
+        w.as_reader()
+    }
+
+    fn secret(ns: &str, name: &str) -> PartialObjectMeta<Secret> {
+        let mut s = PartialObjectMeta::<Secret>::default();
+        s.metadata.namespace = Some(ns.into());
+        s.metadata.name = Some(name.into());
+        s
+    }
+
+    fn names(refs: Vec<ObjectRef<ProxyOrder>>) -> Vec<String> {
+        let mut v: Vec<String> = refs
+            .into_iter()
+            .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn provider_and_namespace_changes_wake_only_their_orders() {
+        let store = orders(vec![
+            po("a", "x", via("shared")),
+            po("b", "y", via("shared")),
+            po("b", "z", via("other")),
+            po("b", "own-key", ProxyOrderSpec::default()),
+        ]);
+        assert_eq!(names(provider_to_orders("shared", &store)), ["a/x", "b/y"]);
+        assert_eq!(names(namespace_to_orders("b", &store)), ["b/y", "b/z"]);
+    }
+
+    #[test]
+    fn a_provider_key_wakes_the_orders_of_that_provider() {
+        let key = |name: &str, ns: Option<&str>| ProviderSecretRef {
+            name: name.into(),
+            key: None,
+            namespace: ns.map(Into::into),
+        };
+        let keys = KeySecrets {
+            default_key: None,
+            operator_namespace: "ops".into(),
+            providers: providers(vec![
+                ("shared", key("provider-key", None)),
+                ("other", key("provider-key", Some("vault"))),
+            ]),
+        };
+        let store = orders(vec![
+            po("a", "x", via("shared")),
+            po("b", "y", via("other")),
+            po(
+                "ops",
+                "own",
+                ProxyOrderSpec {
+                    api_key_secret_ref: Some(SecretKeyRef {
+                        name: "provider-key".into(),
+                        key: "api-key".into(),
+                    }),
+                    ..Default::default()
+                },
+            ),
+        ]);
+        assert_eq!(
+            names(secret_to_orders(
+                &secret("ops", "provider-key"),
+                &store,
+                &keys
+            )),
+            ["a/x", "ops/own"]
+        );
+        assert_eq!(
+            names(secret_to_orders(
+                &secret("vault", "provider-key"),
+                &store,
+                &keys
+            )),
+            ["b/y"]
+        );
+        assert!(secret_to_orders(&secret("a", "provider-key"), &store, &keys).is_empty());
+    }
+}
