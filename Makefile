@@ -6,7 +6,8 @@ SHELL := bash
 CARGO ?= cargo
 # Recipe lines that run cargo start with `+`, so that cargo (and rustdoc) share make's jobserver
 # under `make -j` instead of warning that they cannot reach it (and so also run under `make -n`).
-CRD_FILE := crds/proxyorders.proxy-solutions.net.yaml
+# The CRDs crdgen prints (`crdgen <plural>`), each written to crds/<plural>.proxy-solutions.net.yaml.
+CRD_PLURALS := proxyorders proxyproviders
 # Where built and installed tools live (the control plane, helm, cargo-deny). Override with the
 # environment variable PROXY_ORDER_CACHE; `make test-cold` points it at an empty folder.
 PROXY_ORDER_CACHE ?= $(HOME)/.cache/proxy-order-operator
@@ -53,14 +54,24 @@ unit: ## unit tests, client-vs-simulator tests, golden files
 	+$(CARGO) test --locked
 
 .PHONY: generate
-generate: ## regenerate the CRD YAML from the Rust types, the chart's copy and deploy/
-	$(CARGO) run --locked --quiet --bin crdgen > $(CRD_FILE)
+generate: ## regenerate the CRD YAML files from the Rust types, the chart's copies and deploy/
+	@for crd in $(CRD_PLURALS); do \
+	  file="crds/$$crd.proxy-solutions.net.yaml"; \
+	  $(CARGO) run --locked --quiet --bin crdgen -- "$$crd" >"$$file.tmp" || { rm -f "$$file.tmp"; exit 1; }; \
+	  mv "$$file.tmp" "$$file"; \
+	  echo "generate: wrote $$file"; \
+	done
 	$(MAKE) --no-print-directory chart-generate
 
 .PHONY: generated-check
-generated-check: ## fail when the committed CRD differs from the generator's output
-	@$(CARGO) run --locked --quiet --bin crdgen | diff -u $(CRD_FILE) - \
-	  || { echo "$(CRD_FILE) is stale: run 'make generate' and commit it" >&2; exit 1; }
+generated-check: ## fail when a committed CRD differs from the generator's output
+	@stale=0; \
+	for crd in $(CRD_PLURALS); do \
+	  file="crds/$$crd.proxy-solutions.net.yaml"; \
+	  $(CARGO) run --locked --quiet --bin crdgen -- "$$crd" | diff -u "$$file" - \
+	    || { echo "$$file is stale: run 'make generate' and commit it" >&2; stale=1; }; \
+	done; \
+	[ "$$stale" = 0 ]
 	@echo "generated files are up to date"
 
 .PHONY: sim

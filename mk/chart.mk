@@ -2,7 +2,7 @@
 # from the same sources. Included by the top-level Makefile:  include mk/chart.mk
 # (also usable alone: make -f mk/chart.mk chart-check)
 #
-#   make chart-generate   copy crds/ into the chart's crds-source/ and render deploy/
+#   make chart-generate   copy the CRDs from crds/ into the chart's crds-source/ and render deploy/
 #   make chart-check      fail when crds-source/ or deploy/ differ from a fresh rendering
 #   make test-chart       tests/chart.sh on a fresh local control plane (always torn down)
 #
@@ -17,8 +17,9 @@ CHART_ROOT := $(patsubst %mk/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
 CHART_NAME := proxy-order-operator
 CHART_DIR := $(CHART_ROOT)charts/$(CHART_NAME)
-CHART_CRD_FILE := proxyorders.proxy-solutions.net.yaml
-CHART_CRD_SOURCE := $(CHART_ROOT)crds/$(CHART_CRD_FILE)
+# The CRD files (in crds/, copied into the chart's crds-source/ under the same names).
+CHART_CRD_FILES := proxyorders.proxy-solutions.net.yaml proxyproviders.proxy-solutions.net.yaml
+CHART_CRD_SOURCE_DIR := $(CHART_ROOT)crds
 CHART_DEPLOY_DIR := $(CHART_ROOT)deploy
 CHART_DEPLOY_NAMESPACE := proxy-order-operator
 CHART_PINNED_HELM := $(or $(PROXY_ORDER_CACHE),$(HOME)/.cache/proxy-order-operator)/k8s-$(KUBE_VERSION)/helm
@@ -78,22 +79,28 @@ else
 	@command -v "$(HELM)" >/dev/null 2>&1 || { echo "chart: HELM=$(HELM) not found" >&2; exit 1; }
 endif
 
-chart-generate: chart-helm ## copy crds/ into the chart (crds-source/) and render deploy/ from the chart
+chart-generate: chart-helm ## copy the CRDs from crds/ into the chart (crds-source/) and render deploy/ from the chart
 	@set -eu; \
 	mkdir -p "$(CHART_DIR)/crds-source"; \
-	cp "$(CHART_CRD_SOURCE)" "$(CHART_DIR)/crds-source/$(CHART_CRD_FILE)"; \
+	for f in $(CHART_CRD_FILES); do \
+	  cp "$(CHART_CRD_SOURCE_DIR)/$$f" "$(CHART_DIR)/crds-source/$$f"; \
+	done; \
 	$(call chart_render,$(CHART_DIR),$(CHART_DEPLOY_DIR)); \
-	echo "chart-generate: wrote $(CHART_DIR)/crds-source/$(CHART_CRD_FILE) and $(CHART_DEPLOY_DIR)/"
+	echo "chart-generate: wrote $(CHART_DIR)/crds-source/ ($(CHART_CRD_FILES)) and $(CHART_DEPLOY_DIR)/"
 
 chart-check: chart-helm ## fail when the chart's crds-source/ or deploy/ differ from a fresh rendering
 	@set -eu; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
 	cp -R "$(CHART_DIR)" "$$tmp/chart"; \
 	mkdir -p "$$tmp/chart/crds-source"; \
-	cp "$(CHART_CRD_SOURCE)" "$$tmp/chart/crds-source/$(CHART_CRD_FILE)"; \
+	for f in $(CHART_CRD_FILES); do \
+	  cp "$(CHART_CRD_SOURCE_DIR)/$$f" "$$tmp/chart/crds-source/$$f"; \
+	done; \
 	$(call chart_render,$$tmp/chart,$$tmp/deploy); \
 	stale=0; \
-	diff -u "$(CHART_DIR)/crds-source/$(CHART_CRD_FILE)" "$(CHART_CRD_SOURCE)" || stale=1; \
+	for f in $(CHART_CRD_FILES); do \
+	  diff -u "$(CHART_DIR)/crds-source/$$f" "$(CHART_CRD_SOURCE_DIR)/$$f" || stale=1; \
+	done; \
 	diff -ru "$(CHART_DEPLOY_DIR)" "$$tmp/deploy" || stale=1; \
 	if [ "$$stale" != 0 ]; then \
 	  echo "chart-check: $(CHART_DIR)/crds-source/ or $(CHART_DEPLOY_DIR)/ is stale (diff above: committed vs fresh): run 'make chart-generate' and commit the result" >&2; \

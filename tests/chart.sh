@@ -5,15 +5,19 @@
 #
 # Prints `ok - NAME` or `not ok - NAME` (followed by `#` lines with the evidence) per check
 # and a final line `N passed, N failed`; exits 1 when a check failed. Every namespace it
-# creates is labelled proxy-order-operator/chart-test=true and deleted at the end; the CRD is
-# deleted at the end only when this script created it.
+# creates is labelled proxy-order-operator/chart-test=true and deleted at the end; the CRDs are
+# deleted at the end only when this script created them.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 chart="${root}/charts/proxy-order-operator"
 ha_values="${chart}/ci/ha-values.yaml"
-crd_file="${root}/crds/proxyorders.proxy-solutions.net.yaml"
-crd_name="proxyorders.proxy-solutions.net"
+# The chart's CRDs, each generated into crds/<name>.yaml.
+crd_names=(proxyorders.proxy-solutions.net proxyproviders.proxy-solutions.net)
+crd_files=()
+for crd in "${crd_names[@]}"; do crd_files+=("${root}/crds/${crd}.yaml"); done
+crd_name="${crd_names[0]}"       # the ProxyOrder CRD (t_install changes it to see the upgrade)
+provider_crd_name="${crd_names[1]}"
 release="t"                      # release name used for rendering
 fullname="t-proxy-order-operator"
 test_label="proxy-order-operator/chart-test"
@@ -37,7 +41,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/chart-test.XXXXXX")"
 # The checks run in subshells; what they leave behind is recorded in these files.
 : >"${work}/namespaces"       # one namespace per line
 : >"${work}/releases"         # "release namespace" per line
-: >"${work}/crd-created"      # non-empty: this script's release created the CRD
+: >"${work}/crd-created"      # non-empty: this script's release created the CRDs
 
 cleanup() {
   local rel ns
@@ -49,7 +53,7 @@ cleanup() {
     kubectl delete namespace "${ns}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   done <"${work}/namespaces"
   if [[ -s "${work}/crd-created" ]]; then
-    kubectl delete crd "${crd_name}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    kubectl delete crd "${crd_names[@]}" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   fi
   rm -rf "${work}"
 }
@@ -222,18 +226,29 @@ elif cmd == "test-pod":
                   c["image"], c.get("args", [""])[-1]))
 
 elif cmd == "crd-equal":
-    # the CRD in args[0] (a rendering) has the spec of args[1] (crds/) and the keep policy
-    crds = [o for o in load(args[0]) if o["kind"] == "CustomResourceDefinition"]
-    src = load(args[1])
-    if len(crds) != 1 or len(src) != 1:
-        sys.exit("expected one CRD in each, got %d and %d" % (len(crds), len(src)))
-    if crds[0]["metadata"]["name"] != src[0]["metadata"]["name"]:
-        sys.exit("name differs: %s vs %s" % (crds[0]["metadata"]["name"], src[0]["metadata"]["name"]))
-    if crds[0]["spec"] != src[0]["spec"]:
-        sys.exit("the rendered CRD spec differs from crds/")
-    policy = crds[0]["metadata"].get("annotations", {}).get("helm.sh/resource-policy")
-    if policy != "keep":
-        sys.exit("helm.sh/resource-policy is %r, want keep" % policy)
+    # the CRDs in args[0] (a rendering) are those of args[1:] (crds/, one CRD per file), each
+    # with the same spec, helm.sh/resource-policy: keep and the labels of the chart
+    rendered = {o["metadata"]["name"]: o for o in load(args[0]) if o["kind"] == "CustomResourceDefinition"}
+    want = {}
+    for path in args[1:]:
+        src = load(path)
+        if len(src) != 1 or src[0]["kind"] != "CustomResourceDefinition":
+            sys.exit("%s: expected one CRD" % path)
+        want[src[0]["metadata"]["name"]] = src[0]
+    if sorted(rendered) != sorted(want):
+        sys.exit("rendered CRDs %s, want %s" % (sorted(rendered), sorted(want)))
+    for name, src in sorted(want.items()):
+        crd = rendered[name]
+        if crd["spec"] != src["spec"]:
+            sys.exit("%s: the rendered CRD spec differs from crds/" % name)
+        policy = crd["metadata"].get("annotations", {}).get("helm.sh/resource-policy")
+        if policy != "keep":
+            sys.exit("%s: helm.sh/resource-policy is %r, want keep" % (name, policy))
+        labels = crd["metadata"].get("labels", {})
+        for key in ("helm.sh/chart", "app.kubernetes.io/name", "app.kubernetes.io/instance",
+                    "app.kubernetes.io/managed-by", "app.kubernetes.io/part-of"):
+            if key not in labels:
+                sys.exit("%s: no label %s (labels: %s)" % (name, key, labels))
 
 elif cmd == "retarget":
     # args: IN OUT FROM_NS TO_NS: move the objects of namespace FROM_NS into TO_NS (also the
@@ -295,13 +310,16 @@ t_template_default() {
 ServiceAccount/${fullname}@ops
 ClusterRole/${fullname}@-
 ClusterRoleBinding/${fullname}@-
+Role/${fullname}-operator-namespace@ops
+RoleBinding/${fullname}-operator-namespace@ops
 Deployment/${fullname}@ops
 Service/${fullname}-metrics@ops
 CustomResourceDefinition/${crd_name}@-
+CustomResourceDefinition/${provider_crd_name}@-
 Pod/${fullname}-test-healthz@ops
 EOF
-  [[ "$(wc -l <"${work}/default.objects")" -eq 7 ]] \
-    || fail "expected exactly 7 objects, got:"$'\n'"$(cat "${work}/default.objects")"
+  [[ "$(wc -l <"${work}/default.objects")" -eq 10 ]] \
+    || fail "expected exactly 10 objects, got:"$'\n'"$(cat "${work}/default.objects")"
   py deployment "${work}/default.json" >"${work}/default.deploy"
   expect_lines "${work}/default.deploy" <<'EOF'
 replicas=1
@@ -309,6 +327,8 @@ strategy=Recreate
 image=ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0
 env=POD_NAME<-metadata.name
 env=POD_NAMESPACE<-metadata.namespace
+env=PROXY_ORDER_OPERATOR_NAMESPACE<-metadata.namespace
+env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=true
 env=PROXY_ORDER_PROVIDER_URL=https://v3.proxy-solutions.net/api
 env=PROXY_ORDER_AUTH_HEADER=Authorization
 env=PROXY_ORDER_AUTH_SCHEME=Bearer
@@ -344,20 +364,25 @@ t_template_ha() {
 ServiceAccount/${fullname}@ops
 Role/${fullname}@proxy-orders
 RoleBinding/${fullname}@proxy-orders
+ClusterRole/${fullname}@-
+ClusterRoleBinding/${fullname}@-
+Role/${fullname}-operator-namespace@ops
+RoleBinding/${fullname}-operator-namespace@ops
 Role/${fullname}-leader-election@ops
 RoleBinding/${fullname}-leader-election@ops
-Role/${fullname}-default-api-key@ops
-RoleBinding/${fullname}-default-api-key@ops
+Role/${fullname}-provider-keys@provider-keys
+RoleBinding/${fullname}-provider-keys@provider-keys
 Deployment/${fullname}@ops
 Service/${fullname}-metrics@ops
 NetworkPolicy/${fullname}@ops
 PodDisruptionBudget/${fullname}@ops
 CustomResourceDefinition/${crd_name}@-
+CustomResourceDefinition/${provider_crd_name}@-
 Pod/${fullname}-test-healthz@ops
 EOF
   forbid_lines "${work}/ha.objects" <<EOF
-ClusterRole/${fullname}@-
-ClusterRoleBinding/${fullname}@-
+Role/${fullname}-default-api-key@ops
+RoleBinding/${fullname}-default-api-key@ops
 EOF
   if grep -q '^ServiceMonitor/' "${work}/ha.objects"; then fail "ServiceMonitor rendered although disabled"; fi
   py deployment "${work}/ha.json" >"${work}/ha.deploy"
@@ -370,6 +395,8 @@ arg=--lease-name=t-proxy-order-operator
 arg=--namespace=proxy-orders
 arg=--default-api-key-secret=ops/provider-key
 arg=--terminal-recheck=15m
+env=PROXY_ORDER_OPERATOR_NAMESPACE<-metadata.namespace
+env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=false
 env=PROXY_ORDER_PROVIDER_URL=https://proxy-solutions.example/api
 env=PROXY_ORDER_AUTH_HEADER=X-API-KEY
 env=PROXY_ORDER_AUTH_SCHEME=
@@ -401,13 +428,22 @@ t_template_options() {
 env=PROXY_ORDER_AUTH_QUERY_PARAM=api_key
 env=PROXY_ORDER_SELECTOR=shard=b
 EOF
+  # namespaced API keys switched off: the env var says false (and is set once)
+  render "${work}/nokeyref.yaml" --namespace ops --set allowApiKeySecretRef=false
+  to_json "${work}/nokeyref.yaml" "${work}/nokeyref.json"
+  py deployment "${work}/nokeyref.json" >"${work}/nokeyref.deploy"
+  expect_lines "${work}/nokeyref.deploy" <<'EOF'
+env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=false
+EOF
+  [[ "$(grep -c '^env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=' "${work}/nokeyref.deploy")" == 1 ]] \
+    || fail "PROXY_ORDER_ALLOW_API_KEY_SECRET_REF is set more than once"
   # ServiceMonitor only when enabled
   render "${work}/sm.yaml" --namespace ops --set metrics.serviceMonitor.enabled=true
   grep -q '^kind: ServiceMonitor$' "${work}/sm.yaml" || fail "no ServiceMonitor with metrics.serviceMonitor.enabled=true"
-  # no CRD with installCrds=false
+  # no CRD with installCrds=false (neither of them)
   render "${work}/nocrd.yaml" --namespace ops --set installCrds=false
   objs="$(grep -c '^kind: CustomResourceDefinition$' "${work}/nocrd.yaml" || true)"
-  [[ "${objs}" == 0 ]] || fail "CRD rendered with installCrds=false"
+  [[ "${objs}" == 0 ]] || fail "${objs} CRD(s) rendered with installCrds=false"
   # a PDB with one replica is refused
   if render "${work}/pdb.yaml" --set podDisruptionBudget.enabled=true 2>"${work}/pdb.err"; then
     fail "podDisruptionBudget.enabled with replicaCount 1 was accepted"
@@ -418,8 +454,12 @@ EOF
 t_crd_rendered() {
   render "${work}/crd.yaml" --namespace ops --show-only templates/crds.yaml
   to_json "${work}/crd.yaml" "${work}/crd.json"
-  to_json "${crd_file}" "${work}/crd-src.json"
-  py crd-equal "${work}/crd.json" "${work}/crd-src.json"
+  local i srcs=()
+  for i in "${!crd_files[@]}"; do
+    to_json "${crd_files[$i]}" "${work}/crd-src-${i}.json"
+    srcs+=("${work}/crd-src-${i}.json")
+  done
+  py crd-equal "${work}/crd.json" "${srcs[@]}"
 }
 
 # schema_rejects WHAT-IN-ERROR HELM-ARGS...: helm template fails and names WHAT-IN-ERROR;
@@ -443,6 +483,12 @@ t_schema_nested_type() {
   schema_rejects "serviceMonitor/enabled" -f "${work}/bad-values.yaml"
 }
 t_schema_enum() { schema_rejects "ipAuthClear" --set provider.ipAuthClear=clear; }
+t_schema_tenancy() {
+  schema_rejects "allowApiKeySecretRef" --set allowApiKeySecretRef=maybe
+  schema_rejects "providerKeyNamespaces" --set 'providerKeyNamespaces={Not_A_Namespace}'
+  schema_rejects "providerKeyNamespaces" --set 'providerKeyNamespaces={keys,keys}'
+  schema_rejects "providerKeyNamespaces" --set 'providerKeyNamespaces[0]='
+}
 
 # ---------------------------------------------------------------------------------------------
 # RBAC: exactly the rules the operator uses, no wildcards, in every combination of values.
@@ -455,6 +501,8 @@ rbac_combos=(
   "two-replicas|--set replicaCount=2"
   "leader-election|--set leaderElection.enabled=true --set watchNamespace=team-a"
   "existing-service-account|--set serviceAccount.create=false --set serviceAccount.name=existing"
+  "provider-key-namespaces|--set providerKeyNamespaces={keys-a,keys-b,ops}"
+  "provider-key-namespaces-watch|--set watchNamespace=team-a --set providerKeyNamespaces={team-a,keys-a} --set allowApiKeySecretRef=false"
 )
 
 rbac_of() { # COMBO-NAME: the normalised RBAC of that combination into ${work}/rbac-NAME
@@ -484,6 +532,7 @@ t_no_wildcards() {
   (( bad == 0 ))
 }
 
+# The namespaced rules: in the ClusterRole (cluster-wide), or in a Role in watchNamespace.
 watch_rules() { # KIND NAME NAMESPACE
   cat <<EOF
 $1 $2 $3: proxy-solutions.net/proxyorders get,list,patch,watch names=-
@@ -494,11 +543,51 @@ $1 $2 $3: events.k8s.io/events create,patch names=-
 EOF
 }
 
+# The cluster-scoped rules, always in the ClusterRole, and its binding.
+cluster_rules() { # NAMESPACE-NAMES ("-": every namespace) SA
+  cat <<EOF
+ClusterRole ${fullname} -: proxy-solutions.net/proxyproviders get,list,watch names=-
+ClusterRole ${fullname} -: proxy-solutions.net/proxyproviders/status get,patch,update names=-
+ClusterRole ${fullname} -: core/namespaces get,list,watch names=$1
+ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/$2
+EOF
+}
+
+# Cluster-wide mode: everything in the ClusterRole.
+cluster_wide_rules() { # SA
+  watch_rules ClusterRole "${fullname}" -
+  cluster_rules - "$1"
+}
+
+# watchNamespace mode: a Role there, the ClusterRole for ProxyProviders and that Namespace.
+watch_namespace_rules() { # NAMESPACE SA
+  watch_rules Role "${fullname}" "$1"
+  echo "RoleBinding ${fullname} $1 -> Role/${fullname} ServiceAccount:ops/$2"
+  cluster_rules "$1" "$2"
+}
+
+# Always, in the release namespace: API-key Secrets (read-only) and the order claims.
+operator_namespace_rules() { # SA
+  cat <<EOF
+Role ${fullname}-operator-namespace ops: core/secrets get,list,watch names=-
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list names=-
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases delete,get,update names=-
+RoleBinding ${fullname}-operator-namespace ops -> Role/${fullname}-operator-namespace ServiceAccount:ops/$1
+EOF
+}
+
 leader_rules() { # NAMESPACE SA
   cat <<EOF
 Role ${fullname}-leader-election $1: coordination.k8s.io/leases create names=-
 Role ${fullname}-leader-election $1: coordination.k8s.io/leases get,update names=${fullname}
 RoleBinding ${fullname}-leader-election $1 -> Role/${fullname}-leader-election ServiceAccount:ops/$2
+EOF
+}
+
+provider_key_rules() { # NAMESPACE SA
+  cat <<EOF
+Role ${fullname}-provider-keys $1: core/secrets get,list,watch names=-
+RoleBinding ${fullname}-provider-keys $1 -> Role/${fullname}-provider-keys ServiceAccount:ops/$2
 EOF
 }
 
@@ -511,41 +600,118 @@ rbac_is() {
 
 t_rbac_exact() {
   {
-    watch_rules ClusterRole "${fullname}" -
-    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+    cluster_wide_rules "${fullname}"
+    operator_namespace_rules "${fullname}"
   } | rbac_is default
   {
-    watch_rules ClusterRole "${fullname}" -
-    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+    cluster_wide_rules "${fullname}"
+    operator_namespace_rules "${fullname}"
   } | rbac_is default-key-cluster-wide
   {
-    watch_rules Role "${fullname}" proxy-orders
-    echo "RoleBinding ${fullname} proxy-orders -> Role/${fullname} ServiceAccount:ops/${fullname}"
+    watch_namespace_rules proxy-orders "${fullname}"
+    operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
-    echo "Role ${fullname}-default-api-key ops: core/secrets get,list,watch names=provider-key"
-    echo "RoleBinding ${fullname}-default-api-key ops -> Role/${fullname}-default-api-key ServiceAccount:ops/${fullname}"
+    provider_key_rules provider-keys "${fullname}"
   } | rbac_is ha
   {
-    watch_rules Role "${fullname}" ops
-    echo "RoleBinding ${fullname} ops -> Role/${fullname} ServiceAccount:ops/${fullname}"
+    watch_namespace_rules ops "${fullname}"
+    operator_namespace_rules "${fullname}"
   } | rbac_is watch-release-namespace
   {
-    watch_rules ClusterRole "${fullname}" -
-    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/${fullname}"
+    cluster_wide_rules "${fullname}"
+    operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
   } | rbac_is two-replicas
   {
-    watch_rules Role "${fullname}" team-a
-    echo "RoleBinding ${fullname} team-a -> Role/${fullname} ServiceAccount:ops/${fullname}"
+    watch_namespace_rules team-a "${fullname}"
+    operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
   } | rbac_is leader-election
   {
-    watch_rules ClusterRole "${fullname}" -
-    echo "ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/existing"
+    cluster_wide_rules existing
+    operator_namespace_rules existing
   } | rbac_is existing-service-account
   if grep -q '^ServiceAccount/' <(py objects "${work}/rbac-existing-service-account.json"); then
     fail "a ServiceAccount is rendered with serviceAccount.create=false"
   fi
+  {
+    cluster_wide_rules "${fullname}"
+    operator_namespace_rules "${fullname}"
+    provider_key_rules keys-a "${fullname}"
+    provider_key_rules keys-b "${fullname}"
+  } | rbac_is provider-key-namespaces
+  {
+    watch_namespace_rules team-a "${fullname}"
+    operator_namespace_rules "${fullname}"
+    provider_key_rules team-a "${fullname}"
+    provider_key_rules keys-a "${fullname}"
+  } | rbac_is provider-key-namespaces-watch
+}
+
+# The Role in the release namespace grants the order-claim Leases (create, list; get, update,
+# delete: their names are hashes) in every combination; only the leader-election Lease is
+# limited by name.
+t_rbac_claims() {
+  local entry name
+  for entry in "${rbac_combos[@]}"; do
+    name="${entry%%|*}"
+    rbac_of "${name}"
+    expect_lines "${work}/rbac-${name}" <<EOF
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list names=-
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases delete,get,update names=-
+Role ${fullname}-operator-namespace ops: core/secrets get,list,watch names=-
+EOF
+    # no other Role in the release namespace reaches every Lease for get/update/delete
+    if grep -E "^Role [^ ]+ ops: coordination.k8s.io/leases .*(get|update|delete).* names=-$" "${work}/rbac-${name}" \
+        | grep -v "^Role ${fullname}-operator-namespace "; then
+      fail "${name}: another Role grants unnamed Lease access (above)"
+    fi
+  done
+}
+
+# providerKeyNamespaces: one read-only Secrets Role (and its binding) per namespace listed,
+# none for the release namespace (its Role covers it) and none by default.
+t_rbac_provider_keys() {
+  rbac_of provider-key-namespaces
+  py objects "${work}/rbac-provider-key-namespaces.json" >"${work}/pk.objects"
+  expect_lines "${work}/pk.objects" <<EOF
+Role/${fullname}-provider-keys@keys-a
+RoleBinding/${fullname}-provider-keys@keys-a
+Role/${fullname}-provider-keys@keys-b
+RoleBinding/${fullname}-provider-keys@keys-b
+EOF
+  forbid_lines "${work}/pk.objects" <<EOF
+Role/${fullname}-provider-keys@ops
+RoleBinding/${fullname}-provider-keys@ops
+EOF
+  [[ "$(grep -c "^Role/${fullname}-provider-keys@" "${work}/pk.objects")" == 2 ]] \
+    || fail "expected 2 provider-key Roles, got:"$'\n'"$(grep "provider-keys" "${work}/pk.objects")"
+  rbac_of default
+  if grep -q -- "-provider-keys " "${work}/rbac-default"; then
+    fail "a provider-key Role is rendered by default"
+  fi
+}
+
+# watchNamespace: the ClusterRole reaches Namespaces only by that name, and holds no
+# namespaced rule; cluster-wide: every Namespace.
+t_rbac_namespaces() {
+  local name ns
+  for name in watch-release-namespace:ops leader-election:team-a ha:proxy-orders; do
+    ns="${name#*:}"
+    name="${name%%:*}"
+    rbac_of "${name}"
+    expect_lines "${work}/rbac-${name}" <<EOF
+ClusterRole ${fullname} -: core/namespaces get,list,watch names=${ns}
+EOF
+    if grep "^ClusterRole ${fullname} -: " "${work}/rbac-${name}" \
+        | grep -vE ": proxy-solutions.net/proxyproviders(/status)? |: core/namespaces .* names=${ns}$"; then
+      fail "${name}: the ClusterRole has more than ProxyProviders and Namespace ${ns} (above)"
+    fi
+  done
+  rbac_of default
+  expect_lines "${work}/rbac-default" <<EOF
+ClusterRole ${fullname} -: core/namespaces get,list,watch names=-
+EOF
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -563,7 +729,10 @@ dry_run() {
 }
 
 t_dry_run_crd() {
-  dry_run "${crd_file}"
+  local f
+  for f in "${crd_files[@]}"; do
+    dry_run "${f}"
+  done
 }
 
 t_dry_run_default() {
@@ -574,11 +743,13 @@ t_dry_run_default() {
 }
 
 t_dry_run_ha() {
-  local ns watch
+  local ns watch keys
   ns="$(new_ns chart-ha)"
   watch="$(new_ns chart-ha-watch)"
+  keys="$(new_ns chart-ha-keys)"
   render "${work}/dr-ha.yaml" --namespace "${ns}" --set installCrds=false \
-    -f "${ha_values}" --set watchNamespace="${watch}"
+    -f "${ha_values}" --set watchNamespace="${watch}" --set "providerKeyNamespaces={${keys}}"
+  grep -q "namespace: ${keys}$" "${work}/dr-ha.yaml" || fail "no object in the provider-key namespace ${keys}"
   dry_run "${work}/dr-ha.yaml"
 }
 
@@ -625,21 +796,26 @@ t_install() {
   if [[ -s "${work}/crd-preexisting" ]]; then
     crd_arg=(--set installCrds=false)
   else
-    # an "older" chart whose CRD differs (short name), to see the upgrade update the CRD
+    # an "older" chart whose ProxyOrder CRD differs (short name), to see the upgrade update it
     sed -i.bak 's/^    - pxo$/    - pxoold/' "${work}/old-chart/crds-source/${crd_name}.yaml"
     grep -q -- '- pxoold' "${work}/old-chart/crds-source/${crd_name}.yaml" || fail "could not prepare the old chart"
   fi
   helm install "${rel}" "${work}/old-chart" --namespace "${ns}" --wait=false "${crd_arg[@]+"${crd_arg[@]}"}" >/dev/null \
     2>"${work}/install.err" || fail "helm install failed: $(cat "${work}/install.err")"
   if [[ ! -s "${work}/crd-preexisting" ]]; then echo 1 >"${work}/crd-created"; fi
-  kubectl get -n "${ns}" "deployment/${name}" "serviceaccount/${name}" "service/${name}-metrics" -o name
-  kubectl get "clusterrole/${name}" "clusterrolebinding/${name}" "crd/${crd_name}" -o name
+  kubectl get -n "${ns}" "deployment/${name}" "serviceaccount/${name}" "service/${name}-metrics" \
+    "role/${name}-operator-namespace" "rolebinding/${name}-operator-namespace" -o name
+  kubectl get "clusterrole/${name}" "clusterrolebinding/${name}" "crd/${crd_name}" "crd/${provider_crd_name}" -o name
   [[ "$(kubectl get -n "${ns}" "deployment/${name}" -o jsonpath='{.spec.template.spec.containers[0].image}')" \
      == ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0 ]] || fail "unexpected image"
   if [[ ! -s "${work}/crd-preexisting" ]]; then
-    kubectl wait --for condition=established --timeout=60s "crd/${crd_name}" >/dev/null
+    kubectl wait --for condition=established --timeout=60s "crd/${crd_name}" "crd/${provider_crd_name}" >/dev/null
     [[ "$(kubectl get "crd/${crd_name}" -o jsonpath='{.spec.names.shortNames[0]}')" == pxoold ]] \
-      || fail "the CRD was not installed by the release"
+      || fail "the ProxyOrder CRD was not installed by the release"
+    [[ "$(kubectl get "crd/${provider_crd_name}" -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-name}')" == "${rel}" ]] \
+      || fail "the ProxyProvider CRD was not installed by the release"
+    [[ "$(kubectl get "crd/${provider_crd_name}" -o jsonpath='{.spec.scope}')" == Cluster ]] \
+      || fail "the ProxyProvider CRD is not cluster-scoped"
   fi
 }
 
@@ -666,7 +842,7 @@ t_uninstall() {
   helm uninstall "${rel}" --namespace "${ns}" >/dev/null
   if kubectl get "clusterrole/${name}" -o name 2>/dev/null; then fail "ClusterRole still there after uninstall"; fi
   if kubectl get -n "${ns}" "deployment/${name}" -o name 2>/dev/null; then fail "Deployment still there after uninstall"; fi
-  kubectl get "crd/${crd_name}" -o name || fail "the CRD was deleted by helm uninstall"
+  kubectl get "crd/${crd_name}" "crd/${provider_crd_name}" -o name || fail "a CRD was deleted by helm uninstall"
 }
 
 t_chart_check() {
@@ -678,7 +854,7 @@ t_chart_check() {
 
 echo "# chart tests against $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null)"
 echo "# helm $(helm version --short 2>/dev/null), kubectl $(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])' 2>/dev/null)"
-if kubectl get crd "${crd_name}" -o name >/dev/null 2>&1; then
+if kubectl get crd "${crd_names[@]}" -o name 2>/dev/null | grep -q .; then
   echo 1 >"${work}/crd-preexisting"
 else
   : >"${work}/crd-preexisting"
@@ -690,24 +866,28 @@ check "helm lint --strict (default values)" t_lint_default
 check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
 check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
-check "helm template: replicaCount, image, auth, ServiceMonitor, installCrds, PDB options" t_template_options
-check "the rendered CRD is crds/ with helm.sh/resource-policy: keep" t_crd_rendered
+check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB options" t_template_options
+check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
 check "values.schema.json rejects an unknown key (bogus)" t_schema_unknown
 check "values.schema.json rejects an unknown nested key (provider.bogus)" t_schema_nested_unknown
 check "values.schema.json rejects a wrong nested type (metrics.serviceMonitor.enabled)" t_schema_nested_type
 check "values.schema.json rejects an unknown enum value (provider.ipAuthClear)" t_schema_enum
+check "values.schema.json checks allowApiKeySecretRef and providerKeyNamespaces" t_schema_tenancy
 check "no '*' in any rendered Role/ClusterRole (${#rbac_combos[@]} value combinations)" t_no_wildcards
 check "RBAC is exactly what the operator uses (${#rbac_combos[@]} value combinations)" t_rbac_exact
-check "server dry-run: the CRD applies without warnings" t_dry_run_crd
+check "the Role in the release namespace grants the order-claim Lease verbs (every combination)" t_rbac_claims
+check "providerKeyNamespaces renders a read-only Secrets Role per namespace" t_rbac_provider_keys
+check "watchNamespace: the ClusterRole reaches Namespaces only by that name" t_rbac_namespaces
+check "server dry-run: both CRDs apply without warnings" t_dry_run_crd
 check "server dry-run: chart (default values) in a restricted namespace, no warnings" t_dry_run_default
 check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
-check "helm install: Deployment, ServiceAccount, Service, ClusterRole(Binding), CRD created" t_install
+check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; the CRD is updated" t_upgrade
-check "helm uninstall: objects deleted, the CRD kept" t_uninstall
+check "helm uninstall: objects deleted, both CRDs kept" t_uninstall
 if [[ -s "${work}/crd-preexisting" ]]; then
-  skip "helm install/upgrade manage the CRD" "the CRD existed before (not created by this release): installed with installCrds=false"
+  skip "helm install/upgrade manage the CRDs" "a CRD existed before (not created by this release): installed with installCrds=false"
 fi
 check "chart-check: crds-source/ and deploy/ are up to date" t_chart_check
 

@@ -66,28 +66,47 @@ app.kubernetes.io/part-of: proxy-order-operator
 {{- end }}
 
 {{/*
-"true" when the default API-key Secret is outside what the watch rules grant, so it needs
-its own read-only Role: the watch rules are a Role in another namespace.
+The rules of the namespaced resources the operator watches: ProxyOrders, their Secrets, Events.
+A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
 */}}
-{{- define "proxy-order-operator.defaultKeyRole" -}}
-{{- if and .Values.defaultApiKeySecret.name .Values.watchNamespace (ne .Values.watchNamespace .Release.Namespace) }}true{{ end }}
-{{- end }}
-
-{{/* The rules of the watched resources: ProxyOrders, their Secrets, Events. */}}
 {{- define "proxy-order-operator.watchRules" -}}
+# ProxyOrders: watched (list, watch), read (get), finalizer added and removed (patch).
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyorders"]
   verbs: ["get", "list", "watch", "patch"]
+# ProxyOrder status: conditions, the mirrored order, the password fingerprint.
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyorders/status"]
   verbs: ["get", "patch", "update"]
+# Owner references with blockOwnerDeletion on the credentials Secrets need update on the
+# owner's finalizers.
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyorders/finalizers"]
   verbs: ["update"]
+# Secrets: the credentials Secrets the operator owns (get, create, patch; watched with the
+# label app.kubernetes.io/managed-by=proxy-order-operator) and the password and API-key
+# Secrets ProxyOrders reference (get; watched with the label proxy-solutions.net/watch=true).
+# RBAC cannot narrow create, nor a label-selected list/watch, to names: this covers every
+# Secret in scope.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# Events about ProxyOrders (a Warning per refusal, an Event per provider call).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/* The rules of ProxyProviders (cluster-scoped): always in a ClusterRole. */}}
+{{- define "proxy-order-operator.providerRules" -}}
+# ProxyProviders (cluster-scoped): watched, and read when a ProxyOrder names one in
+# spec.providerRef.
+- apiGroups: ["proxy-solutions.net"]
+  resources: ["proxyproviders"]
+  verbs: ["get", "list", "watch"]
+# ProxyProvider status: the Ready condition and the number of orders its API key lists.
+- apiGroups: ["proxy-solutions.net"]
+  resources: ["proxyproviders/status"]
+  verbs: ["get", "patch", "update"]
+{{- end }}
+
