@@ -39,9 +39,9 @@ for _ in $(seq 50); do
 done
 curl -fsS "http://$sim_addr/_sim/healthz" >/dev/null || { echo "simulator did not start; see $work/sim.log" >&2; exit 1; }
 
-echo "==> installing the CRD"
+echo "==> installing the CRDs"
 kubectl apply --server-side -f crds/ >/dev/null
-kubectl wait --for=condition=Established crd/proxyorders.proxy-solutions.net --timeout=30s >/dev/null
+kubectl wait --for=condition=Established crd/proxyorders.proxy-solutions.net crd/proxyproviders.proxy-solutions.net --timeout=30s >/dev/null
 
 echo "==> starting the operator (log: $work/operator.log)"
 target/debug/proxy-order-operator \
@@ -59,8 +59,20 @@ if ! kubectl wait --for=condition=Ready proxyorder/example --timeout=60s >/dev/n
   exit 1
 fi
 
+echo "==> a ProxyProvider for the simulator (examples/proxyprovider.yaml) and a tenant's order in team-a"
+kubectl create namespace team-a --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+sed "s#^  url: .*#  url: http://$sim_addr/api#" examples/proxyprovider.yaml | kubectl apply -f - >/dev/null
+kubectl apply -f examples/proxyorder-tenant.yaml >/dev/null
+if ! kubectl -n team-a wait --for=condition=Ready proxyorder/scraper --timeout=60s >/dev/null; then
+  echo "the tenant's example did not become Ready:" >&2
+  kubectl -n team-a get proxyorder scraper -o yaml >&2
+  exit 1
+fi
+
 echo
-kubectl get proxyorders -o wide
+kubectl get proxyproviders -o wide
+echo
+kubectl get proxyorders -A -o wide
 echo
 echo "Secret example-proxy holds: $(kubectl get secret example-proxy -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}')"
 cat <<TXT
@@ -75,6 +87,10 @@ Try next (in another shell: source target/controlplane/env):
   curl http://$sim_addr/_sim/requests     # every provider call the operator made
   curl http://$metrics_addr/metrics
   kubectl describe pxo example
+  kubectl create namespace team-b && sed 's/team-a/team-b/' examples/proxyorder-tenant.yaml | kubectl apply -f -
+                                          # not allowed by the provider: NamespaceNotAllowed
+  kubectl label namespace team-b proxy-solutions.net/tenant=true   # now allowed: OrderConflict
+  kubectl get leases -l proxy-solutions.net/order-claim=true   # who holds which order
 
 Press Ctrl-C to stop everything.
 TXT
