@@ -101,6 +101,8 @@ fn secret_to_orders(
         .iter()
         .filter(|o| o.controller == Some(true) && o.kind == ProxyOrder::kind(&()))
         .map(|o| ObjectRef::new(&o.name).within(&ns))
+        // Only ProxyOrders this instance reconciles (another shard's are not in its cache).
+        .filter(|r| store.get(r).is_some())
         .collect();
     let is_default = keys
         .default_key

@@ -27,9 +27,11 @@ pub struct Target {
 }
 
 impl Target {
-    /// The key of an API key's order list and rate-limit bucket at this provider.
+    /// The key of an API key's order list and rate-limit bucket at this provider. It includes
+    /// how the key is sent: a provider set up with the wrong transport must not be answered by
+    /// the list another one fetched with the same key.
     pub fn cache_key(&self, key_fp: &str) -> String {
-        format!("{}\n{key_fp}", self.scope)
+        format!("{}\n{:?}\n{key_fp}", self.scope, self.client.config().auth)
     }
 }
 
@@ -218,6 +220,25 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
 mod tests {
     use super::*;
     use crate::proxy_provider::ProviderAuth;
+
+    #[test]
+    fn lists_are_shared_only_by_keys_sent_the_same_way() {
+        let target = |auth| Target {
+            client: Arc::new(ProviderClient::new(ProviderConfig { auth, ..defaults() }).unwrap()),
+            rate: 1.0,
+            scope: "https://default.example/api".into(),
+        };
+        let bearer = target(AuthScheme::default());
+        let query = target(AuthScheme::Query {
+            param: "api_key".into(),
+        });
+        assert_eq!(
+            bearer.cache_key("fp"),
+            target(AuthScheme::default()).cache_key("fp")
+        );
+        assert_ne!(bearer.cache_key("fp"), query.cache_key("fp"));
+        assert_ne!(bearer.cache_key("fp"), bearer.cache_key("other-fp"));
+    }
 
     fn defaults() -> ProviderConfig {
         ProviderConfig {

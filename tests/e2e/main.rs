@@ -3,6 +3,7 @@
 //! Provider calls are counted from the simulator's request log, never from operator logs.
 
 mod support;
+mod tenancy;
 
 use std::time::Duration;
 
@@ -757,7 +758,7 @@ async fn revoke_policy_rotates_and_clears_before_deletion() {
 
 #[tokio::test]
 async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
-    let _schema = CRD_SCHEMA.lock().unwrap_or_else(|e| e.into_inner());
+    let _schema = CRD_SCHEMA.lock().await;
     let env = Env::start("admission").await;
     let key = json!({"name": KEY_SECRET, "key": "api-key"});
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -1150,7 +1151,7 @@ async fn unavailable_events(env: &Env) -> i32 {
 
 #[tokio::test]
 async fn an_unreadable_proxyorder_does_not_stop_the_others() {
-    let _schema = CRD_SCHEMA.lock().unwrap_or_else(|e| e.into_inner());
+    let _schema = CRD_SCHEMA.lock().await;
     let mut env = Env::start("poison").await;
     let key = json!({"name": KEY_SECRET, "key": "api-key"});
     env.apply(

@@ -19,7 +19,9 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use proxy_order_operator::{
+    controller::WATCH_LABEL,
     crd::{ProxyOrder, ProxyOrderSpec},
+    proxy_provider::ProxyProvider,
     sim::{SimConfig, Simulator},
 };
 use serde_json::{Value, json};
@@ -40,16 +42,19 @@ pub struct Env {
     metrics_port: u16,
     /// Kubeconfig the operator uses instead of the test's own (impersonation).
     operator_kubeconfig: Option<PathBuf>,
+    /// What the operator watches: `--namespace <ns>`, or (cluster-wide) `--operator-namespace
+    /// <ns> --selector <selector>`.
+    scope_args: Vec<String>,
 }
 
-fn kube_env_check() {
+pub fn kube_env_check() {
     assert!(
         std::env::var_os("KUBECONFIG").is_some(),
         "end-to-end tests need a cluster: run them with `make test-e2e` (KUBECONFIG is not set)"
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -68,8 +73,9 @@ impl Env {
         Self::start_inner(name, extra_args, false, SimConfig::default()).await
     }
 
-    /// Like [`Env::start_with`], with a simulator seeded from `sim` (its API keys are set to
-    /// the test key).
+    /// Like [`Env::start_with`], with a simulator seeded from `sim` (it accepts the test key
+    /// and the keys of `sim` other than the simulator's default one).
+    #[allow(dead_code)] // used by the fault suite (tests/faults)
     pub async fn start_with_sim(name: &str, sim: SimConfig, extra_args: &[&str]) -> Env {
         Self::start_inner(name, extra_args, false, sim).await
     }
@@ -86,6 +92,48 @@ impl Env {
         extra_args: &[&str],
         as_chart: bool,
         sim_config: SimConfig,
+    ) -> Env {
+        Self::start_scoped(
+            name,
+            extra_args,
+            as_chart.then_some(&[][..]),
+            sim_config,
+            None,
+        )
+        .await
+    }
+
+    /// The operator of a multi-tenant installation: the chart installed cluster-wide (release
+    /// and operator namespace named after the test's namespace, `chart_sets` as extra `--set`
+    /// values) and impersonated, the operator watching every namespace but only the objects
+    /// matching `selector` (`--selector`), with `--operator-namespace` the test's namespace
+    /// (which holds the API-key Secret [`KEY_SECRET`]).
+    pub async fn start_cluster_wide(
+        name: &str,
+        selector: &str,
+        chart_sets: &[&str],
+        sim_config: SimConfig,
+        extra_args: &[&str],
+    ) -> Env {
+        Self::start_scoped(
+            name,
+            extra_args,
+            Some(chart_sets),
+            sim_config,
+            Some(selector),
+        )
+        .await
+    }
+
+    /// `chart`: install the chart (with these extra `--set` values) and impersonate its
+    /// ServiceAccount. `cluster_selector`: watch all namespaces with this selector instead of
+    /// only the test's namespace.
+    async fn start_scoped(
+        name: &str,
+        extra_args: &[&str],
+        chart: Option<&[&str]>,
+        sim_config: SimConfig,
+        cluster_selector: Option<&str>,
     ) -> Env {
         kube_env_check();
         proxy_order_operator::provider::client::install_crypto_provider();
@@ -104,9 +152,18 @@ impl Env {
         )
         .await
         .unwrap();
+        // The test key, and any other key the scenario gives the simulator.
+        let mut api_keys = vec![API_KEY.to_string()];
+        api_keys.extend(
+            sim_config
+                .api_keys
+                .iter()
+                .filter(|k| *k != proxy_order_operator::sim::DEFAULT_API_KEY)
+                .cloned(),
+        );
         let sim = Simulator::start(
             SimConfig {
-                api_keys: vec![API_KEY.to_string()],
+                api_keys,
                 ..sim_config
             },
             "127.0.0.1:0".parse().unwrap(),
@@ -139,9 +196,19 @@ impl Env {
             },
             metrics_port: free_port(),
             operator_kubeconfig: None,
+            scope_args: Vec::new(),
         };
-        if as_chart {
-            let sa = install_chart(&env.ns);
+        env.scope_args = match cluster_selector {
+            None => vec!["--namespace".into(), env.ns.clone()],
+            Some(selector) => vec![
+                "--operator-namespace".into(),
+                env.ns.clone(),
+                "--selector".into(),
+                selector.into(),
+            ],
+        };
+        if let Some(sets) = chart {
+            let sa = install_chart(&env.ns, sets);
             env.operator_kubeconfig = Some(impersonating_kubeconfig(&env.ns, &sa, &dir));
         }
         env.put_secret(KEY_SECRET, "api-key", API_KEY).await;
@@ -169,22 +236,21 @@ impl Env {
             .open(&self.log)
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy-order-operator"));
-        cmd.args([
-            "--namespace",
-            &self.ns,
-            "--provider-url",
-            &self.sim.base_url(),
-            "--metrics-addr",
-            &format!("127.0.0.1:{}", self.metrics_port),
-            "--log-format",
-            "json",
-        ])
-        .args(&self.extra_args)
-        .env("RUST_LOG", "info,proxy_order_operator=debug")
-        .env_remove(proxy_order_operator::failpoint::ENV)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
+        cmd.args(&self.scope_args)
+            .args([
+                "--provider-url",
+                &self.sim.base_url(),
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", self.metrics_port),
+                "--log-format",
+                "json",
+            ])
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info,proxy_order_operator=debug")
+            .env_remove(proxy_order_operator::failpoint::ENV)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
         if let Some(fp) = failpoint {
             cmd.env(proxy_order_operator::failpoint::ENV, fp);
         }
@@ -233,9 +299,8 @@ impl Env {
         let log_path = self.log.with_extension(format!("{tag}.log"));
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_proxy-order-operator"))
+            .args(&self.scope_args)
             .args([
-                "--namespace",
-                &self.ns,
                 "--provider-url",
                 &self.sim.base_url(),
                 "--metrics-addr",
@@ -253,6 +318,64 @@ impl Env {
             .spawn()
             .unwrap();
         (child, log_path)
+    }
+
+    /// Starts one more cluster-wide operator (see [`Env::start_cluster_wide`]) that reconciles
+    /// only the objects matching `selector`, with its own metrics port and log file, the same
+    /// kubeconfig (impersonation) and flags as the test's operator, and waits until it is
+    /// ready. It is stopped when the returned [`Shard`] is dropped.
+    pub async fn start_shard(&self, tag: &str, selector: &str) -> Shard {
+        let log = self.log.with_extension(format!("{tag}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let metrics_port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_proxy-order-operator"));
+        cmd.args([
+            "--operator-namespace",
+            &self.ns,
+            "--selector",
+            selector,
+            "--provider-url",
+            &self.sim.base_url(),
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--log-format",
+            "json",
+        ])
+        .args(&self.extra_args)
+        .env("RUST_LOG", "info,proxy_order_operator=debug")
+        .env_remove(proxy_order_operator::failpoint::ENV)
+        .env_remove(proxy_order_operator::failpoint::PAUSE_ENV)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+        if let Some(kc) = &self.operator_kubeconfig {
+            cmd.env("KUBECONFIG", kc);
+        }
+        let mut shard = Shard {
+            child: cmd.spawn().expect("operator binary starts"),
+            log,
+        };
+        let url = format!("http://127.0.0.1:{metrics_port}/readyz");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return shard;
+            }
+            if let Ok(Some(status)) = shard.child.try_wait() {
+                panic!(
+                    "shard {tag} exited early with {status}; log:\n{}",
+                    shard.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shard {tag} not ready; log:\n{}",
+                shard.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits for the operator process to end by itself (after a failpoint), up to 30 s.
@@ -274,6 +397,7 @@ impl Env {
     }
 
     /// Fails, with the log's tail, when the operator process has exited.
+    #[allow(dead_code)] // used by the fault suite (tests/faults)
     pub fn operator_alive(&mut self) -> anyhow::Result<()> {
         if let Some(child) = self.operator.as_mut()
             && let Ok(Some(status)) = child.try_wait()
@@ -315,16 +439,10 @@ impl Env {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    /// Creates or replaces Secret `name` in the test's namespace with one key (see
+    /// [`put_secret_in`]).
     pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
-        let s = json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": self.ns},
-            "data": {key: ByteString(value.as_bytes().to_vec())},
-        });
-        self.secrets()
-            .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
-            .await
-            .unwrap();
+        put_secret_in(&self.client, &self.ns, name, key, value).await;
     }
 
     /// Applies a ProxyOrder from a spec JSON (server-side apply, field manager `e2e`).
@@ -457,6 +575,7 @@ impl Env {
     }
 
     /// Empties the simulator's request log.
+    #[allow(dead_code)] // used by the fault suite (tests/faults)
     pub async fn sim_clear_requests(&self) -> anyhow::Result<()> {
         reqwest::Client::new()
             .delete(format!("{}/requests", self.sim.admin_url()))
@@ -544,10 +663,44 @@ impl Env {
     }
 }
 
+/// An extra operator process started by [`Env::start_shard`]; killed on drop.
+pub struct Shard {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Shard {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Shard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         self.stop_operator();
     }
+}
+
+/// Creates or replaces Secret `ns/name` with one key, labelled [`WATCH_LABEL`]` = "true"`
+/// (server-side apply, field manager `e2e`): the operator notices a change of a Secret a
+/// ProxyOrder references at once only with that label.
+pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
+    let s = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "labels": {WATCH_LABEL: "true"}},
+        "data": {key: ByteString(value.as_bytes().to_vec())},
+    });
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
+        .await
+        .unwrap_or_else(|e| panic!("Secret {ns}/{name}: {e}"));
 }
 
 pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String)> {
@@ -565,37 +718,43 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Installs (or updates) the CRD and waits until it is served.
+/// Installs (or updates) the CRDs (ProxyOrder and ProxyProvider) and waits until both are
+/// served.
 pub async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = ProxyOrder::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("e2e").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("CRD applies");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = crds.get(&crd.name_any()).await.unwrap();
-        let established = c
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
+    for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("CRD {} applies: {e}", crd.name_any()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let c = crds.get(&crd.name_any()).await.unwrap();
+            let established = c
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "CRD {} not established",
+                crd.name_any()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(Instant::now() < deadline, "CRD not established");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// Held by the scenarios that depend on the CRD's validation (admission) and by the one that
 /// loosens it for a moment to store an object an older CRD would have accepted.
-pub static CRD_SCHEMA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub static CRD_SCHEMA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Stores ProxyOrder `name` with `spec` in `env`'s namespace although the CRD refuses it, as an
 /// older CRD without `loosen`'s bounds would have: the CRD is applied without them, the object
@@ -664,7 +823,7 @@ fn chart_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/proxy-order-operator")
 }
 
-fn run(cmd: &mut Command, what: &str) -> String {
+pub fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
@@ -676,20 +835,26 @@ fn run(cmd: &mut Command, what: &str) -> String {
 }
 
 /// Renders the chart (without CRDs; the tests install those) as release `ns` into namespace
-/// `ns`, applies it, and returns the name of its ServiceAccount.
-fn install_chart(ns: &str) -> String {
-    let rendered = run(
-        Command::new("helm").args([
-            "template",
-            ns,
-            chart_dir().to_str().unwrap(),
-            "--namespace",
-            ns,
-            "--set",
-            "installCrds=false",
-        ]),
-        "helm template",
-    );
+/// `ns`, with `sets` as extra `--set` values, applies it, and returns the name of its
+/// ServiceAccount.
+pub fn install_chart(ns: &str, sets: &[&str]) -> String {
+    let mut helm = Command::new("helm");
+    helm.args([
+        "template",
+        ns,
+        chart_dir().to_str().unwrap(),
+        "--namespace",
+        ns,
+        "--set",
+        "installCrds=false",
+        // The `helm test` Pod is no part of the installation (and creating it races with the
+        // namespace's default ServiceAccount).
+        "--skip-tests",
+    ]);
+    for set in sets {
+        helm.args(["--set", set]);
+    }
+    let rendered = run(&mut helm, "helm template");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
     let file = dir.join(format!("{ns}-chart.yaml"));
     std::fs::write(&file, rendered).unwrap();
@@ -712,7 +877,7 @@ fn install_chart(ns: &str) -> String {
         .to_string()
 }
 
-fn uninstall_chart(ns: &str) {
+pub fn uninstall_chart(ns: &str) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
     let file = dir.join(format!("{ns}-chart.yaml"));
     let _ = Command::new("kubectl")
@@ -723,7 +888,7 @@ fn uninstall_chart(ns: &str) {
 
 /// A copy of the test's kubeconfig whose user impersonates the ServiceAccount `ns/sa`, with the
 /// groups Kubernetes gives ServiceAccounts.
-fn impersonating_kubeconfig(ns: &str, sa: &str, dir: &std::path::Path) -> PathBuf {
+pub fn impersonating_kubeconfig(ns: &str, sa: &str, dir: &std::path::Path) -> PathBuf {
     let path = std::env::var("KUBECONFIG").unwrap();
     let mut kc = kube::config::Kubeconfig::read_from(&path).unwrap();
     for named in kc.auth_infos.iter_mut() {
