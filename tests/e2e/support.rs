@@ -604,22 +604,7 @@ impl Env {
 
     /// Events about the ProxyOrder `name`, as (type, reason, note).
     pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
-        let api: Api<k8s_openapi::api::events::v1::Event> =
-            Api::namespaced(self.client.clone(), &self.ns);
-        api.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .map(|e| {
-                (
-                    e.type_.unwrap_or_default(),
-                    e.reason.unwrap_or_default(),
-                    e.note.unwrap_or_default(),
-                )
-            })
-            .collect()
+        events_about(&self.client, &self.ns, name).await
     }
 
     /// Fails when any canary appears in the operator's log, in an Event or in a status.
@@ -701,6 +686,25 @@ pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, val
         .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
         .await
         .unwrap_or_else(|e| panic!("Secret {ns}/{name}: {e}"));
+}
+
+/// Events in namespace `ns` about the object `name`, as (type, reason, note).
+pub async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String)> {

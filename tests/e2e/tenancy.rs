@@ -326,21 +326,7 @@ impl Tenancy {
 
     /// Events about ProxyOrder `ns/name`, as (type, reason, note).
     async fn events(&self, ns: &str, name: &str) -> Vec<(String, String, String)> {
-        Api::<Event>::namespaced(self.client(), ns)
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .map(|e| {
-                (
-                    e.type_.unwrap_or_default(),
-                    e.reason.unwrap_or_default(),
-                    e.note.unwrap_or_default(),
-                )
-            })
-            .collect()
+        events_about(&self.client(), ns, name).await
     }
 
     /// Waits for a Warning Event with `reason` about `ns/name`.
