@@ -20,6 +20,10 @@ pub enum Error {
     #[error(transparent)]
     NotLeader(#[from] crate::leader::NotLeader),
 
+    /// An order claim changed hands more often than it could be read; tried again later.
+    #[error("the claim on order {0} kept changing hands; trying again")]
+    ClaimContended(u64),
+
     /// The ProxyOrder lacks a name, namespace or UID (never the case for stored objects).
     #[error("ProxyOrder is missing metadata.{0}")]
     MissingMetadata(&'static str),
@@ -33,6 +37,7 @@ impl Error {
             Error::Serialize { .. } => "serialize",
             Error::MissingMetadata(_) => "metadata",
             Error::NotLeader(_) => "not_leader",
+            Error::ClaimContended(_) => "claim",
         }
     }
 }

@@ -41,7 +41,10 @@ pub struct ProxyProviderSpec {
     /// operator's `--provider-url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
-    #[x_kube(validation = Rule::new("isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))").message("url must be an http:// or https:// URL"))]
+    #[x_kube(
+        validation = Rule::new("isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))").message("url must be an http:// or https:// URL"),
+        validation = Rule::new("!self.matches('^[a-z]+://[^/]*@')").message("url must not carry user information (user:password@): the API key goes in apiKeySecretRef")
+    )]
     pub url: Option<String>,
 
     /// How the API key is sent. Each field left out takes the operator's flag.
@@ -76,9 +79,11 @@ pub struct ProxyProviderSpec {
     pub namespace_selector: Option<LabelSelector>,
 }
 
-/// How the API key travels with each request.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+/// How the API key travels with each request: in a header (`header`, `scheme`) or in a query
+/// parameter (`queryParam`), not both.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.queryParam) || (!has(self.header) && !has(self.scheme))").message("auth.queryParam sends the key in the URL: it cannot be combined with auth.header or auth.scheme"))]
 pub struct ProviderAuth {
     /// Header carrying the API key. Default: the operator's `--auth-header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -547,7 +547,7 @@ EOF
 cluster_rules() { # NAMESPACE-NAMES ("-": every namespace) SA
   cat <<EOF
 ClusterRole ${fullname} -: proxy-solutions.net/proxyproviders get,list,watch names=-
-ClusterRole ${fullname} -: proxy-solutions.net/proxyproviders/status get,patch,update names=-
+ClusterRole ${fullname} -: proxy-solutions.net/proxyproviders/status patch names=-
 ClusterRole ${fullname} -: core/namespaces get,list,watch names=$1
 ClusterRoleBinding ${fullname} - -> ClusterRole/${fullname} ServiceAccount:ops/$2
 EOF
@@ -586,7 +586,7 @@ EOF
 
 provider_key_rules() { # NAMESPACE SA
   cat <<EOF
-Role ${fullname}-provider-keys $1: core/secrets get,list,watch names=-
+Role ${fullname}-provider-keys $1: core/secrets get names=-
 RoleBinding ${fullname}-provider-keys $1 -> Role/${fullname}-provider-keys ServiceAccount:ops/$2
 EOF
 }

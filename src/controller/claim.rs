@@ -23,7 +23,11 @@ use super::{
     context::Context,
     reconcile::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION},
 };
-use crate::{crd::ProxyOrder, credentials, error::Result};
+use crate::{
+    crd::ProxyOrder,
+    credentials,
+    error::{Error, Result},
+};
 
 /// Label on every claim.
 pub const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
@@ -37,6 +41,24 @@ pub const PROVIDER_URL_ANNOTATION: &str = "proxy-solutions.net/provider-url";
 /// How often a claim that keeps changing hands under us is read again before giving up for
 /// this reconcile.
 const ATTEMPTS: usize = 5;
+
+/// The provider as order ids belong to it: its base URL with the host lower-cased, without a
+/// default port, user information, query or fragment, or a trailing `/`. So two spellings of
+/// one provider (two ProxyProviders for one account) share their claims.
+pub fn scope_of(base_url: &str) -> String {
+    match url::Url::parse(base_url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}",
+                u.scheme(),
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                u.path().trim_end_matches('/')
+            )
+        }
+        Err(_) => base_url.trim_end_matches('/').to_string(),
+    }
+}
 
 /// The claim's name: the same for every ProxyOrder naming this order at this provider.
 pub fn claim_name(scope: &str, order_id: u64) -> String {
@@ -144,9 +166,28 @@ pub async fn ensure(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Some(
-        "another ProxyOrder (the claim is changing hands; retrying)".to_string(),
-    ))
+    // Changing hands faster than it can be read: try again later (a transient error, not a
+    // conflict that would wait for the slow re-check).
+    Err(Error::ClaimContended(po.spec.order_id))
+}
+
+/// Whether `po` holds the claim on its order at `scope` now (read only: nothing is claimed).
+/// Deleting with `deletionPolicy: Revoke` revokes only then, whatever the order list says.
+pub async fn held(
+    ctx: &Context,
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    scope: &str,
+) -> Result<bool> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
+    let me = holder_identity(ns, &po.name_any(), uid);
+    Ok(api
+        .get_opt(&claim_name(scope, po.spec.order_id))
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .is_some_and(|h| h == me))
 }
 
 /// Whether the ProxyOrder `namespace/name/uid` still exists (the same object, not one
@@ -166,14 +207,18 @@ async fn holder_exists(ctx: &Context, holder: &str) -> Result<bool> {
     }
 }
 
-/// Deletes the claims a deleted ProxyOrder (by UID) held, each only if it is unchanged since it
-/// was read (so a claim taken over meanwhile stays).
+/// Deletes the claims a deleted ProxyOrder (by UID) held, each only if its holder is really
+/// gone (a ProxyOrder that merely left this instance's `--selector` still holds its order) and
+/// the claim is unchanged since it was read (so a claim taken over meanwhile stays).
 pub async fn release(ctx: &Context, uid: &str) -> Result<()> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
     let lp = ListParams::default().labels(&format!("{CLAIM_LABEL}=true,{HOLDER_UID_LABEL}={uid}"));
     for l in api.list(&lp).await? {
         let holder = l.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
-        if !holder.is_some_and(|h| h.ends_with(&format!("/{uid}"))) {
+        let Some(holder) = holder.filter(|h| h.ends_with(&format!("/{uid}"))) else {
+            continue;
+        };
+        if holder_exists(ctx, holder).await? {
             continue;
         }
         ctx.fence.check()?;
@@ -207,6 +252,24 @@ mod tests {
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+
+    #[test]
+    fn one_provider_spelled_two_ways_is_one_scope() {
+        let s = scope_of("https://api.example/api");
+        for other in [
+            "https://API.Example/api/",
+            "https://api.example:443/api",
+            "https://user:pw@api.example/api?x=1#f",
+        ] {
+            assert_eq!(scope_of(other), s, "{other}");
+        }
+        assert_ne!(scope_of("https://api.example:8443/api"), s);
+        assert_ne!(scope_of("http://api.example/api"), s);
+        assert_eq!(
+            scope_of("http://127.0.0.1:18080/api"),
+            "http://127.0.0.1:18080/api"
         );
     }
 

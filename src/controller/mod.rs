@@ -204,15 +204,14 @@ pub async fn run(
 ) -> anyhow::Result<(Handle, impl std::future::Future<Output = ()>)> {
     let provider = ProviderClient::new(config.provider.config())?;
     let default_target = Arc::new(Target {
-        scope: config
-            .provider
-            .provider_url
-            .trim_end_matches('/')
-            .to_string(),
+        scope: claim::scope_of(&config.provider.provider_url),
         client: Arc::new(provider),
         rate: config.rate_limit,
     });
     let operator_ns = config.operator_namespace();
+    if config.operator_namespace.is_none() && std::env::var_os("POD_NAMESPACE").is_none() {
+        warn!(namespace = %operator_ns, "neither --operator-namespace nor POD_NAMESPACE is set: order claims are kept in this namespace; in a shared cluster set it to a namespace tenants cannot write to");
+    }
     let metrics = Arc::new(Metrics::default());
     let (reader, writer) = reflector::store();
     let reporter = Reporter {
@@ -329,18 +328,22 @@ pub async fn run(
     // ProxyProviders: a change re-checks every ProxyOrder using it (it may have lost or gained
     // access), and namespaces' labels, for namespaceSelectors.
     let providers_api: Api<ProxyProvider> = Api::all(client.clone());
-    // Spec changes and deletions only: not the status the operator writes itself.
-    let mut seen: HashMap<String, Option<i64>> = HashMap::new();
+    // Spec changes (of the same object: a re-created one counts as changed) and deletions
+    // only, not the status the operator writes itself. Every ProxyProvider, whatever
+    // --selector says: a ProxyOrder of this instance may name any.
+    let mut seen: HashMap<String, (Option<String>, Option<i64>)> = HashMap::new();
+    let (all_providers, all_providers_writer) = reflector::store::<ProxyProvider>();
     let provider_changes = watcher(
         providers_api.clone(),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    .reflect(all_providers_writer)
     .try_filter_map(move |ev| {
         let changed = match ev {
             watcher::Event::Apply(pp) | watcher::Event::InitApply(pp) => {
-                let generation = pp.metadata.generation;
-                (seen.insert(pp.name_any(), generation) != Some(generation)).then_some(pp)
+                let version = (pp.metadata.uid.clone(), pp.metadata.generation);
+                (seen.insert(pp.name_any(), version.clone()) != Some(version)).then_some(pp)
             }
             watcher::Event::Delete(pp) => {
                 seen.remove(&pp.name_any());
@@ -365,7 +368,7 @@ pub async fn run(
     let keys = Arc::new(KeySecrets {
         default_key: config.default_api_key_secret.clone(),
         operator_namespace: operator_ns.clone(),
-        providers: provider_reader.clone(),
+        providers: all_providers,
     });
     let store = reader.clone();
     let mut controller = Controller::for_stream(orders, reader.clone())

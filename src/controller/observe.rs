@@ -9,6 +9,7 @@ use secrecy::SecretString;
 
 use super::{
     claim,
+    conditions::Reason,
     context::{Context, Throttled},
     plan::{MissingSecret, Observed, OwnedSecret, is_paused},
     tenancy::{self, Account, KeyLocation, Resolved},
@@ -61,10 +62,18 @@ pub async fn observe(
         .ok_or(Error::MissingMetadata("uid"))?;
 
     let (target, denied, api_key) = match tenancy::resolve(po, ctx, ns).await? {
-        Resolved::Allowed { target, key } => {
-            let api_key = read_api_key(ctx, key.as_ref(), ns).await?;
-            (Some(target), None, api_key)
-        }
+        Resolved::Allowed { target, key } => match read_api_key(ctx, key.as_ref(), ns).await? {
+            // The administrators' Secret is not named to the tenant.
+            Err(_) if key.as_ref().is_some_and(|k| k.owner.is_some()) => {
+                let owner = key.and_then(|k| k.owner).unwrap_or_default();
+                let why = format!(
+                    "the API key of {owner} is missing (its Secret or key does not exist): ask the \
+                     cluster's administrators"
+                );
+                (None, Some((Reason::SecretNotFound, why)), Err(no_key(ns)))
+            }
+            api_key => (Some(target), None, api_key),
+        },
         // Nothing else is read for a ProxyOrder that may not use the provider.
         Resolved::Denied(reason, why) => (None, Some((reason, why)), Err(no_key(ns))),
     };

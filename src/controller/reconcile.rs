@@ -24,6 +24,7 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 
 use super::{
+    claim,
     conditions::{self, READY, Reason, SYNCED},
     context::{Context, UNSAVED_TTL, Unsaved, jitter},
     observe::{Observation, SecretSnapshot, observe},
@@ -659,6 +660,22 @@ async fn finalize(
             publish(ctx, po, EventType::Warning, "RevokeBlocked", "Revoke", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
+        // Only the holder of the order's claim revokes. The claim is checked here whatever the
+        // order list said: observe claims (and so compares) only when the list shows the order.
+        if !claim::held(ctx, po, ns, uid, &account.target.scope).await? {
+            if let Some(Err(e)) = &obs.observed.listed {
+                // The list failed, so the claim could not be taken or confirmed: decide later.
+                return Ok(Action::requeue(ctx.backoff_delay(1, e.retry_after())));
+            }
+            let why = format!(
+                "this ProxyOrder does not hold the claim on order {}: nothing revoked",
+                po.spec.order_id
+            );
+            info!(%name, order = po.spec.order_id, %why, "not revoking");
+            publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;
+            set_finalizer(ctx, api, po, false).await?;
+            return Ok(Action::await_change());
+        }
         let request = ChangeRequest {
             gen_password: Some(true),
             ip_auth: Some(IpAuth::List(Vec::new())),

@@ -49,6 +49,9 @@ pub struct KeyLocation {
     pub namespace: String,
     pub name: String,
     pub key: String,
+    /// Whose key it is when it is not the tenant's own (`ProxyProvider <name>`, the operator's
+    /// default): then a missing key is reported without naming the administrators' Secret.
+    pub owner: Option<String>,
 }
 
 /// The account a ProxyOrder may use, or why it may use none.
@@ -114,7 +117,7 @@ pub fn target_for(ctx: &Context, spec: &ProxyProviderSpec) -> Result<Arc<Target>
     if let Some(t) = map.get(&id) {
         return Ok(t.clone());
     }
-    let scope = config.base_url.trim_end_matches('/').to_string();
+    let scope = super::claim::scope_of(&config.base_url);
     let client = ProviderClient::new(config).map_err(|e| e.to_string())?;
     let target = Arc::new(Target {
         client: Arc::new(client),
@@ -181,6 +184,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
                     .key
                     .clone()
                     .unwrap_or_else(|| DEFAULT_KEY.to_string()),
+                owner: Some(format!("ProxyProvider {}", r.name)),
             }),
         });
     }
@@ -201,6 +205,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
                 namespace: ns.to_string(),
                 name: r.name.clone(),
                 key: r.key.clone(),
+                owner: None,
             }),
         });
     }
@@ -212,6 +217,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
             namespace: d.namespace.clone(),
             name: d.name.clone(),
             key: DEFAULT_API_KEY_KEY.to_string(),
+            owner: Some("the operator's default API key".to_string()),
         });
     Ok(Resolved::Allowed { target, key })
 }

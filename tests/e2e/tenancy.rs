@@ -1397,10 +1397,36 @@ async fn provider_ref_is_checked_at_admission() {
     // ProxyProvider bounds.
     let providers: Api<ProxyProvider> = Api::all(client.clone());
     let name = format!("{ns}-bounds");
-    for (what, timeout) in [("timeout 0", 0), ("timeout 301", 301)] {
+    let key = json!({"name": KEY_SECRET});
+    for (what, spec, field) in [
+        (
+            "timeout 0",
+            json!({"apiKeySecretRef": key, "timeoutSeconds": 0}),
+            "timeoutSeconds",
+        ),
+        (
+            "timeout 301",
+            json!({"apiKeySecretRef": key, "timeoutSeconds": 301}),
+            "timeoutSeconds",
+        ),
+        (
+            "user information in the URL",
+            json!({"apiKeySecretRef": key, "url": "https://user:pw@api.example/api"}),
+            "user information",
+        ),
+        (
+            "not an http URL",
+            json!({"apiKeySecretRef": key, "url": "ftp://api.example/api"}),
+            "http:// or https://",
+        ),
+        (
+            "a query parameter and a header",
+            json!({"apiKeySecretRef": key, "auth": {"queryParam": "k", "header": "X-Key"}}),
+            "auth.queryParam",
+        ),
+    ] {
         let obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyProvider",
-                         "metadata": {"name": name},
-                         "spec": {"apiKeySecretRef": {"name": KEY_SECRET}, "timeoutSeconds": timeout}});
+                         "metadata": {"name": name}, "spec": spec});
         let err = providers
             .patch(
                 &name,
@@ -1409,8 +1435,108 @@ async fn provider_ref_is_checked_at_admission() {
             )
             .await
             .expect_err(what);
-        assert!(err.to_string().contains("timeoutSeconds"), "{what}: {err}");
+        assert!(err.to_string().contains(field), "{what}: {err}");
     }
     let _ = providers.delete(&name, &DeleteParams::default()).await;
     let _ = nss.delete(&ns, &DeleteParams::background()).await;
+}
+
+/// A ProxyOrder that does not hold an order's claim never revokes it on deletion, not even
+/// when it once published credentials (here: a status as a pre-claims duplicate would have
+/// one) and the order list fails, so that the claim is neither taken nor compared.
+#[tokio::test]
+async fn a_revoke_without_the_claim_waits_and_revokes_nothing() {
+    let mut t = Tenancy::start("revoke", SimConfig::default(), &[]).await;
+    let ns_a = t.namespace("a", json!({})).await;
+    let ns_b = t.namespace("b", json!({})).await;
+    let provider = t
+        .apply_provider("shared", t.provider_spec(&[&ns_a, &ns_b], None))
+        .await;
+    t.apply(
+        &ns_b,
+        "holder-b",
+        via(&provider, ACTIVE, json!({"port": 8400})),
+    )
+    .await;
+    t.wait_ready(&ns_b, "holder-b").await;
+    let calls = t.env.change_calls(ACTIVE).await.len();
+    let order_before = t.env.sim_order(ACTIVE).await;
+
+    // Every order list fails from now on. A (its own list: another currency) never sees the
+    // order listed, so observe never compares claims for it.
+    t.env
+        .sim_post(
+            "/faults",
+            json!({"endpoint": "list", "status": 503, "count": 100000}),
+        )
+        .await;
+    t.apply(
+        &ns_a,
+        "dup-a",
+        via(
+            &provider,
+            ACTIVE,
+            json!({"port": 8401, "currency": "EUR", "deletionPolicy": "Revoke"}),
+        ),
+    )
+    .await;
+    t.wait_refused(&ns_a, "dup-a", "ProviderUnavailable").await;
+    // As if it had published the order's credentials once.
+    t.orders(&ns_a)
+        .patch_status(
+            "dup-a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "access": {"port": 8400, "login": "x", "ipList": []},
+                "passwordFingerprint": "sha256:00000000000000000000000000000000",
+            }})),
+        )
+        .await
+        .unwrap();
+    t.orders(&ns_a)
+        .delete("dup-a", &DeleteParams::default())
+        .await
+        .unwrap();
+    settle(6).await;
+    assert!(
+        t.orders(&ns_a).get_opt("dup-a").await.unwrap().is_some(),
+        "the revocation waits while the claim cannot be checked"
+    );
+    assert_eq!(
+        t.env.change_calls(ACTIVE).await.len(),
+        calls,
+        "no revocation without the claim"
+    );
+
+    // Lists work again: A is found not to hold the claim and goes without revoking.
+    reqwest::Client::new()
+        .delete(format!("{}/faults", t.env.sim.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    t.env
+        .wait_for("dup-a deleted", 30, async || {
+            t.orders(&ns_a)
+                .get_opt("dup-a")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    assert_eq!(t.env.change_calls(ACTIVE).await.len(), calls);
+    assert_eq!(t.env.sim_order(ACTIVE).await, order_before);
+    assert!(
+        t.events(&ns_a, "dup-a")
+            .await
+            .iter()
+            .any(|(_, reason, _)| reason == "RevokeSkipped"),
+        "{:?}",
+        t.events(&ns_a, "dup-a").await
+    );
+    t.assert_claimed_by(ACTIVE, &ns_b, "holder-b").await;
+    t.assert_no_forbidden();
+    t.finish().await;
 }

@@ -104,9 +104,10 @@ A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyproviders"]
   verbs: ["get", "list", "watch"]
-# ProxyProvider status: the Ready condition and the number of orders its API key lists.
+# ProxyProvider status: the Ready condition and the number of orders its API key lists
+# (server-side apply: patch only).
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyproviders/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
 {{- end }}
 
