@@ -4,6 +4,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
+# The test builds carry the crash points the crash-safety tests use (Cargo feature
+# `failpoints`); release builds and the image do not. One feature set for every test step, so
+# that they share one build.
+TEST_FEATURES := --features failpoints
+export TEST_FEATURES
 # Recipe lines that run cargo start with `+`, so that cargo (and rustdoc) share make's jobserver
 # under `make -j` instead of warning that they cannot reach it (and so also run under `make -n`).
 # The CRDs crdgen prints (`crdgen <plural>`), each written to crds/<plural>.proxy-solutions.net.yaml.
@@ -46,12 +51,13 @@ fmt: ## format the code
 	$(CARGO) fmt --all
 
 .PHONY: clippy
-clippy: ## lints, warnings are errors
-	+$(CARGO) clippy --locked --all-targets -- -D warnings
+clippy: ## lints, warnings are errors (the test build, and the shipped code without failpoints)
+	+$(CARGO) clippy --locked --all-targets $(TEST_FEATURES) -- -D warnings
+	+$(CARGO) clippy --locked --lib --bins -- -D warnings
 
 .PHONY: unit
 unit: ## unit tests, client-vs-simulator tests, golden files
-	+$(CARGO) test --locked
+	+$(CARGO) test --locked $(TEST_FEATURES)
 
 .PHONY: generate
 generate: ## regenerate the CRD YAML files from the Rust types, the chart's copies and deploy/
@@ -80,18 +86,18 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 
 .PHONY: cluster-tests
 cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
-	+$(CARGO) test --locked --test e2e --test faults --no-run
+	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --test faults --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-e2e
 test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)
-	tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test e2e
+	tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test e2e
 
 .PHONY: test-faults
 test-faults: controlplane-build ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)
-	+$(CARGO) test --locked --test faults --no-run
+	+$(CARGO) test --locked $(TEST_FEATURES) --test faults --no-run
 	FAULTS_N=$${FAULTS_N:-200} CRASH_RUNS=$${CRASH_RUNS:-20} \
-	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked --test faults
+	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test faults
 
 .PHONY: dev
 dev: controlplane-build ## local control plane + simulator + operator + example order; Ctrl-C stops all

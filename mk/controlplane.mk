@@ -8,7 +8,7 @@
 #   make test-cluster        up, run tests/controlplane/smoke.sh, always down
 #
 # Other targets can reuse the wrapper, e.g.:
-#   tests/controlplane/with-controlplane.sh cargo test --test e2e
+#   tests/controlplane/with-controlplane.sh cargo test --features failpoints --test e2e
 
 # Relative to this file, so it works whatever the including Makefile's location.
 # ("mk/" -> "", "/path/to/repo/mk/" -> "/path/to/repo/").

@@ -7,7 +7,11 @@
 //! reached (default 1), so a crash can also land in the middle of later work. With
 //! `PROXY_ORDER_FAILPOINT_PAUSE_MS` set, the point pauses that long instead of killing, to hold a
 //! reconcile inside a window (e.g. between reading and writing the Secret) while a test acts.
+//!
+//! Compiled in only with the Cargo feature `failpoints` (the test builds); without it [`hit`]
+//! does nothing, so a release binary cannot be made to kill itself through its environment.
 
+#[cfg(feature = "failpoints")]
 use std::sync::{
     OnceLock,
     atomic::{AtomicU32, Ordering},
@@ -17,6 +21,7 @@ pub const ENV: &str = "PROXY_ORDER_FAILPOINT";
 pub const PAUSE_ENV: &str = "PROXY_ORDER_FAILPOINT_PAUSE_MS";
 
 /// The armed point and at which hit it fires.
+#[cfg(feature = "failpoints")]
 fn armed() -> Option<&'static (String, u32)> {
     static POINT: OnceLock<Option<(String, u32)>> = OnceLock::new();
     POINT
@@ -24,6 +29,7 @@ fn armed() -> Option<&'static (String, u32)> {
         .as_ref()
 }
 
+#[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
 fn parse(value: &str) -> Option<(String, u32)> {
     let value = value.trim();
     if value.is_empty() {
@@ -35,7 +41,26 @@ fn parse(value: &str) -> Option<(String, u32)> {
     }
 }
 
+/// Whether this build has crash points ([`hit`] can fire).
+pub const COMPILED_IN: bool = cfg!(feature = "failpoints");
+
+/// Says so when a crash point is asked for in the environment of a build without them.
+pub fn warn_if_unavailable() {
+    if !COMPILED_IN && std::env::var_os(ENV).is_some() {
+        tracing::warn!(
+            "{ENV} is set but this build has no crash points (Cargo feature failpoints); ignoring it"
+        );
+    }
+}
+
+/// Kills the process if `point` is the armed failpoint and this is the hit it fires at (only
+/// in builds with the `failpoints` feature).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_point: &str) {}
+
 /// Kills the process if `point` is the armed failpoint and this is the hit it fires at.
+#[cfg(feature = "failpoints")]
 pub fn hit(point: &str) {
     static HITS: AtomicU32 = AtomicU32::new(0);
     let Some((armed, nth)) = armed() else {

@@ -15,6 +15,7 @@ use proxy_order_operator::{
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(config.log_format);
+    proxy_order_operator::failpoint::warn_if_unavailable();
     proxy_order_operator::provider::client::install_crypto_provider();
     let client = kube::Client::try_default().await?;
     tracing::info!(

@@ -10,8 +10,11 @@ tests/controlplane/smoke.sh
 # The chart tests install and remove the CRD themselves: run them before anything else
 # installs it.
 tests/chart.sh
-cargo test --locked --test e2e -- --test-threads="${E2E_THREADS:-4}"
+# The operator binary with its crash points (Cargo feature `failpoints`), as `make` builds it.
+features="${TEST_FEATURES:---features failpoints}"
+# shellcheck disable=SC2086 # one or more cargo arguments
+cargo test --locked ${features} --test e2e -- --test-threads="${E2E_THREADS:-4}"
 # Short fault and crash suites (make test-faults runs the full ones). Last: the fault suite
 # restarts the API server.
 FAULTS_N="${FAULTS_N:-50}" FAULTS_BACKOFF_MAX="${FAULTS_BACKOFF_MAX:-10s}" \
-  CRASH_RUNS="${CRASH_RUNS:-2}" cargo test --locked --test faults
+  CRASH_RUNS="${CRASH_RUNS:-2}" cargo test --locked ${features} --test faults
