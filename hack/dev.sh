@@ -46,6 +46,7 @@ kubectl wait --for=condition=Established crd/proxyorders.proxy-solutions.net crd
 echo "==> starting the operator (log: $work/operator.log)"
 target/debug/proxy-order-operator \
   --provider-url "http://$sim_addr/api" \
+  --operator-namespace default \
   --metrics-addr "$metrics_addr" >"$work/operator.log" 2>&1 &
 pids+=($!)
 
