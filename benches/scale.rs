@@ -201,31 +201,41 @@ fn secret_port(s: &Secret) -> Option<String> {
         .map(|v| String::from_utf8_lossy(&v.0).into_owned())
 }
 
+/// Installs the operator's CRDs (ProxyOrder, ProxyProvider) and waits until both are served.
 async fn install_crd(client: &Client) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = ProxyOrder::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .context("applying the CRD")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let c = crds.get(&crd.name_any()).await?;
-        let established = c
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return Ok(());
+    for crd in [
+        ProxyOrder::crd(),
+        proxy_order_operator::proxy_provider::ProxyProvider::crd(),
+    ] {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("applying the CRD {}", crd.name_any()))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let c = crds.get(&crd.name_any()).await?;
+            let established = c
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "CRD {} not established after 30 s",
+                crd.name_any()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        ensure!(Instant::now() < deadline, "CRD not established after 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
 }
 
 async fn create_namespace(client: &Client, name: &str) -> Result<()> {

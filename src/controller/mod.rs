@@ -181,6 +181,26 @@ fn secret_to_providers(
         .collect()
 }
 
+/// A secondary watch whose failures are logged and dropped instead of reaching the controller:
+/// one that keeps failing (a CRD not installed, a permission missing) retries with its own
+/// backoff and must not hold up the reconciles the other watches trigger.
+fn logging_errors<T: Send + 'static>(
+    what: &'static str,
+    stream: impl futures::Stream<Item = Result<T, watcher::Error>> + Send + 'static,
+) -> futures::stream::BoxStream<'static, Result<T, watcher::Error>> {
+    stream
+        .filter_map(move |r| {
+            futures::future::ready(match r {
+                Ok(v) => Some(Ok(v)),
+                Err(e) => {
+                    warn!(watch = what, error = %e, "watch failed; retrying");
+                    None
+                }
+            })
+        })
+        .boxed()
+}
+
 /// A metadata-only watch of Secrets, changes only.
 fn secret_watch(
     api: Api<PartialObjectMeta<Secret>>,
@@ -374,19 +394,20 @@ pub async fn run(
     let mut controller = Controller::for_stream(orders, reader.clone())
         .with_config(ControllerConfig::default().concurrency(config.concurrency))
         .reconcile_on(woken)
-        .watches_stream(provider_changes, {
+        .watches_stream(logging_errors("ProxyProviders", provider_changes), {
             let store = store.clone();
             move |pp: ProxyProvider| provider_to_orders(&pp.name_any(), &store)
         })
-        .watches_stream(namespace_changes, {
+        .watches_stream(logging_errors("Namespaces", namespace_changes), {
             let store = store.clone();
             move |n: PartialObjectMeta<Namespace>| namespace_to_orders(&n.name_any(), &store)
         });
     for stream in secret_streams {
         let store = store.clone();
         let keys = keys.clone();
-        controller =
-            controller.watches_stream(stream, move |s| secret_to_orders(&s, &store, &keys));
+        controller = controller.watches_stream(logging_errors("Secrets", stream), move |s| {
+            secret_to_orders(&s, &store, &keys)
+        });
     }
 
     // The ProxyProviders' status: those matching --selector, like the ProxyOrders.
@@ -505,6 +526,21 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[tokio::test]
+    async fn a_failing_watch_reaches_the_controller_only_with_its_objects() {
+        let items: Vec<Result<u32, watcher::Error>> = vec![
+            Ok(1),
+            Err(watcher::Error::NoResourceVersion),
+            Ok(2),
+            Err(watcher::Error::NoResourceVersion),
+        ];
+        let out: Vec<u32> = logging_errors("test", futures::stream::iter(items))
+            .map(|r| r.expect("errors are dropped"))
+            .collect()
+            .await;
+        assert_eq!(out, [1, 2]);
     }
 
     #[test]
