@@ -142,16 +142,7 @@ impl Env {
             .expect("kube client from KUBECONFIG");
         install_crd(&client).await;
         let ns = format!("e2e-{name}-{:04x}", rand::random::<u16>());
-        let nss: Api<Namespace> = Api::all(client.clone());
-        nss.create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": ns, "labels": {"proxy-order-operator/e2e": "true"}}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+        create_namespace(&client, &ns, json!({})).await;
         // The test key, and any other key the scenario gives the simulator.
         let mut api_keys = vec![API_KEY.to_string()];
         api_keys.extend(
@@ -686,6 +677,19 @@ pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, val
         .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
         .await
         .unwrap_or_else(|e| panic!("Secret {ns}/{name}: {e}"));
+}
+
+/// Creates namespace `ns` with `labels` and the label that marks the end-to-end tests' own.
+pub async fn create_namespace(client: &Client, ns: &str, labels: Value) {
+    let mut labels = labels;
+    labels["proxy-order-operator/e2e"] = json!("true");
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}})).unwrap(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
 }
 
 /// Events in namespace `ns` about the object `name`, as (type, reason, note).

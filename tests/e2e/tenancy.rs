@@ -73,16 +73,7 @@ impl Tenancy {
     /// Creates the tenant namespace `<operator namespace>-<tag>` with `labels`.
     async fn namespace(&mut self, tag: &str, labels: Value) -> String {
         let ns = format!("{}-{tag}", self.env.ns);
-        let mut labels = labels;
-        labels["proxy-order-operator/e2e"] = json!("true");
-        Api::<Namespace>::all(self.client())
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}}))
-                    .unwrap(),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
+        create_namespace(&self.client(), &ns, labels).await;
         self.namespaces.push(ns.clone());
         ns
     }
@@ -600,11 +591,7 @@ async fn a_provider_serves_the_namespaces_it_allows() {
 #[tokio::test]
 async fn a_tenant_cannot_take_another_tenants_order() {
     let mut t = Tenancy::start("steal", SimConfig::default(), &[]).await;
-    let ns_a = t.namespace("a", json!({})).await;
-    let ns_b = t.namespace("b", json!({})).await;
-    let provider = t
-        .apply_provider("shared", t.provider_spec(&[&ns_a, &ns_b], None))
-        .await;
+    let (ns_a, ns_b, provider) = two_tenants(&mut t).await;
 
     // B claims order 10000 first.
     t.apply(
@@ -1005,7 +992,7 @@ fn race_sim() -> SimConfig {
 }
 
 /// Two namespaces allowed by one provider: (team-a, team-b, provider).
-async fn race_setup(t: &mut Tenancy) -> (String, String, String) {
+async fn two_tenants(t: &mut Tenancy) -> (String, String, String) {
     let ns_a = t.namespace("a", json!({})).await;
     let ns_b = t.namespace("b", json!({})).await;
     let provider = t
@@ -1126,7 +1113,7 @@ async fn race_rounds(
 #[tokio::test]
 async fn simultaneous_claims_have_one_winner() {
     let mut t = Tenancy::start("race", race_sim(), &[]).await;
-    let (ns_a, ns_b, provider) = race_setup(&mut t).await;
+    let (ns_a, ns_b, provider) = two_tenants(&mut t).await;
     let baseline = race_baseline(&t, &ns_a, &provider, json!({})).await;
     race_rounds(
         &t,
@@ -1147,7 +1134,7 @@ async fn simultaneous_claims_have_one_winner() {
 async fn simultaneous_claims_across_shards_have_one_winner() {
     const SHARD: &str = "e2e-shard";
     let mut t = Tenancy::start("shards", race_sim(), &[]).await;
-    let (ns_a, ns_b, provider) = race_setup(&mut t).await;
+    let (ns_a, ns_b, provider) = two_tenants(&mut t).await;
     // The provider's status is the first operator's; the ProxyOrders are the shards'.
     t.env
         .wait_for("the ProxyProvider's status", 30, async || {
@@ -1323,15 +1310,7 @@ async fn provider_ref_is_checked_at_admission() {
     install_crd(&client).await;
     let ns = format!("e2e-tn-admit-{:04x}", rand::random::<u16>());
     let nss: Api<Namespace> = Api::all(client.clone());
-    nss.create(
-        &PostParams::default(),
-        &serde_json::from_value(json!({
-            "metadata": {"name": ns, "labels": {"proxy-order-operator/e2e": "true"}}
-        }))
-        .unwrap(),
-    )
-    .await
-    .unwrap();
+    create_namespace(&client, &ns, json!({})).await;
     let orders: Api<ProxyOrder> = Api::namespaced(client.clone(), &ns);
     let apply = async |name: &str, spec: Value| {
         let obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
@@ -1447,11 +1426,7 @@ async fn provider_ref_is_checked_at_admission() {
 #[tokio::test]
 async fn a_revoke_without_the_claim_waits_and_revokes_nothing() {
     let mut t = Tenancy::start("revoke", SimConfig::default(), &[]).await;
-    let ns_a = t.namespace("a", json!({})).await;
-    let ns_b = t.namespace("b", json!({})).await;
-    let provider = t
-        .apply_provider("shared", t.provider_spec(&[&ns_a, &ns_b], None))
-        .await;
+    let (ns_a, ns_b, provider) = two_tenants(&mut t).await;
     t.apply(
         &ns_b,
         "holder-b",
