@@ -611,15 +611,12 @@ impl Env {
             .into_iter()
             .map(|po| serde_json::to_value(&po.status).unwrap())
             .collect();
-        let statuses = serde_json::to_string(&statuses).unwrap();
-        for c in canaries.iter().chain([&API_KEY]) {
-            assert!(
-                !log.contains(c),
-                "secret {c:?} leaked into the operator log"
-            );
-            assert!(!events.contains(c), "secret {c:?} leaked into an Event");
-            assert!(!statuses.contains(c), "secret {c:?} leaked into a status");
-        }
+        assert_none_leaked(
+            canaries,
+            &log,
+            &events,
+            &serde_json::to_string(&statuses).unwrap(),
+        );
     }
 
     async fn events_all(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
@@ -690,6 +687,19 @@ pub async fn create_namespace(client: &Client, ns: &str, labels: Value) {
         )
         .await
         .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
+}
+
+/// Fails when a canary or the test API key appears in the operator's log, the serialized
+/// Events or the serialized statuses.
+pub fn assert_none_leaked(canaries: &[&str], log: &str, events: &str, statuses: &str) {
+    for c in canaries.iter().chain([&API_KEY]) {
+        assert!(
+            !log.contains(c),
+            "secret {c:?} leaked into the operator log"
+        );
+        assert!(!events.contains(c), "secret {c:?} leaked into an Event");
+        assert!(!statuses.contains(c), "secret {c:?} leaked into a status");
+    }
 }
 
 /// Events in namespace `ns` about the object `name`, as (type, reason, note).

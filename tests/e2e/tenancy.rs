@@ -430,16 +430,12 @@ impl Tenancy {
                 statuses.push(serde_json::to_value(pp).unwrap()["status"].clone());
             }
         }
-        let events = serde_json::to_string(&events).unwrap();
-        let statuses = serde_json::to_string(&statuses).unwrap();
-        for c in canaries.iter().chain([&API_KEY]) {
-            assert!(
-                !log.contains(c),
-                "secret {c:?} leaked into the operator log"
-            );
-            assert!(!events.contains(c), "secret {c:?} leaked into an Event");
-            assert!(!statuses.contains(c), "secret {c:?} leaked into a status");
-        }
+        assert_none_leaked(
+            canaries,
+            &log,
+            &serde_json::to_string(&events).unwrap(),
+            &serde_json::to_string(&statuses).unwrap(),
+        );
     }
 
     /// The operator's log has no RBAC denial (it runs with the chart's permissions).
