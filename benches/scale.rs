@@ -36,10 +36,8 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
     runtime::{WatchStreamExt as _, watcher},
 };
-use proxy_order_operator::{
-    crd::ProxyOrder,
-    sim::{SimConfig, Simulator, generate_orders},
-};
+use proxy_order_operator::crd::ProxyOrder;
+use proxy_solutions_sim::{SimConfig, Simulator, generate_orders};
 use serde_json::{Value, json};
 
 const API_KEY: &str = "bench-api-key";
@@ -320,7 +318,7 @@ async fn resource_versions(client: &Client, ns: &str) -> Result<BTreeMap<String,
 /// Write requests (create, update, patch, apply, delete) the API server has served for
 /// ProxyOrders, Secrets and Events, from its own `apiserver_request_total` counters.
 async fn apiserver_writes(client: &Client) -> Result<f64> {
-    let req = hyper::Request::get("/metrics").body(Vec::new())?;
+    let req = axum::http::Request::get("/metrics").body(Vec::new())?;
     let text = client
         .request_text(req)
         .await

@@ -12,5 +12,4 @@ pub mod metrics;
 pub mod provider;
 pub mod proxy_provider;
 pub mod server;
-pub mod sim;
 pub mod telemetry;

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use proxy_order_operator::{
-    provider::{
-        ApiKey, AuthScheme, ChangeRequest, ChargeRequest, Currency, IpAuth, IpAuthClear, Lang,
-        OrderStatus, PerformRequest, ProviderApi, ProviderClient, ProviderConfig, ProviderError,
-        QueryOptions,
-    },
-    sim::{SimConfig, Simulator},
+use proxy_order_operator::provider::{
+    ApiKey, AuthScheme, ChangeRequest, ChargeRequest, Currency, IpAuth, IpAuthClear, Lang,
+    OrderStatus, PerformRequest, ProviderApi, ProviderClient, ProviderConfig, ProviderError,
+    QueryOptions,
 };
+use proxy_solutions_sim::{SimConfig, Simulator};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

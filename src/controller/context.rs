@@ -452,10 +452,8 @@ mod tests {
 
     mod order_cache {
         use super::*;
-        use crate::{
-            provider::{ProviderClient, ProviderConfig},
-            sim::{SimConfig, Simulator, faults::FaultSpec, faults::FaultTarget},
-        };
+        use crate::provider::{ProviderClient, ProviderConfig};
+        use proxy_solutions_sim::{SimConfig, Simulator, faults::FaultSpec, faults::FaultTarget};
 
         async fn setup(rate: f64) -> (Simulator, Target, RateLimiter, Metrics) {
             crate::provider::client::install_crypto_provider();
@@ -480,7 +478,7 @@ mod tests {
         }
 
         fn key() -> ApiKey {
-            ApiKey::new(crate::sim::DEFAULT_API_KEY.to_string())
+            ApiKey::new(proxy_solutions_sim::DEFAULT_API_KEY.to_string())
         }
 
         /// One `OrderCache::get` for the simulator's key, with a one-hour refresh interval.

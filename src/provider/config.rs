@@ -1,76 +1,18 @@
 //! Settings of the provider API that its documentation leaves open, so they are configuration
 //! rather than code: where the API lives, how the API key is sent, and how an empty IP
-//! allow-list is spelled. The operator and the simulator share these flags and defaults.
+//! allow-list is spelled. How the key is sent is shared with the simulator
+//! ([`proxy_solutions_wire::auth`]).
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+pub use proxy_solutions_wire::auth::{
+    AuthArgs, AuthScheme, DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME,
+};
+
 /// Default base URL of the provider API.
 pub const DEFAULT_BASE_URL: &str = "https://v3.proxy-solutions.net/api";
-/// Default header that carries the API key.
-pub const DEFAULT_AUTH_HEADER: &str = "Authorization";
-/// Default prefix of the API key in that header (`Authorization: Bearer <key>`).
-pub const DEFAULT_AUTH_SCHEME: &str = "Bearer";
-
-/// How the API key travels with each request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthScheme {
-    /// In a header: `<name>: <prefix> <key>`, or `<name>: <key>` when the prefix is empty.
-    Header { name: String, prefix: String },
-    /// In a query parameter: `?<param>=<key>`.
-    Query { param: String },
-}
-
-impl Default for AuthScheme {
-    fn default() -> Self {
-        AuthScheme::Header {
-            name: DEFAULT_AUTH_HEADER.to_string(),
-            prefix: DEFAULT_AUTH_SCHEME.to_string(),
-        }
-    }
-}
-
-impl AuthScheme {
-    /// The header value for a key under a header scheme.
-    pub fn header_value(prefix: &str, key: &str) -> String {
-        if prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{prefix} {key}")
-        }
-    }
-}
-
-/// Command-line (and environment) flags that select the [`AuthScheme`].
-#[derive(Args, Clone, Debug)]
-pub struct AuthArgs {
-    /// Header that carries the provider API key.
-    #[arg(long, env = "PROXY_ORDER_AUTH_HEADER", default_value = DEFAULT_AUTH_HEADER)]
-    pub auth_header: String,
-
-    /// Prefix of the API key in that header; an empty string sends the bare key.
-    #[arg(long, env = "PROXY_ORDER_AUTH_SCHEME", default_value = DEFAULT_AUTH_SCHEME)]
-    pub auth_scheme: String,
-
-    /// Send the API key in this query parameter instead of a header.
-    #[arg(long, env = "PROXY_ORDER_AUTH_QUERY_PARAM")]
-    pub auth_query_param: Option<String>,
-}
-
-impl AuthArgs {
-    pub fn scheme(&self) -> AuthScheme {
-        match &self.auth_query_param {
-            Some(param) if !param.is_empty() => AuthScheme::Query {
-                param: param.clone(),
-            },
-            _ => AuthScheme::Header {
-                name: self.auth_header.clone(),
-                prefix: self.auth_scheme.clone(),
-            },
-        }
-    }
-}
 
 /// How a change request asks the provider to empty the IP allow-list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]

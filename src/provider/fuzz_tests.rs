@@ -66,8 +66,8 @@ fn config(cases: u32) -> ProptestConfig {
 /// Orders as the simulator holds them (generated and seeded), each with access data carrying
 /// [`PW`] and proxies; the first one's login is the API key (a body may echo anything).
 fn sim_orders() -> Vec<Order> {
-    let mut orders = crate::sim::generate_orders(2);
-    orders.extend(crate::sim::example_orders());
+    let mut orders = proxy_solutions_sim::generate_orders(2);
+    orders.extend(proxy_solutions_sim::example_orders());
     for (i, o) in orders.iter_mut().enumerate() {
         let access = o.access.get_or_insert_with(|| Access {
             port: 8000,

@@ -3,7 +3,9 @@
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod models;
+
+/// The provider's wire types, shared with the simulator.
+pub use proxy_solutions_wire::models;
 
 #[cfg(test)]
 mod fuzz_tests;

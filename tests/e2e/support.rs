@@ -22,8 +22,8 @@ use proxy_order_operator::{
     controller::WATCH_LABEL,
     crd::{ProxyOrder, ProxyOrderSpec},
     proxy_provider::ProxyProvider,
-    sim::{SimConfig, Simulator},
 };
+use proxy_solutions_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 pub const API_KEY: &str = "e2e-api-key-canary-7Q2";
@@ -149,7 +149,7 @@ impl Env {
             sim_config
                 .api_keys
                 .iter()
-                .filter(|k| *k != proxy_order_operator::sim::DEFAULT_API_KEY)
+                .filter(|k| *k != proxy_solutions_sim::DEFAULT_API_KEY)
                 .cloned(),
         );
         let sim = Simulator::start(

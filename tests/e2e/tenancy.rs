@@ -17,12 +17,8 @@ use kube::{
     Api, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
-use proxy_order_operator::{
-    crd::ProxyOrder,
-    provider::AuthScheme,
-    proxy_provider::ProxyProvider,
-    sim::{SimConfig, example_orders, generate_orders, seed::GENERATED_FIRST_ID},
-};
+use proxy_order_operator::{crd::ProxyOrder, provider::AuthScheme, proxy_provider::ProxyProvider};
+use proxy_solutions_sim::{SimConfig, example_orders, generate_orders, seed::GENERATED_FIRST_ID};
 use serde_json::{Value, json};
 
 use crate::support::*;

@@ -39,8 +39,8 @@ use kube::{
 use proxy_order_operator::{
     crd::ProxyOrder,
     provider::{Order, OrderStatus, Proxy},
-    sim::{RequestRecord, SimConfig, generate_orders},
 };
+use proxy_solutions_sim::{RequestRecord, SimConfig, generate_orders};
 use serde_json::{Value, json};
 use support::{ACTIVE, EXPIRED, Env, KEY_SECRET, MOBILE, tail};
 

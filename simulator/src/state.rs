@@ -14,7 +14,7 @@ use super::{
     record::RequestLog,
     rules::{self, ChangePlan, ChargePlan, PasswordChange, QuantityPlan, ValidationErrors},
 };
-use crate::provider::{Access, Order, OrderStatus, PerformRequest, Proxy};
+use proxy_solutions_wire::{Access, Order, OrderStatus, PerformRequest, Proxy};
 
 /// Length of generated passwords (the provider's example password has 20 characters).
 pub const GENERATED_PASSWORD_LEN: usize = 20;
@@ -292,7 +292,7 @@ fn default_access(id: u64) -> Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{
+    use crate::{
         rules::{RuleOptions, plan_change},
         seed::example_orders,
     };
@@ -401,7 +401,7 @@ mod tests {
 
         let plan = ChargePlan {
             merchant: "balance".into(),
-            currency: crate::provider::Currency::Usd,
+            currency: proxy_solutions_wire::Currency::Usd,
             period: 60,
             payer_amount: 1.0,
             discount: 0.0,

@@ -6,10 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use proxy_order_operator::{
-    provider::{AuthScheme, Order, OrderStatus, Proxy},
-    sim::{SimConfig, Simulator, example_orders, load_orders_file},
-};
+use proxy_solutions_sim::{SimConfig, Simulator, example_orders, load_orders_file};
+use proxy_solutions_wire::{AuthScheme, Order, OrderStatus, Proxy};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 

@@ -13,7 +13,7 @@ use axum::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::rules::ValidationErrors;
-use crate::provider::ValidationErrorBody;
+use proxy_solutions_wire::ValidationErrorBody;
 
 /// The one place the 422 body is built.
 pub fn validation_body(errors: &ValidationErrors) -> ValidationErrorBody {
@@ -139,8 +139,8 @@ fn backticked(msg: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{ChangeRequest, ChargeRequest};
     use axum::http::HeaderValue;
+    use proxy_solutions_wire::{ChangeRequest, ChargeRequest};
 
     fn json_headers() -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -43,7 +43,7 @@ pub use rules::{RuleOptions, ValidationErrors};
 pub use seed::{SeedError, example_orders, generate_orders, load_orders_file, parse_orders};
 pub use state::SimState;
 
-use crate::provider::{AuthScheme, Order};
+use proxy_solutions_wire::{AuthScheme, Order};
 
 /// API key accepted by [`SimConfig::default`].
 pub const DEFAULT_API_KEY: &str = "sim-api-key";

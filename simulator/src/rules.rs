@@ -9,7 +9,7 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
-use crate::provider::{
+use proxy_solutions_wire::{
     ChangeRequest, ChargeRequest, Currency, IpAuth, Lang, Order, PerformRequest,
 };
 
@@ -610,7 +610,7 @@ pub fn allocate_ips(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::{Access, OrderStatus, Proxy, Service};
+    use proxy_solutions_wire::{Access, OrderStatus, Proxy, Service};
     use secrecy::SecretString;
 
     fn order(status: OrderStatus, service_name: &str, provider: &str, ips: &[&str]) -> Order {

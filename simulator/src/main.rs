@@ -3,10 +3,10 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, ValueEnum};
-use proxy_order_operator::{
-    provider::config::AuthArgs,
-    sim::{SimConfig, Simulator, example_orders, generate_orders, load_orders_file},
+use proxy_solutions_sim::{
+    SimConfig, Simulator, example_orders, generate_orders, load_orders_file,
 };
+use proxy_solutions_wire::AuthArgs;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,7 @@ use super::{
     rules::{self, ValidationErrors, parse_lang_currency, plan_change},
     state::OpError,
 };
-use crate::provider::{
+use proxy_solutions_wire::{
     AuthScheme, ChangeRequest, ChargeRequest, ChargeResponse, Currency, Order, OrderList,
     OrderResponse, Payment, PerformRequest, PerformResponse,
 };
