@@ -1,0 +1,199 @@
+//! The values the decision works on: its inputs, what observe() found, and the plan it returns
+//! (a provider call or a state to settle on, with when to look again).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use secrecy::SecretString;
+
+use crate::{
+    controller::conditions::Reason,
+    crd::{PasswordOrigin, PendingRequest, ProxyOrderSpec, ProxyOrderStatus},
+    credentials::SecretData,
+    provider::{ChangeRequest, Order, ProviderError},
+};
+
+/// The parts of a ProxyOrder the decision reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub generation: Option<i64>,
+    pub annotations: &'a BTreeMap<String, String>,
+    pub spec: &'a ProxyOrderSpec,
+    pub status: &'a ProxyOrderStatus,
+}
+
+/// Annotations of an object that has none.
+static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> Inputs<'a> {
+    /// The inputs of `po`, whose name, UID and status (default when absent) the caller holds.
+    pub fn of(
+        po: &'a crate::crd::ProxyOrder,
+        name: &'a str,
+        uid: &'a str,
+        status: &'a ProxyOrderStatus,
+    ) -> Self {
+        Inputs {
+            name,
+            uid,
+            generation: po.metadata.generation,
+            annotations: po.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS),
+            spec: &po.spec,
+            status,
+        }
+    }
+}
+
+/// A referenced Secret, or one of its keys, that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingSecret {
+    /// What the Secret is for: `API key` or `password`.
+    pub purpose: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub key: String,
+    /// The Secret exists but lacks the key.
+    pub key_missing: bool,
+}
+
+impl std::fmt::Display for MissingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key_missing {
+            write!(
+                f,
+                "{} Secret {}/{} has no key {:?}",
+                self.purpose, self.namespace, self.name, self.key
+            )
+        } else {
+            write!(
+                f,
+                "{} Secret {}/{} not found (key {:?})",
+                self.purpose, self.namespace, self.name, self.key
+            )
+        }
+    }
+}
+
+/// The credentials Secret as found in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedSecret {
+    Missing,
+    /// A Secret of that name exists but is not controlled by this ProxyOrder.
+    Foreign,
+    Present(SecretData),
+}
+
+/// What observe() found.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// Fingerprint of the API key in use, or why there is none.
+    pub api_key: Result<String, MissingSecret>,
+    /// The password `spec.password.secretKeyRef` points at, when set.
+    pub password: Option<Result<SecretString, MissingSecret>>,
+    pub secret: OwnedSecret,
+    /// The order as the provider's order list shows it: `None` when not fetched,
+    /// `Some(Ok(None))` when the list does not contain it.
+    pub listed: Option<Result<Option<Order>, ProviderError>>,
+    /// Whether an empty change body may be sent to read the credentials.
+    pub empty_change_read: bool,
+    /// Who else claimed the order (cluster-wide, per provider), in words a tenant may see:
+    /// `ProxyOrder <name> in this namespace` or `a ProxyOrder in another namespace`.
+    pub conflict: Option<String>,
+    /// Why this ProxyOrder may not use the provider it names at all (the ProxyProvider is
+    /// missing or does not allow the namespace, or namespaced API keys are switched off).
+    pub denied: Option<(Reason, String)>,
+    /// The fingerprint salt from the credentials Secret's annotation, when the Secret is ours and
+    /// has one (see [`fingerprint_salt`](super::fingerprint_salt)).
+    pub fingerprint_salt: Option<String>,
+    /// The provider request timeout: a request whose answer was lost is read back only when
+    /// the provider can no longer be carrying it out (see `PendingRequest::read_not_before`).
+    pub answer_grace: std::time::Duration,
+    pub now: Time,
+}
+
+/// When to look at the resource again.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Requeue {
+    /// At the next periodic refresh.
+    Refresh,
+    /// Soon: more work follows immediately.
+    Soon,
+    /// A transient provider failure: back off, at least `retry_after`.
+    Backoff {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A terminal failure: re-check slowly; a change of the inputs triggers at once.
+    Terminal,
+    /// Nothing to do until the resource changes.
+    AwaitChange,
+}
+
+/// What the call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// Carry out the spec.
+    Apply,
+    /// Learn the live credentials, changing nothing.
+    Read,
+}
+
+/// One provider change call and what a success means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub kind: CallKind,
+    pub request: ChangeRequest,
+    /// Recorded in status before the call when the request is not idempotent.
+    pub pending: Option<PendingRequest>,
+    /// `lastAppliedHash` after a success.
+    pub applied_hash: Option<String>,
+    /// Rotation token carried out by this call.
+    pub rotation: Option<String>,
+    /// Origin of the password after a success, when the call sets it.
+    pub origin: Option<PasswordOrigin>,
+    /// Why part of the spec is held back (quantity waiting for expiry).
+    pub held: Option<String>,
+}
+
+impl Call {
+    /// A call that only reads the live credentials.
+    pub(super) fn read(request: ChangeRequest, held: Option<String>) -> Call {
+        Call {
+            kind: CallKind::Read,
+            request,
+            pending: None,
+            applied_hash: None,
+            rotation: None,
+            origin: None,
+            held,
+        }
+    }
+}
+
+/// A state to write, without a provider call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settle {
+    pub status: ProxyOrderStatus,
+    /// Secret data to write; `None` when the Secret is already right or must not be touched.
+    pub secret: Option<SecretData>,
+    pub requeue: Requeue,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    Call(Box<Call>),
+    Settle(Box<Settle>),
+}
+
+pub(super) fn settle(
+    status: ProxyOrderStatus,
+    secret: Option<SecretData>,
+    requeue: Requeue,
+) -> Plan {
+    Plan::Settle(Box::new(Settle {
+        status,
+        secret,
+        requeue,
+    }))
+}
