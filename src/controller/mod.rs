@@ -5,8 +5,6 @@ pub mod conditions;
 pub mod context;
 pub mod observe;
 pub mod plan;
-#[cfg(test)]
-mod plan_tests;
 pub mod providers;
 pub mod reconcile;
 pub mod tenancy;

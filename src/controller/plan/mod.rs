@@ -10,6 +10,8 @@ mod pending;
 mod revoke;
 mod secret;
 mod status;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use after_call::after_call;
