@@ -1,0 +1,162 @@
+//! Tests of the ProxyOrder CRD's generated schema (names, bounds, CEL rules, formats,
+//! descriptions) and of the spec's wire form.
+
+use super::*;
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+
+fn schema() -> Value {
+    let crd = serde_json::to_value(ProxyOrder::crd()).unwrap();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+fn spec_prop(name: &str) -> Value {
+    schema()["properties"]["spec"]["properties"][name].clone()
+}
+
+fn rules(v: &Value) -> Vec<String> {
+    v["x-kubernetes-validations"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| r["rule"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn crd_identity() {
+    let crd = serde_json::to_value(ProxyOrder::crd()).unwrap();
+    assert_eq!(crd["metadata"]["name"], "proxyorders.proxy-solutions.net");
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    assert_eq!(crd["spec"]["names"]["shortNames"], json!(["pxo"]));
+    let v = &crd["spec"]["versions"][0];
+    assert_eq!(v["name"], "v1alpha1");
+    assert_eq!(v["subresources"]["status"], json!({}));
+    let cols: Vec<&str> = v["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for want in ["Order", "Order-Status", "Proxies", "Ready", "Synced", "Age"] {
+        assert!(cols.contains(&want), "{cols:?}");
+    }
+}
+
+#[test]
+fn order_id_is_required_positive_and_immutable() {
+    let s = schema();
+    assert_eq!(s["properties"]["spec"]["required"], json!(["orderId"]));
+    let p = spec_prop("orderId");
+    assert_eq!(p["minimum"].as_f64(), Some(1.0));
+    assert_eq!(rules(&p), vec!["self == oldSelf"]);
+}
+
+#[test]
+fn only_formats_the_api_server_knows() {
+    // Unknown formats (uint16, ...) make every apply print a warning.
+    let yaml = serde_yaml::to_string(&ProxyOrder::crd()).unwrap();
+    for line in yaml
+        .lines()
+        .filter(|l| l.trim_start().starts_with("format:"))
+    {
+        let format = line.trim_start().trim_start_matches("format:").trim();
+        assert!(
+            ["int32", "int64", "date-time"].contains(&format),
+            "unexpected format {format}"
+        );
+    }
+}
+
+#[test]
+fn numeric_ranges() {
+    assert_eq!(spec_prop("port")["minimum"].as_f64(), Some(1.0));
+    assert_eq!(spec_prop("port")["maximum"].as_f64(), Some(65535.0));
+    assert_eq!(spec_prop("quantity")["minimum"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn ip_lists_are_validated_and_bounded() {
+    for f in ["ipAuth", "removeProxies"] {
+        let p = spec_prop(f);
+        assert_eq!(rules(&p), vec![ALL_IPS], "{f}");
+        assert_eq!(p["maxItems"], json!(1000), "{f}");
+        assert_eq!(p["items"]["maxLength"], json!(45), "{f}");
+    }
+}
+
+#[test]
+fn password_is_one_of_two_sources() {
+    let p = spec_prop("password");
+    assert_eq!(
+        rules(&p),
+        vec!["has(self.secretKeyRef) != has(self.generate)"]
+    );
+    assert_eq!(rules(&p["properties"]["generate"]), vec!["self == true"]);
+}
+
+#[test]
+fn conditions_merge_by_type_under_server_side_apply() {
+    let c = &schema()["properties"]["status"]["properties"]["conditions"];
+    assert_eq!(c["x-kubernetes-list-type"], "map");
+    assert_eq!(c["x-kubernetes-list-map-keys"], json!(["type"]));
+}
+
+#[test]
+fn provider_enums() {
+    let values = |f: &str| -> Vec<Value> {
+        let p = spec_prop(f);
+        p["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| !v.is_null())
+            .cloned()
+            .collect()
+    };
+    assert_eq!(values("lang"), vec![json!("EN"), json!("RU"), json!("UA")]);
+    assert_eq!(
+        values("currency"),
+        ["USD", "EUR", "RUB", "UAH", "KZT"]
+            .map(|c| json!(c))
+            .to_vec()
+    );
+}
+
+#[test]
+fn fields_are_documented_for_kubectl_explain() {
+    let spec = &schema()["properties"]["spec"]["properties"];
+    for (name, prop) in spec.as_object().unwrap() {
+        let d = prop["description"].as_str().unwrap_or_default();
+        assert!(d.len() > 10, "spec.{name} has no description");
+    }
+}
+
+#[test]
+fn spec_round_trips_in_camel_case() {
+    let v = json!({
+        "orderId": 10000, "quantity": 2, "port": 8000, "login": "team-a",
+        "password": {"generate": true}, "ipAuth": [], "lang": "EN", "currency": "EUR",
+        "apiKeySecretRef": {"name": "key", "key": "api-key"},
+        "secret": {"name": "creds", "labels": {"a": "b"}},
+        "removeProxies": ["10.0.0.1"], "deletionPolicy": "Revoke"
+    });
+    let spec: ProxyOrderSpec = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(spec.ip_auth, Some(vec![]));
+    assert_eq!(serde_json::to_value(&spec).unwrap(), v);
+}
+
+#[test]
+fn secret_name_defaults_to_resource_name() {
+    let mut o = ProxyOrder::new("web", ProxyOrderSpec::default());
+    assert_eq!(o.secret_name(), "web-proxy");
+    assert!(o.writes_secret("web-proxy") && !o.writes_secret("web") && !o.writes_secret("x-proxy"));
+    o.spec.secret = Some(SecretTarget {
+        name: Some("custom".into()),
+        ..Default::default()
+    });
+    assert_eq!(o.secret_name(), "custom");
+    assert!(o.writes_secret("custom") && !o.writes_secret("web-proxy"));
+}
