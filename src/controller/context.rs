@@ -102,7 +102,8 @@ impl Context {
         query: QueryOptions,
     ) -> Result<OrderResponse, ProviderError> {
         crate::failpoint::hit("before-provider-call");
-        // Callers check the fence right before; see `reconcile::perform` and `finalize`.
+        // Callers check the fence right before; see `reconcile::act::perform` and
+        // `reconcile::finalize`.
         let started = Instant::now();
         let result = account
             .target

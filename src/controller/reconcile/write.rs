@@ -1,0 +1,222 @@
+//! The write step: the credentials Secret (created, or applied when its data or metadata
+//! differ) and then the ProxyOrder's status, both conditional on the versions seen.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::Secret,
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+use super::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ORDER_LABEL};
+use crate::controller::{
+    context::Context,
+    observe::{Observation, SecretSnapshot},
+    plan::{self, Settle},
+};
+use crate::{
+    crd::{FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, ProxyOrder, ProxyOrderStatus},
+    credentials::SecretData,
+    error::{Error, Result},
+    failpoint,
+};
+
+/// Writes the Secret (when its data or metadata differ) and then the status (when it differs
+/// from `baseline`, what the API server holds). An unchanged resource causes no write at all,
+/// and a paused one no Secret write.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn write(
+    po: &ProxyOrder,
+    ctx: &Context,
+    api: &Api<ProxyOrder>,
+    ns: &str,
+    uid: &str,
+    obs: &Observation,
+    settle: &Settle,
+    baseline: &ProxyOrderStatus,
+    status_version: Option<String>,
+) -> Result<()> {
+    let name = po.name_any();
+    let salt = plan::fingerprint_salt(uid, &obs.observed);
+    let (want_labels, want_annotations) = secret_metadata(po, &salt);
+    let meta_differs = |snap: &SecretSnapshot| {
+        want_labels
+            .iter()
+            .any(|(k, v)| snap.labels.get(k) != Some(v))
+            || want_annotations
+                .iter()
+                .any(|(k, v)| snap.annotations.get(k) != Some(v))
+    };
+    let paused = plan::is_paused(po.annotations());
+    let data = match (&settle.secret, &obs.secret, &obs.observed.secret) {
+        (Some(data), _, _) => Some(data),
+        (None, Some(snap), plan::OwnedSecret::Present(current))
+            if !paused && meta_differs(snap) =>
+        {
+            Some(current)
+        }
+        _ => None,
+    };
+    if let Some(data) = data {
+        ctx.fence.check()?;
+        failpoint::hit("before-secret-write");
+        // Created only when it was seen missing: a Secret someone else created since is never
+        // taken over (the create fails, and the next reconcile sees it as not ours). One that
+        // was seen as ours is applied only if it is still the version seen.
+        let seen = match &obs.observed.secret {
+            plan::OwnedSecret::Missing => SecretWrite::Create,
+            _ => SecretWrite::Update {
+                resource_version: obs.secret.as_ref().and_then(|s| s.resource_version.clone()),
+            },
+        };
+        write_secret(ctx, po, ns, uid, data, want_labels, want_annotations, seen).await?;
+        failpoint::hit("after-secret-write");
+    }
+    if settle.status != *baseline {
+        ctx.fence.check()?;
+        patch_status_at(api, &name, &settle.status, status_version).await?;
+        failpoint::hit("after-status-write");
+    }
+    Ok(())
+}
+
+/// Labels and annotations of the credentials Secret: the user's from `spec.secret`, plus the
+/// operator's own (which win).
+fn secret_metadata(
+    po: &ProxyOrder,
+    fingerprint_salt: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let target = po.spec.secret.as_ref();
+    let mut labels = target.and_then(|s| s.labels.clone()).unwrap_or_default();
+    labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
+    labels.insert(ORDER_LABEL.to_string(), po.name_any());
+    let mut annotations = target
+        .and_then(|s| s.annotations.clone())
+        .unwrap_or_default();
+    annotations.insert(
+        ORDER_ID_ANNOTATION.to_string(),
+        po.spec.order_id.to_string(),
+    );
+    annotations.insert(
+        FINGERPRINT_SALT_ANNOTATION.to_string(),
+        fingerprint_salt.to_string(),
+    );
+    (labels, annotations)
+}
+
+/// The credentials Secret: owned by (and garbage-collected with) the ProxyOrder.
+pub fn build_secret(
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    data: &SecretData,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(po.secret_name()),
+            namespace: Some(ns.to_string()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![OwnerReference {
+                api_version: ProxyOrder::api_version(&()).to_string(),
+                kind: ProxyOrder::kind(&()).to_string(),
+                name: po.name_any(),
+                uid: uid.to_string(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            ..Default::default()
+        },
+        type_: Some("Opaque".to_string()),
+        data: Some(
+            data.0
+                .iter()
+                .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// How the credentials Secret is written, from what observe saw.
+enum SecretWrite {
+    /// It did not exist: create it, and fail if it exists by now.
+    Create,
+    /// It was ours: server-side apply, conditional on the version seen when known.
+    Update { resource_version: Option<String> },
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_secret(
+    ctx: &Context,
+    po: &ProxyOrder,
+    ns: &str,
+    uid: &str,
+    data: &SecretData,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    how: SecretWrite,
+) -> Result<()> {
+    let mut secret = build_secret(po, ns, uid, data, labels, annotations);
+    secret.metadata.managed_fields = None;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    match how {
+        SecretWrite::Create => {
+            let params = PostParams {
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..Default::default()
+            };
+            api.create(&params, &secret).await?;
+        }
+        SecretWrite::Update { resource_version } => {
+            secret.metadata.resource_version = resource_version;
+            let mut value = serde_json::to_value(&secret).map_err(|source| Error::Serialize {
+                what: "Secret",
+                source,
+            })?;
+            value["apiVersion"] = json!("v1");
+            value["kind"] = json!("Secret");
+            api.patch(
+                &po.secret_name(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(value),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Server-side apply of the status; with `resource_version`, only if the object is still at
+/// that version (409 otherwise). Returns the resourceVersion it left.
+pub(super) async fn patch_status_at(
+    api: &Api<ProxyOrder>,
+    name: &str,
+    status: &ProxyOrderStatus,
+    resource_version: Option<String>,
+) -> Result<Option<String>> {
+    let mut patch = json!({
+        "apiVersion": ProxyOrder::api_version(&()),
+        "kind": ProxyOrder::kind(&()),
+        "status": status,
+    });
+    if let Some(rv) = resource_version {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    let stored = api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(patch),
+        )
+        .await?;
+    Ok(stored.resource_version())
+}
