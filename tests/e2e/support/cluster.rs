@@ -1,0 +1,151 @@
+//! The scenario's objects in the API server: ProxyOrders (apply, annotate, delete, read
+//! conditions), Secrets, namespaces and Events.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{Namespace, Secret},
+};
+use kube::{
+    Api, Client,
+    api::{ListParams, Patch, PatchParams, PostParams},
+};
+use proxy_order_operator::{controller::WATCH_LABEL, crd::ProxyOrder};
+use serde_json::{Value, json};
+
+use super::Env;
+
+impl Env {
+    pub fn orders(&self) -> Api<ProxyOrder> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Creates or replaces Secret `name` in the test's namespace with one key (see
+    /// [`put_secret_in`]).
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        put_secret_in(&self.client, &self.ns, name, key, value).await;
+    }
+
+    /// Applies a ProxyOrder from a spec JSON (server-side apply, field manager `e2e`).
+    pub async fn apply(&self, name: &str, spec: Value) -> ProxyOrder {
+        self.apply_full(name, json!({ "spec": spec })).await
+    }
+
+    pub async fn apply_full(&self, name: &str, body: Value) -> ProxyOrder {
+        let mut obj = body;
+        obj["apiVersion"] = json!("proxy-solutions.net/v1alpha1");
+        obj["kind"] = json!("ProxyOrder");
+        obj["metadata"]["name"] = json!(name);
+        self.orders()
+            .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(obj))
+            .await
+            .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        self.orders()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    /// Deletes a ProxyOrder and waits until it is gone (finalizers included).
+    pub async fn delete_and_wait(&self, name: &str) {
+        self.orders()
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+        self.wait_for(&format!("{name} deleted"), 30, async || {
+            self.orders()
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
+    }
+
+    pub async fn get(&self, name: &str) -> ProxyOrder {
+        self.orders().get(name).await.unwrap()
+    }
+
+    /// Decoded data of a Secret.
+    pub async fn secret_data(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let s = self.secrets().get_opt(name).await.unwrap()?;
+        Some(
+            s.data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+                .collect(),
+        )
+    }
+
+    /// Events about the ProxyOrder `name`, as (type, reason, note).
+    pub async fn events(&self, name: &str) -> Vec<(String, String, String)> {
+        events_about(&self.client, &self.ns, name).await
+    }
+}
+
+/// Creates or replaces Secret `ns/name` with one key, labelled [`WATCH_LABEL`]` = "true"`
+/// (server-side apply, field manager `e2e`): the operator notices a change of a Secret a
+/// ProxyOrder references at once only with that label.
+pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
+    let s = json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns, "labels": {WATCH_LABEL: "true"}},
+        "data": {key: ByteString(value.as_bytes().to_vec())},
+    });
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(s))
+        .await
+        .unwrap_or_else(|e| panic!("Secret {ns}/{name}: {e}"));
+}
+
+/// Creates namespace `ns` with `labels` and the label that marks the end-to-end tests' own.
+pub async fn create_namespace(client: &Client, ns: &str, labels: Value) {
+    let mut labels = labels;
+    labels["proxy-order-operator/e2e"] = json!("true");
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}})).unwrap(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
+}
+
+/// Events in namespace `ns` about the object `name`, as (type, reason, note).
+pub async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String)> {
+    po.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}

@@ -1,0 +1,118 @@
+//! The CRDs in the cluster: installing them, the lock of the scenarios that depend on their
+//! validation, and storing an object past the schema.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, CustomResourceExt, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+};
+use proxy_order_operator::{
+    crd::{ProxyOrder, ProxyOrderSpec},
+    proxy_provider::ProxyProvider,
+};
+use serde_json::{Value, json};
+
+use super::Env;
+
+/// Installs (or updates) the CRDs (ProxyOrder and ProxyProvider) and waits until both are
+/// served.
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("CRD {} applies: {e}", crd.name_any()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let c = crds.get(&crd.name_any()).await.unwrap();
+            let established = c
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "CRD {} not established",
+                crd.name_any()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Held by the scenarios that depend on the CRD's validation (admission) and by the one that
+/// loosens it for a moment to store an object an older CRD would have accepted.
+pub static CRD_SCHEMA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Stores ProxyOrder `name` with `spec` in `env`'s namespace although the CRD refuses it, as an
+/// older CRD without `loosen`'s bounds would have: the CRD is applied without them, the object
+/// created, and the CRD restored (and checked to refuse such an object again). Hold
+/// [`CRD_SCHEMA`] around it.
+pub async fn store_past_the_schema(
+    env: &Env,
+    name: &str,
+    spec: Value,
+    loosen: impl Fn(&mut Value),
+) {
+    let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
+    let mut loose = serde_json::to_value(ProxyOrder::crd()).unwrap();
+    loosen(&mut loose["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]);
+    let body = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
+                      "metadata": {"name": name}, "spec": spec});
+    // Untyped: the typed form cannot hold such a value either.
+    let orders: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        &env.ns,
+        &kube::discovery::ApiResource::erase::<ProxyOrder>(&()),
+    );
+    let untyped: kube::api::DynamicObject = serde_json::from_value(body).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        crds.patch(
+            "proxyorders.proxy-solutions.net",
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(&loose),
+        )
+        .await
+        .expect("loosened CRD applies");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        match orders.create(&PostParams::default(), &untyped).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "could not store {name} past the schema: {e}"
+            ),
+        }
+    }
+    install_crd(&env.client).await;
+    let probe = {
+        let mut p = untyped.clone();
+        p.metadata.name = Some(format!("{name}-probe"));
+        p
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while orders.create(&dry, &probe).await.is_ok() {
+        assert!(Instant::now() < deadline, "the CRD's bounds are not back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A ProxyOrder spec value for tests that need the typed form.
+#[allow(dead_code)]
+pub fn spec(v: Value) -> ProxyOrderSpec {
+    serde_json::from_value(v).unwrap()
+}
