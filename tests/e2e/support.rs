@@ -31,6 +31,8 @@ pub use self::{
     env::{Env, free_port, kube_env_check},
     leaks::assert_none_leaked,
     operator::{Shard, tail},
+    simulator::body,
+    waits::settle,
 };
 
 pub const API_KEY: &str = "e2e-api-key-canary-7Q2";

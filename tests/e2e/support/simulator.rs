@@ -63,3 +63,8 @@ impl Env {
             .count()
     }
 }
+
+/// The request body of `call`, an entry of the simulator's request log.
+pub fn body(call: &Value) -> &Value {
+    &call["body"]
+}

@@ -51,3 +51,8 @@ impl Env {
         self.wait_condition(name, "Ready", "True", "Applied").await
     }
 }
+
+/// Sleeps `secs` seconds.
+pub async fn settle(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
