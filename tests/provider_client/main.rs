@@ -1,0 +1,10 @@
+//! The provider client against the simulator, over real HTTP: every endpoint and every error
+//! class. Each test starts its own simulator on a free loopback port.
+//!
+//! `endpoints.rs`: each endpoint; `errors.rs`: each error class; `bad_bodies.rs`: malformed,
+//! truncated and huge answers. Their shared helpers are in `support.rs`.
+
+mod bad_bodies;
+mod endpoints;
+mod errors;
+mod support;
