@@ -570,7 +570,7 @@ watch_namespace_rules() { # NAMESPACE SA
 operator_namespace_rules() { # SA
   cat <<EOF
 Role ${fullname}-operator-namespace ops: core/secrets get,list,watch names=-
-Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list names=-
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list,watch names=-
 Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases delete,get,update names=-
 RoleBinding ${fullname}-operator-namespace ops -> Role/${fullname}-operator-namespace ServiceAccount:ops/$1
 EOF
@@ -657,7 +657,7 @@ t_rbac_claims() {
     name="${entry%%|*}"
     rbac_of "${name}"
     expect_lines "${work}/rbac-${name}" <<EOF
-Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list names=-
+Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases create,list,watch names=-
 Role ${fullname}-operator-namespace ops: coordination.k8s.io/leases delete,get,update names=-
 Role ${fullname}-operator-namespace ops: core/secrets get,list,watch names=-
 EOF

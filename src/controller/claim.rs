@@ -125,8 +125,22 @@ pub async fn ensure(
         field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
         ..Default::default()
     };
+    // The claim watch's view: a claim labelled with this ProxyOrder's UID is held by it (only
+    // a holder that no longer exists loses its claim), so it needs no read. One the watch has
+    // not reported is created straight away: the API server refuses it if it exists.
+    let mut unseen = false;
+    match ctx.claims.label(&ctx.settings.operator_namespace, &claim) {
+        Some(Some(holder)) if holder == uid => return Ok(None),
+        None => unseen = true,
+        Some(_) => {}
+    }
     for _ in 0..ATTEMPTS {
-        let Some(current) = api.get_opt(&claim).await? else {
+        let read = if std::mem::take(&mut unseen) {
+            None
+        } else {
+            api.get_opt(&claim).await?
+        };
+        let Some(current) = read else {
             ctx.fence.check()?;
             match api
                 .create(&params, &lease(&claim, po, ns, uid, scope))

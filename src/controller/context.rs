@@ -16,7 +16,10 @@ use kube::runtime::{
     reflector::{ObjectRef, Store},
 };
 
-use super::tenancy::{Account, Target};
+use super::{
+    cache::{SecretCache, VersionIndex, Written},
+    tenancy::{Account, Target},
+};
 use crate::leader::Fence;
 use crate::provider::{ChangeRequest, OrderResponse};
 use crate::{
@@ -74,6 +77,12 @@ pub struct Context {
     pub store: Option<Store<ProxyOrder>>,
     /// Whether this replica may act: checked before every provider call and every write.
     pub fence: Arc<Fence>,
+    /// Secrets as last read or written, served while the Secret watches report them unchanged.
+    pub secrets: Arc<SecretCache>,
+    /// The order claims (Leases) the claim watch reports, with their holder's UID label.
+    pub claims: VersionIndex,
+    /// Each ProxyOrder's resourceVersion after this process last wrote it.
+    pub written: Written,
 }
 
 /// A successful provider answer whose Secret or status write failed.
@@ -137,6 +146,11 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key);
+    }
+
+    /// Forgets what was remembered about the ProxyOrder with this UID.
+    pub fn forget_uid(&self, uid: &str) {
+        self.written.forget(uid);
     }
 
     /// The delay before retrying after the `attempt`-th consecutive transient failure:

@@ -1,6 +1,7 @@
 //! The ProxyOrder controller. `run` wires the watches to the ProxyOrder and ProxyProvider
 //! controllers; what a watched change wakes is in `mappers`, the stream helpers in `streams`.
 
+pub mod cache;
 pub mod claim;
 pub mod conditions;
 pub mod context;
@@ -22,7 +23,10 @@ use std::{
 };
 
 use futures::{StreamExt, TryStreamExt, channel::mpsc};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::{
+    coordination::v1::Lease,
+    core::v1::{Namespace, Secret},
+};
 use kube::{
     Api, Client, ResourceExt,
     api::DynamicObject,
@@ -48,7 +52,7 @@ use mappers::{
     KeySecrets, namespace_to_orders, provider_to_orders, secret_to_orders, secret_to_providers,
 };
 use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
-use streams::{logging_errors, secret_watch, trigger_hash};
+use streams::{logging_errors, metadata_watch, trigger_hash};
 use tenancy::Target;
 
 /// Label that asks the operator to watch a Secret a ProxyOrder references (its password or API
@@ -111,6 +115,9 @@ pub async fn run(
         unsaved: Mutex::default(),
         store: Some(reader.clone()),
         fence,
+        secrets: Arc::default(),
+        claims: cache::VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
+        written: cache::Written::default(),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
@@ -146,6 +153,9 @@ pub async fn run(
             // A deleted ProxyOrder's retry bookkeeping and order claims go with it.
             if let Some(watcher::Event::Delete(po)) = &ev {
                 forget.forget(&ObjectRef::from_obj(po));
+                if let Some(uid) = &po.metadata.uid {
+                    forget.forget_uid(uid);
+                }
             }
             if let Some(watcher::Event::Delete(po)) = ev.as_ref().filter(|_| gone) {
                 if let Some(uid) = po.metadata.uid.clone() {
@@ -172,6 +182,14 @@ pub async fn run(
     // Only the Secrets the operator needs are cached (metadata only): those it owns, those
     // labelled for it, and those in its own namespace (API keys).
     let watch_ns = config.namespace.as_deref();
+    // Each also tells the Secret cache which versions are current (cache.rs).
+    let secret_watch = |api, wc| {
+        metadata_watch(
+            api,
+            wc,
+            ctx.secrets.index.tracker().purging(ctx.secrets.clone()),
+        )
+    };
     let mut secret_streams = vec![
         secret_watch(
             scoped_secrets(watch_ns),
@@ -274,6 +292,16 @@ pub async fn run(
         scoped_secrets(Some(&operator_ns)),
         watcher::Config::default(),
     );
+    // The order claims, so that a claim this ProxyOrder holds is known without a read.
+    let claims_api: Api<PartialObjectMeta<Lease>> = Api::namespaced(client.clone(), &operator_ns);
+    let claim_changes = metadata_watch(
+        claims_api,
+        watcher::Config::default().labels(&format!("{}=true", claim::CLAIM_LABEL)),
+        ctx.claims.tracker(),
+    );
+    controller = controller.watches_stream(logging_errors("order claims", claim_changes), |_| {
+        std::iter::empty()
+    });
     let provider_controller = Controller::for_stream(provider_stream, provider_reader.clone())
         .with_config(ControllerConfig::default().concurrency(2))
         .watches_stream(key_changes, {

@@ -8,6 +8,7 @@ use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
 use super::{
+    cache::SecretCache,
     claim,
     conditions::Reason,
     context::{Context, Throttled},
@@ -85,14 +86,15 @@ pub async fn observe(
         .filter(|_| denied.is_none())
     {
         Some(r) => Some(
-            read_key(&secrets, "password", ns, &r.name, &r.key)
+            read_key(&ctx.secrets, &secrets, "password", ns, &r.name, &r.key)
                 .await?
                 .map(SecretString::from),
         ),
         None => None,
     };
 
-    let (owned, snapshot) = match secrets.get_opt(&po.secret_name()).await? {
+    let secret_name = po.secret_name();
+    let (owned, snapshot) = match ctx.secrets.get(&secrets, ns, &secret_name).await? {
         None => (OwnedSecret::Missing, None),
         Some(s) => {
             let ours = s
@@ -121,12 +123,7 @@ pub async fn observe(
         }
     };
 
-    let sync_requested = po
-        .annotations()
-        .get(SYNC_REQUESTED_ANNOTATION)
-        .filter(|v| !v.is_empty())
-        .filter(|v| po.status.as_ref().and_then(|s| s.sync_requested.as_ref()) != Some(*v))
-        .cloned();
+    let sync_requested = sync_requested(po);
 
     let account = match (&target, &api_key) {
         (Some(target), Ok((fp, key))) => Some(Account {
@@ -206,6 +203,24 @@ pub async fn observe(
     })
 }
 
+impl Observation {
+    /// This observation for another copy of the same ProxyOrder with the same spec and
+    /// annotations (read again from the API server): only what depends on its status differs.
+    pub fn again_for(mut self: Box<Self>, po: &ProxyOrder) -> Box<Self> {
+        self.sync_requested = sync_requested(po);
+        self
+    }
+}
+
+/// A refresh asked for with the sync-requested annotation and not yet recorded in status.
+fn sync_requested(po: &ProxyOrder) -> Option<String> {
+    po.annotations()
+        .get(SYNC_REQUESTED_ANNOTATION)
+        .filter(|v| !v.is_empty())
+        .filter(|v| po.status.as_ref().and_then(|s| s.sync_requested.as_ref()) != Some(*v))
+        .cloned()
+}
+
 /// Why there is no API key when none is configured at all.
 fn no_key(ns: &str) -> MissingSecret {
     MissingSecret {
@@ -227,19 +242,25 @@ async fn read_api_key(
         return Ok(Err(no_key(ns)));
     };
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &loc.namespace);
-    Ok(
-        read_key(&api, "API key", &loc.namespace, &loc.name, &loc.key)
-            .await?
-            .map(|value| {
-                let fp = credentials::fingerprint(["api-key", value.as_str()]);
-                (fp, ApiKey::new(value))
-            }),
+    Ok(read_key(
+        &ctx.secrets,
+        &api,
+        "API key",
+        &loc.namespace,
+        &loc.name,
+        &loc.key,
     )
+    .await?
+    .map(|value| {
+        let fp = credentials::fingerprint(["api-key", value.as_str()]);
+        (fp, ApiKey::new(value))
+    }))
 }
 
 /// One key of a Secret, trimmed of surrounding whitespace (a trailing newline from
 /// `echo > file` is the most common way a key goes wrong).
 pub(super) async fn read_key(
+    cache: &SecretCache,
     api: &Api<Secret>,
     purpose: &'static str,
     ns: &str,
@@ -253,7 +274,7 @@ pub(super) async fn read_key(
         key: key.to_string(),
         key_missing,
     };
-    let Some(secret) = api.get_opt(name).await? else {
+    let Some(secret) = cache.get(api, ns, name).await? else {
         return Ok(Err(missing(false)));
     };
     let value = secret

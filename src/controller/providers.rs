@@ -58,7 +58,7 @@ async fn check(pp: &ProxyProvider, ctx: &Context) -> Result<Result<Check, Thrott
         .unwrap_or_else(|| ctx.settings.operator_namespace.clone());
     let secrets = Api::namespaced(ctx.client.clone(), &ns);
     let key = r.key.as_deref().unwrap_or(DEFAULT_KEY);
-    let value = match read_key(&secrets, "API key", &ns, &r.name, key).await? {
+    let value = match read_key(&ctx.secrets, &secrets, "API key", &ns, &r.name, key).await? {
         Ok(v) => v,
         Err(missing) => {
             return Ok(Ok(Check {

@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 use super::{
     conditions::{self, READY, Reason, SYNCED},
     context::{Context, jitter},
-    observe::observe,
+    observe::{Observation, observe},
     plan::{self, Inputs, Plan, Requeue, Settle},
 };
 use crate::{
@@ -85,23 +85,39 @@ async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
     let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), &ns);
     let mut current = po.clone();
     let mut fresh = false;
+    let mut seen = None;
     let started = Instant::now();
     loop {
-        match reconcile_once(&current, ctx, &api, &ns, fresh, started).await? {
+        match reconcile_once(&current, ctx, &api, &ns, fresh, seen.take(), started).await? {
             Step::Done(action) => return Ok(action),
             // The cache may lag behind the operator's own last status write. A provider call
             // is planned only from the API server's current copy.
-            Step::Refetch => {
-                current = api.get(&current.name_any()).await?;
+            Step::Refetch(observed) => {
+                let fetched = api.get(&current.name_any()).await?;
+                // What was read for the cached copy still holds for the fetched one when
+                // nothing it depends on (spec, annotations, identity) differs.
+                seen = observed.filter(|_| same_inputs(&current, &fetched));
+                current = fetched;
                 fresh = true;
             }
         }
     }
 }
 
+/// Whether observing `a` and `b` reads the same things: the same object with the same spec
+/// and annotations (status may differ).
+fn same_inputs(a: &ProxyOrder, b: &ProxyOrder) -> bool {
+    a.metadata.uid == b.metadata.uid
+        && a.metadata.generation == b.metadata.generation
+        && a.metadata.annotations == b.metadata.annotations
+        && a.spec == b.spec
+}
+
 enum Step {
     Done(Action),
-    Refetch,
+    /// Read the ProxyOrder from the API server and decide again, with what was observed for
+    /// the cached copy when there was something.
+    Refetch(Option<Box<Observation>>),
 }
 
 async fn reconcile_once(
@@ -110,6 +126,7 @@ async fn reconcile_once(
     api: &Api<ProxyOrder>,
     ns: &str,
     fresh: bool,
+    seen: Option<Box<Observation>>,
     started: Instant,
 ) -> Result<Step> {
     let uid = po.uid().ok_or(Error::MissingMetadata("uid"))?;
@@ -117,7 +134,7 @@ async fn reconcile_once(
 
     if po.metadata.deletion_timestamp.is_some() {
         if !fresh {
-            return Ok(Step::Refetch);
+            return Ok(Step::Refetch(None));
         }
         return finalize(po, ctx, api, ns, &uid).await.map(Step::Done);
     }
@@ -125,10 +142,13 @@ async fn reconcile_once(
     let has_finalizer = po.finalizers().iter().any(|f| f == FINALIZER);
     if wants_finalizer != has_finalizer {
         set_finalizer(ctx, api, po, wants_finalizer).await?;
-        return Ok(Step::Refetch);
+        return Ok(Step::Refetch(None));
     }
 
-    let obs = observe(po, ctx, ns, started).await?;
+    let obs = match seen {
+        Some(seen) => seen.again_for(po),
+        None => Box::new(observe(po, ctx, ns, started).await?),
+    };
     if let Some(wait) = obs.throttled {
         debug!(%name, ?wait, "order list throttled by the API key's rate limit");
         return Ok(Step::Done(Action::requeue(wait)));
@@ -153,14 +173,16 @@ async fn reconcile_once(
             let mut settle = *settle;
             record_sync(&mut settle);
             // Writes, like calls, are decided only from the API server's current copy, so a
-            // lagging cache never rolls status back.
-            if !fresh && (settle.secret.is_some() || settle.status != status) {
-                return Ok(Step::Refetch);
+            // lagging cache never rolls status back. A cached copy at the version this
+            // process's own last write left is that copy.
+            let current = fresh || ctx.written.is_last(&uid, po.resource_version().as_deref());
+            if !current && (settle.secret.is_some() || settle.status != status) {
+                return Ok(Step::Refetch(Some(obs)));
             }
             announce_transition(ctx, po, &status, &settle.status).await;
             (settle, status.clone(), None)
         }
-        Plan::Call(_) if !fresh => return Ok(Step::Refetch),
+        Plan::Call(_) if !fresh => return Ok(Step::Refetch(Some(obs))),
         Plan::Call(call) => {
             let hash = plan::inputs_hash(&inp, &obs.observed);
             if let Some(wait) = terminal_gate(ctx, &key, &hash) {
@@ -174,7 +196,7 @@ async fn reconcile_once(
                         (settle, baseline, version)
                     }
                     // Someone else changed the ProxyOrder since it was read: decide again.
-                    Performed::Refetch => return Ok(Step::Refetch),
+                    Performed::Refetch => return Ok(Step::Refetch(Some(obs))),
                     Performed::Throttled(wait) => {
                         debug!(%name, ?wait, "provider call throttled by the API key's rate limit");
                         return Ok(Step::Done(Action::requeue(wait)));

@@ -1,14 +1,13 @@
 //! Building blocks of the controller's watch streams: the filter that lets only spec,
-//! annotation, finalizer and deletion changes of a ProxyOrder through, metadata-only Secret
-//! watches, and secondary watches that log their errors instead of passing them on.
+//! annotation, finalizer and deletion changes of a ProxyOrder through, metadata-only watches
+//! that keep an index of resourceVersions, and secondary watches that log their errors instead of passing them on.
 
 use std::{
     collections::hash_map::DefaultHasher,
     hash::{Hash, Hasher},
 };
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use futures::{StreamExt, TryStreamExt};
 use kube::{
     Api, ResourceExt,
     core::PartialObjectMeta,
@@ -16,6 +15,7 @@ use kube::{
 };
 use tracing::warn;
 
+use super::cache::Tracker;
 use crate::crd::ProxyOrder;
 
 /// Hash of what should trigger a reconcile: the spec (generation), annotations, finalizers and
@@ -54,14 +54,21 @@ pub(super) fn logging_errors<T: Send + 'static>(
         .boxed()
 }
 
-/// A metadata-only watch of Secrets, changes only.
-pub(super) fn secret_watch(
-    api: Api<PartialObjectMeta<Secret>>,
+/// A metadata-only watch of `K`, changes only, that keeps `tracker`'s part of an index of
+/// resourceVersions up to date.
+pub(super) fn metadata_watch<K>(
+    api: Api<PartialObjectMeta<K>>,
     wc: watcher::Config,
-) -> futures::stream::BoxStream<'static, Result<PartialObjectMeta<Secret>, watcher::Error>> {
+    tracker: Tracker,
+) -> futures::stream::BoxStream<'static, Result<PartialObjectMeta<K>, watcher::Error>>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
+{
     watcher(api, wc.any_semantic())
         .default_backoff()
-        .modify(|s: &mut PartialObjectMeta<Secret>| s.managed_fields_mut().clear())
+        .modify(|s: &mut PartialObjectMeta<K>| s.managed_fields_mut().clear())
+        .inspect_ok(move |ev| tracker.apply(ev))
         .touched_objects()
         .predicate_filter(predicates::resource_version, Default::default())
         .boxed()

@@ -82,6 +82,7 @@ pub(super) async fn perform(
             }
             other => status_version = other?,
         }
+        ctx.written.note(inp.uid, status_version.clone());
         // Recording the intent took time: the lease must still outlast the call.
         ctx.fence.check()?;
     }

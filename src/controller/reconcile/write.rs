@@ -80,7 +80,8 @@ pub(super) async fn write(
     }
     if settle.status != *baseline {
         ctx.fence.check()?;
-        patch_status_at(api, &name, &settle.status, status_version).await?;
+        let written = patch_status_at(api, &name, &settle.status, status_version).await?;
+        ctx.written.note(uid, written);
         failpoint::hit("after-status-write");
     }
     Ok(())
@@ -174,7 +175,8 @@ async fn write_secret(
                 field_manager: Some(FIELD_MANAGER.to_string()),
                 ..Default::default()
             };
-            api.create(&params, &secret).await?;
+            let stored = api.create(&params, &secret).await?;
+            ctx.secrets.keep(ns, stored);
         }
         SecretWrite::Update { resource_version } => {
             secret.metadata.resource_version = resource_version;
@@ -184,12 +186,14 @@ async fn write_secret(
             })?;
             value["apiVersion"] = json!("v1");
             value["kind"] = json!("Secret");
-            api.patch(
-                &po.secret_name(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(value),
-            )
-            .await?;
+            let stored = api
+                .patch(
+                    &po.secret_name(),
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(value),
+                )
+                .await?;
+            ctx.secrets.keep(ns, stored);
         }
     }
     Ok(())

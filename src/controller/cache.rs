@@ -1,0 +1,349 @@
+//! What the operator remembers between reconciles so that a ProxyOrder whose world did not
+//! change costs no API-server read:
+//!
+//! - [`VersionIndex`]: the resourceVersion (and one label) of every object a metadata-only
+//!   watch delivers, kept up to date by the watch streams themselves.
+//! - [`SecretCache`]: Secrets as last read or written, used only while the watch still reports
+//!   the same resourceVersion, so a change by anyone is read again.
+//! - [`Written`]: the resourceVersion of each ProxyOrder's last write by this process, so a
+//!   cached copy that already shows that write counts as current.
+//!
+//! A Secret no watch covers (an unlabelled one in a tenant's namespace) is never served from
+//! memory: it is read each time, as before.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt, core::PartialObjectMeta, runtime::watcher};
+
+use crate::error::Result;
+
+/// `(namespace, name)`.
+type Key = (String, String);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    resource_version: String,
+    label: Option<String>,
+}
+
+#[derive(Default)]
+struct StreamIndex {
+    live: HashMap<Key, Entry>,
+    /// A re-list in progress: replaces `live` when it is complete.
+    building: Option<HashMap<Key, Entry>>,
+}
+
+/// The resourceVersions (and the value of one label) of the objects some metadata-only watches
+/// deliver. Each watch stream feeds its own part, so one stream's re-list never hides what
+/// another one reported.
+pub struct VersionIndex {
+    label: Option<&'static str>,
+    streams: Mutex<Vec<Arc<Mutex<StreamIndex>>>>,
+}
+
+/// One watch stream's feed into a [`VersionIndex`].
+#[derive(Clone)]
+pub struct Tracker {
+    label: Option<&'static str>,
+    part: Arc<Mutex<StreamIndex>>,
+    on_delete: Option<Arc<SecretCache>>,
+}
+
+impl VersionIndex {
+    /// An index that also keeps the value of `label` of each object.
+    pub fn new(label: Option<&'static str>) -> Self {
+        VersionIndex {
+            label,
+            streams: Mutex::default(),
+        }
+    }
+
+    /// A feed for one more watch stream.
+    pub fn tracker(&self) -> Tracker {
+        let part = Arc::new(Mutex::new(StreamIndex::default()));
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(part.clone());
+        Tracker {
+            label: self.label,
+            part,
+            on_delete: None,
+        }
+    }
+
+    fn entry(&self, ns: &str, name: &str) -> Option<Entry> {
+        let key = (ns.to_string(), name.to_string());
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams.iter().find_map(|s| {
+            s.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .live
+                .get(&key)
+                .cloned()
+        })
+    }
+
+    /// The resourceVersion a watch last reported for `ns/name`, if one covers it.
+    pub fn version(&self, ns: &str, name: &str) -> Option<String> {
+        self.entry(ns, name).map(|e| e.resource_version)
+    }
+
+    /// Whether a watch reports `ns/name`, and the value of the index's label on it.
+    pub fn label(&self, ns: &str, name: &str) -> Option<Option<String>> {
+        self.entry(ns, name).map(|e| e.label)
+    }
+}
+
+impl Tracker {
+    /// Also drops a deleted Secret's copy from `cache`.
+    pub fn purging(mut self, cache: Arc<SecretCache>) -> Self {
+        self.on_delete = Some(cache);
+        self
+    }
+
+    fn entry<K: kube::Resource>(&self, obj: &PartialObjectMeta<K>) -> Option<(Key, Entry)> {
+        let resource_version = obj.resource_version()?;
+        let label = self.label.and_then(|l| obj.labels().get(l).cloned());
+        Some((
+            (obj.namespace().unwrap_or_default(), obj.name_any()),
+            Entry {
+                resource_version,
+                label,
+            },
+        ))
+    }
+
+    /// Applies one watch event.
+    pub fn apply<K: kube::Resource>(&self, event: &watcher::Event<PartialObjectMeta<K>>) {
+        let mut part = self.part.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            watcher::Event::Init => part.building = Some(HashMap::new()),
+            watcher::Event::InitApply(obj) => {
+                if let Some((key, entry)) = self.entry(obj) {
+                    part.building
+                        .get_or_insert_with(HashMap::new)
+                        .insert(key, entry);
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(built) = part.building.take() {
+                    part.live = built;
+                }
+            }
+            watcher::Event::Apply(obj) => {
+                if let Some((key, entry)) = self.entry(obj) {
+                    part.live.insert(key, entry);
+                }
+            }
+            watcher::Event::Delete(obj) => {
+                let key = (obj.namespace().unwrap_or_default(), obj.name_any());
+                part.live.remove(&key);
+                if let Some(cache) = &self.on_delete {
+                    cache.forget(&key.0, &key.1);
+                }
+            }
+        }
+    }
+}
+
+/// Secrets as last read or written, by `(namespace, name)`, each served only while the
+/// [`VersionIndex`] of the Secret watches reports the same resourceVersion.
+pub struct SecretCache {
+    pub index: VersionIndex,
+    copies: Mutex<HashMap<Key, Arc<Secret>>>,
+}
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        SecretCache {
+            index: VersionIndex::new(None),
+            copies: Mutex::default(),
+        }
+    }
+}
+
+impl SecretCache {
+    /// The Secret `ns/name`: the kept copy when a watch reports its version unchanged,
+    /// otherwise read from the API server (and kept). `Ok(None)`: it does not exist.
+    pub async fn get(
+        &self,
+        api: &Api<Secret>,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<Arc<Secret>>> {
+        if let Some(copy) = self.current(ns, name) {
+            return Ok(Some(copy));
+        }
+        let read = api.get_opt(name).await?;
+        Ok(read.map(|s| self.keep(ns, s)))
+    }
+
+    /// The kept copy of `ns/name`, if a watch reports the same version.
+    fn current(&self, ns: &str, name: &str) -> Option<Arc<Secret>> {
+        let version = self.index.version(ns, name)?;
+        let copies = self.copies.lock().unwrap_or_else(|e| e.into_inner());
+        copies
+            .get(&(ns.to_string(), name.to_string()))
+            .filter(|s| s.metadata.resource_version.as_deref() == Some(version.as_str()))
+            .cloned()
+    }
+
+    /// Keeps `secret` (as the API server returned it after a read or a write) for `ns`.
+    pub fn keep(&self, ns: &str, mut secret: Secret) -> Arc<Secret> {
+        secret.metadata.managed_fields = None;
+        let secret = Arc::new(secret);
+        if secret.metadata.resource_version.is_some() {
+            self.copies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((ns.to_string(), secret.name_any()), secret.clone());
+        }
+        secret
+    }
+
+    pub fn forget(&self, ns: &str, name: &str) {
+        self.copies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(ns.to_string(), name.to_string()));
+    }
+
+    /// How many copies are kept (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.copies.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The resourceVersion each ProxyOrder (by UID) had after this process last wrote it.
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<String, String>>);
+
+impl Written {
+    pub fn note(&self, uid: &str, resource_version: Option<String>) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match resource_version {
+            Some(rv) => map.insert(uid.to_string(), rv),
+            None => map.remove(uid),
+        };
+    }
+
+    /// Whether `resource_version` is the version this process's last write of `uid` left:
+    /// then a cached copy at that version is as current as a fresh read.
+    pub fn is_last(&self, uid: &str, resource_version: Option<&str>) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        resource_version.is_some() && map.get(uid).map(String::as_str) == resource_version
+    }
+
+    pub fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn meta(ns: &str, name: &str, rv: &str, holder: Option<&str>) -> PartialObjectMeta<Secret> {
+        PartialObjectMeta {
+            types: None,
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                resource_version: Some(rv.into()),
+                labels: holder.map(|h| [("holder".to_string(), h.to_string())].into()),
+                ..Default::default()
+            },
+            _phantom: Default::default(),
+        }
+    }
+
+    fn secret(ns: &str, name: &str, rv: &str) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                namespace: Some(ns.into()),
+                name: Some(name.into()),
+                resource_version: Some(rv.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    type Ev = watcher::Event<PartialObjectMeta<Secret>>;
+
+    #[test]
+    fn the_index_follows_applies_deletes_and_relists() {
+        let index = VersionIndex::new(Some("holder"));
+        let t = index.tracker();
+        t.apply(&watcher::Event::Apply(meta("a", "s", "1", Some("u1"))));
+        assert_eq!(index.version("a", "s").as_deref(), Some("1"));
+        assert_eq!(index.label("a", "s"), Some(Some("u1".to_string())));
+        t.apply(&watcher::Event::Apply(meta("a", "s", "2", None)));
+        assert_eq!(index.version("a", "s").as_deref(), Some("2"));
+        assert_eq!(index.label("a", "s"), Some(None));
+        // A re-list replaces what the stream reported only when it is complete.
+        t.apply(&Ev::Init);
+        t.apply(&watcher::Event::InitApply(meta("a", "t", "5", None)));
+        assert_eq!(index.version("a", "s").as_deref(), Some("2"));
+        t.apply(&Ev::InitDone);
+        assert_eq!(index.version("a", "s"), None);
+        assert_eq!(index.version("a", "t").as_deref(), Some("5"));
+        t.apply(&watcher::Event::Delete(meta("a", "t", "6", None)));
+        assert_eq!(index.version("a", "t"), None);
+        assert_eq!(index.label("a", "t"), None);
+    }
+
+    #[test]
+    fn one_streams_relist_does_not_hide_another_streams_objects() {
+        let index = VersionIndex::new(None);
+        let (one, two) = (index.tracker(), index.tracker());
+        one.apply(&watcher::Event::Apply(meta("a", "s", "1", None)));
+        two.apply(&Ev::Init);
+        two.apply(&Ev::InitDone);
+        assert_eq!(index.version("a", "s").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn a_copy_is_served_only_at_the_version_the_watch_reports() {
+        let cache = Arc::new(SecretCache::default());
+        let t = cache.index.tracker().purging(cache.clone());
+        cache.keep("a", secret("a", "s", "1"));
+        // No watch reports it: not served (a Secret no watch covers is always read).
+        assert!(cache.current("a", "s").is_none());
+        t.apply(&watcher::Event::Apply(meta("a", "s", "1", None)));
+        assert!(cache.current("a", "s").is_some());
+        // Someone changed it: read again.
+        t.apply(&watcher::Event::Apply(meta("a", "s", "2", None)));
+        assert!(cache.current("a", "s").is_none());
+        cache.keep("a", secret("a", "s", "2"));
+        assert!(cache.current("a", "s").is_some());
+        // Deleted: the copy goes.
+        t.apply(&watcher::Event::Delete(meta("a", "s", "2", None)));
+        assert!(cache.current("a", "s").is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn only_the_last_written_version_counts_as_current() {
+        let w = Written::default();
+        assert!(!w.is_last("u", Some("1")));
+        w.note("u", Some("1".into()));
+        assert!(w.is_last("u", Some("1")));
+        assert!(!w.is_last("u", Some("2")));
+        assert!(!w.is_last("u", None));
+        w.note("u", Some("3".into()));
+        assert!(!w.is_last("u", Some("1")));
+        w.forget("u");
+        assert!(!w.is_last("u", Some("3")));
+    }
+}
