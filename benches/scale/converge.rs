@@ -1,0 +1,229 @@
+//! Phase 1, convergence: N ProxyOrders created on concurrent tasks while a watch counts the
+//! Ready ones, until all are Ready; then every credential Secret is checked.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, PostParams},
+    runtime::{WatchStreamExt as _, watcher},
+};
+use proxy_order_operator::crd::ProxyOrder;
+use serde_json::json;
+
+use crate::{
+    CREATE_PORT, CREATE_TASKS, FIRST_ID, KEY_SECRET, POLL,
+    cluster::secret_port,
+    operator::{Operator, tail},
+    order_name, secs,
+};
+
+/// What the convergence phase measured.
+pub(crate) struct Convergence {
+    /// When the last create returned, since the first create.
+    pub(crate) create_done: Duration,
+    /// When all N were Ready, since the first create.
+    pub(crate) converge: Duration,
+    /// (seconds since the first create, Ready count), one point per poll.
+    pub(crate) series: Vec<(f64, usize)>,
+}
+
+/// Creates N ProxyOrders in `orders`' namespace and waits until all are Ready; fails if that
+/// takes longer than 300 s + N/2 s, if the operator dies, or if a Secret lacks the port.
+pub(crate) async fn converge(
+    n: usize,
+    orders: &Api<ProxyOrder>,
+    secrets: &Api<Secret>,
+    op: &mut Operator,
+) -> Result<Convergence> {
+    eprintln!("bench: creating {n} ProxyOrders");
+    // The Ready count comes from a watch (listing N objects per poll would load the API
+    // server the operator is measured against); it also notes when the count reached N.
+    let ready_now = Arc::new(AtomicUsize::new(0));
+    let all_ready_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let (ready_init_tx, ready_init_rx) = tokio::sync::oneshot::channel::<()>();
+    let ready_watch = {
+        let (orders, ready_now, all_ready_at) =
+            (orders.clone(), ready_now.clone(), all_ready_at.clone());
+        tokio::spawn(async move {
+            let mut init_tx = Some(ready_init_tx);
+            let mut ready: HashSet<String> = HashSet::new();
+            let mut stream = watcher(orders, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(watcher::Event::Apply(po) | watcher::Event::InitApply(po)) => {
+                        if is_ready(&po) {
+                            ready.insert(po.name_any());
+                        } else {
+                            ready.remove(&po.name_any());
+                        }
+                    }
+                    Ok(watcher::Event::Delete(po)) => {
+                        ready.remove(&po.name_any());
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(tx) = init_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    _ => continue,
+                }
+                ready_now.store(ready.len(), Ordering::Relaxed);
+                if ready.len() == n {
+                    all_ready_at
+                        .lock()
+                        .unwrap()
+                        .get_or_insert_with(Instant::now);
+                }
+            }
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(30), ready_init_rx)
+        .await
+        .context("ProxyOrder watch did not start")?
+        .ok();
+    let t0 = Instant::now();
+    let creator = {
+        let orders = orders.clone();
+        tokio::spawn(create_all(n, move |i| {
+            let orders = orders.clone();
+            async move {
+                let id = FIRST_ID + i as u64;
+                let po: ProxyOrder = serde_json::from_value(json!({
+                    "apiVersion": "proxy-solutions.net/v1alpha1",
+                    "kind": "ProxyOrder",
+                    "metadata": {"name": order_name(i)},
+                    "spec": {
+                        "orderId": id,
+                        "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+                        "port": CREATE_PORT,
+                        "login": format!("user{id}"),
+                    },
+                }))?;
+                orders
+                    .create(&PostParams::default(), &po)
+                    .await
+                    .with_context(|| format!("creating ProxyOrder {}", order_name(i)))?;
+                Ok(())
+            }
+        }))
+    };
+    let mut creator = Some(creator);
+    let mut create_done: Option<Duration> = None;
+    let mut series: Vec<(f64, usize)> = vec![(0.0, 0)];
+    let limit = Duration::from_secs(300 + n as u64 / 2);
+    let converge = loop {
+        tokio::time::sleep(POLL).await;
+        if let Some(c) = creator.as_ref()
+            && c.is_finished()
+        {
+            let elapsed = creator.take().unwrap().await??;
+            create_done = Some(elapsed);
+        }
+        let ready = ready_now.load(Ordering::Relaxed);
+        let t = t0.elapsed();
+        series.push((secs(t), ready));
+        if let Some(at) = *all_ready_at.lock().unwrap()
+            && create_done.is_some()
+        {
+            let t = at.duration_since(t0);
+            series.retain(|(ts, _)| *ts < secs(t));
+            series.push((secs(t), n));
+            break t;
+        }
+        if series.len().is_multiple_of(20) {
+            eprintln!("bench: {ready} of {n} Ready after {:.0} s", secs(t));
+        }
+        op.alive()?;
+        if t > limit {
+            bail!(
+                "only {ready} of {n} ProxyOrders Ready after {:.0} s; operator log tail:\n{}",
+                secs(t),
+                tail(&std::fs::read_to_string(&op.log).unwrap_or_default(), 30)
+            );
+        }
+    };
+    ready_watch.abort();
+    let create_done = create_done.unwrap();
+    eprintln!(
+        "bench: all {n} Ready after {:.1} s (creates took {:.1} s)",
+        secs(converge),
+        secs(create_done)
+    );
+    // Functional check: every Secret carries the port we asked for.
+    let wrong = secrets
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|s| s.name_any().starts_with("bench-"))
+        .filter(|s| secret_port(s).as_deref() != Some(&CREATE_PORT.to_string()))
+        .count();
+    let secret_count = secrets
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|s| s.name_any().starts_with("bench-"))
+        .count();
+    ensure!(
+        secret_count == n && wrong == 0,
+        "{secret_count} credential Secrets for {n} orders, {wrong} with a port other than {CREATE_PORT}"
+    );
+    Ok(Convergence {
+        create_done,
+        converge,
+        series,
+    })
+}
+
+fn is_ready(po: &ProxyOrder) -> bool {
+    let Some(st) = po.status.as_ref() else {
+        return false;
+    };
+    st.observed_generation == po.metadata.generation
+        && st
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+/// Runs `make(i)` for i in 0..n on `CREATE_TASKS` tasks; returns when all are done.
+pub(crate) async fn create_all<F, Fut>(n: usize, make: F) -> Result<Duration>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let start = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CREATE_TASKS {
+        let next = next.clone();
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                make(i).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(start.elapsed())
+}
