@@ -1,4 +1,4 @@
-# Scale benchmark (benches/scale.rs): N ProxyOrders against a fresh local control plane, the
+# Scale benchmark (benches/scale/): N ProxyOrders against a fresh local control plane, the
 # in-process provider simulator and the release operator binary. Prints a markdown table and
 # writes docs/benchmarks.md. Included by the top-level Makefile:  include mk/bench.mk
 #

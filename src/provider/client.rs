@@ -264,7 +264,7 @@ impl ProviderClient {
 
 /// Decodes a 2xx body. The error says where and what kind of problem it was, never which
 /// values the body held (a body may carry a password). Visible to the provider module for its
-/// property tests (`fuzz_tests.rs`).
+/// property tests (`fuzz_tests/`).
 pub(super) fn decode<T: DeserializeOwned>(
     status: StatusCode,
     bytes: &[u8],
