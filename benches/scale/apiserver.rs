@@ -1,18 +1,111 @@
-//! Reading the API server's own request counters (`/metrics`): the write requests it served
-//! for the operator's resources.
+//! Reading the API server's own request counters (`/metrics`, `apiserver_request_total`): the
+//! requests it served for the operator's resources, by verb and resource, so that a phase's
+//! writes and reads can be counted and broken down.
+
+use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 use kube::Client;
 
-/// Write requests (create, update, patch, apply, delete) the API server has served for
-/// ProxyOrders, Secrets and Events, from its own `apiserver_request_total` counters.
-pub(crate) async fn apiserver_writes(client: &Client) -> Result<f64> {
+/// Resources the operator reads or writes (its own and the ones it watches).
+const RESOURCES: &[&str] = &[
+    "proxyorders",
+    "secrets",
+    "events",
+    "leases",
+    "proxyproviders",
+    "namespaces",
+];
+
+/// Write verbs as `apiserver_request_total` spells them.
+const WRITES: &[&str] = &[
+    "POST",
+    "PUT",
+    "PATCH",
+    "APPLY",
+    "DELETE",
+    "DELETECOLLECTION",
+];
+
+/// Request counts by (verb, resource, subresource), for [`RESOURCES`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requests(BTreeMap<(String, String, String), f64>);
+
+impl Requests {
+    /// What was served since `before`.
+    pub(crate) fn since(&self, before: &Requests) -> Requests {
+        Requests(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), v - before.0.get(k).copied().unwrap_or(0.0)))
+                .filter(|(_, v)| *v > 0.0)
+                .collect(),
+        )
+    }
+
+    fn sum(&self, keep: impl Fn(&str, &str) -> bool) -> f64 {
+        self.0
+            .iter()
+            .filter(|((verb, resource, _), _)| keep(verb, resource))
+            // From +0.0 (an empty `sum()` of floats is -0.0, printed as "-0").
+            .fold(0.0, |total, (_, v)| total + v)
+    }
+
+    /// Write requests for ProxyOrders, Secrets and Events (what the idle window must not see).
+    pub(crate) fn object_writes(&self) -> f64 {
+        self.sum(|verb, resource| {
+            WRITES.contains(&verb) && matches!(resource, "proxyorders" | "secrets" | "events")
+        })
+    }
+
+    /// Write requests for every resource counted.
+    pub(crate) fn writes(&self) -> f64 {
+        self.sum(|verb, _| WRITES.contains(&verb))
+    }
+
+    /// Single-object reads (GET). Lists and watches are the watches' own set-up, not reads a
+    /// reconcile makes.
+    pub(crate) fn gets(&self) -> f64 {
+        self.sum(|verb, _| verb == "GET")
+    }
+
+    /// `label count` pieces, largest first, for the requests `keep` selects: e.g.
+    /// `POST secrets 1000`, `APPLY proxyorders/status 1000`.
+    pub(crate) fn breakdown(&self, keep: impl Fn(&str) -> bool) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .0
+            .iter()
+            .filter(|((verb, _, _), _)| keep(verb))
+            .map(|((verb, resource, sub), v)| {
+                let what = if sub.is_empty() {
+                    resource.clone()
+                } else {
+                    format!("{resource}/{sub}")
+                };
+                (format!("{verb} {what}"), *v)
+            })
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    pub(crate) fn write_breakdown(&self) -> Vec<(String, f64)> {
+        self.breakdown(|verb| WRITES.contains(&verb))
+    }
+
+    pub(crate) fn get_breakdown(&self) -> Vec<(String, f64)> {
+        self.breakdown(|verb| verb == "GET")
+    }
+}
+
+/// The API server's request counters now.
+pub(crate) async fn requests(client: &Client) -> Result<Requests> {
     let req = axum::http::Request::get("/metrics").body(Vec::new())?;
     let text = client
         .request_text(req)
         .await
         .context("reading the API server's /metrics")?;
-    let mut total = 0.0;
+    let mut out = Requests::default();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
             continue;
@@ -24,19 +117,16 @@ pub(crate) async fn apiserver_writes(client: &Client) -> Result<f64> {
             labels
                 .split(',')
                 .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
-                .map(|v| v.trim_end_matches('"'))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_default()
         };
-        let write = matches!(
-            label("verb"),
-            Some("POST" | "PUT" | "PATCH" | "APPLY" | "DELETE" | "DELETECOLLECTION")
-        );
-        let ours = matches!(
-            label("resource"),
-            Some("proxyorders" | "secrets" | "events")
-        );
-        if write && ours {
-            total += value.trim().parse::<f64>().unwrap_or(0.0);
+        let resource = label("resource");
+        if !RESOURCES.contains(&resource.as_str()) {
+            continue;
         }
+        *out.0
+            .entry((label("verb"), resource, label("subresource")))
+            .or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
     }
-    Ok(total)
+    Ok(out)
 }

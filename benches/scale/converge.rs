@@ -23,7 +23,9 @@ use serde_json::json;
 
 use crate::{
     CREATE_PORT, CREATE_TASKS, FIRST_ID, KEY_SECRET, POLL,
+    apiserver::{Requests, requests},
     cluster::secret_port,
+    memory::{Mem, mem},
     operator::{Operator, tail},
     order_name, secs,
 };
@@ -36,6 +38,11 @@ pub(crate) struct Convergence {
     pub(crate) converge: Duration,
     /// (seconds since the first create, Ready count), one point per poll.
     pub(crate) series: Vec<(f64, usize)>,
+    /// The requests the API server served from the first create until all were Ready (and
+    /// their last writes landed).
+    pub(crate) requests: Requests,
+    /// The operator's memory when a tenth of the N were first seen Ready, and that count.
+    pub(crate) tenth: (usize, Mem),
 }
 
 /// Creates N ProxyOrders in `orders`' namespace and waits until all are Ready; fails if that
@@ -94,6 +101,10 @@ pub(crate) async fn converge(
         .await
         .context("ProxyOrder watch did not start")?
         .ok();
+    let client = orders.clone().into_client();
+    let requests_before = requests(&client).await?;
+    let tenth_at = (n / 10).max(1);
+    let mut tenth = None;
     let t0 = Instant::now();
     let creator = {
         let orders = orders.clone();
@@ -133,6 +144,9 @@ pub(crate) async fn converge(
             create_done = Some(elapsed);
         }
         let ready = ready_now.load(Ordering::Relaxed);
+        if tenth.is_none() && ready >= tenth_at {
+            tenth = Some((ready, mem(op.pid())?));
+        }
         let t = t0.elapsed();
         series.push((secs(t), ready));
         if let Some(at) = *all_ready_at.lock().unwrap()
@@ -156,6 +170,13 @@ pub(crate) async fn converge(
         }
     };
     ready_watch.abort();
+    // The operator publishes the last Events right after the last status writes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let requests = requests(&client).await?.since(&requests_before);
+    let tenth = match tenth {
+        Some(t) => t,
+        None => (n, mem(op.pid())?),
+    };
     let create_done = create_done.unwrap();
     eprintln!(
         "bench: all {n} Ready after {:.1} s (creates took {:.1} s)",
@@ -186,6 +207,8 @@ pub(crate) async fn converge(
         create_done,
         converge,
         series,
+        requests,
+        tenth,
     })
 }
 

@@ -10,7 +10,7 @@ use kube::{Api, Client, ResourceExt, api::ListParams};
 use proxy_order_operator::crd::ProxyOrder;
 
 use crate::{
-    apiserver::apiserver_writes,
+    apiserver::requests,
     provider::{Calls, classify, sim_clear_requests, sim_requests},
 };
 
@@ -20,6 +20,8 @@ pub(crate) struct Idle {
     pub(crate) calls: Calls,
     /// Write requests the API server served for ProxyOrders, Secrets and Events.
     pub(crate) api_writes: f64,
+    /// Single-object reads (GET) the API server served for the operator's resources.
+    pub(crate) api_gets: f64,
     /// ProxyOrders whose resourceVersion changed (or that appeared).
     pub(crate) po_writes: usize,
     /// Secrets whose resourceVersion changed (or that appeared).
@@ -40,7 +42,8 @@ pub(crate) async fn idle_window(
     tokio::time::sleep(Duration::from_secs(2)).await;
     sim_clear_requests(http, admin).await?;
     let rv_before = resource_versions(client, ns).await?;
-    let writes_before = apiserver_writes(client).await?;
+    let before = requests(client).await?;
+    let writes_before = before.object_writes();
     // The N creates and the operator's writes are in there: a zero means the counters were
     // not found, not that nothing was written.
     ensure!(
@@ -50,7 +53,8 @@ pub(crate) async fn idle_window(
     );
     tokio::time::sleep(Duration::from_secs(idle_s)).await;
     let idle_calls = classify(&sim_requests(http, admin).await?);
-    let idle_api_writes = apiserver_writes(client).await? - writes_before;
+    let during = requests(client).await?.since(&before);
+    let idle_api_writes = during.object_writes();
     let rv_after = resource_versions(client, ns).await?;
     let count_changed = |prefix: &str| {
         rv_before
@@ -68,6 +72,7 @@ pub(crate) async fn idle_window(
     Ok(Idle {
         calls: idle_calls,
         api_writes: idle_api_writes,
+        api_gets: during.gets(),
         po_writes: idle_po_writes,
         secret_writes: idle_secret_writes,
     })

@@ -52,6 +52,7 @@ pub(crate) fn publish(
         create_done,
         converge,
         ref series,
+        ..
     } = *report.convergence;
     let t = results_table(report);
     let ts = ready_table(series);
@@ -135,9 +136,12 @@ fn results_table(report: &Report) -> String {
     let Idle {
         calls: ref idle_calls,
         api_writes: idle_api_writes,
+        api_gets: idle_api_gets,
         po_writes: idle_po_writes,
         secret_writes: idle_secret_writes,
     } = *report.idle;
+    let conv_requests = &report.convergence.requests;
+    let (tenth_ready, ref mem_tenth) = report.convergence.tenth;
     let Edits {
         k,
         rate: edit_rate,
@@ -185,6 +189,29 @@ fn results_table(report: &Report) -> String {
         "Ratio convergence / plain-Secret creation",
         format!("{:.2}×", secs(converge) / secs(plain_time).max(0.001)),
     );
+    let per_order = |parts: Vec<(String, f64)>| {
+        parts
+            .iter()
+            .map(|(what, count)| format!("{:.2} {what}", count / nf))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    row(
+        "API-server writes per converged order (floor 3: the user's ProxyOrder create, Secret create, status write)",
+        format!(
+            "{:.2}: {}",
+            conv_requests.writes() / nf,
+            per_order(conv_requests.write_breakdown())
+        ),
+    );
+    row(
+        "API-server reads (GET) per converged order",
+        format!(
+            "{:.2}: {}",
+            conv_requests.gets() / nf,
+            per_order(conv_requests.get_breakdown())
+        ),
+    );
     row(
         "Provider change calls during convergence (per order)",
         format!(
@@ -225,6 +252,17 @@ fn results_table(report: &Report) -> String {
         ),
         format!("{idle_api_writes:.0}"),
     );
+    // Every order is refreshed about once per interval during the window.
+    let refreshes = nf * idle_s as f64 / refresh_s.max(1) as f64;
+    row(
+        &format!(
+            "Idle {idle_s} s: API-server reads (GET) per refresh of an unchanged order (expect 0)"
+        ),
+        format!(
+            "{:.3} ({idle_api_gets:.0} GETs, ~{refreshes:.0} refreshes)",
+            idle_api_gets / refreshes.max(1.0)
+        ),
+    );
     row(
         &format!("Edit → Secret `port` latency, {k} edits at {edit_rate:.0}/s: p50 / p99 / max"),
         format!(
@@ -251,11 +289,27 @@ fn results_table(report: &Report) -> String {
         ),
     );
     row(
+        &format!("Operator RSS / peak: when {tenth_ready} of N were Ready"),
+        format!(
+            "{:.1} MiB / {:.1} MiB",
+            mib(mem_tenth.rss_kib),
+            mib(mem_tenth.hwm_kib)
+        ),
+    );
+    row(
         "Operator RSS / peak: after convergence",
         format!(
             "{:.1} MiB / {:.1} MiB",
             mib(mem_converged.rss_kib),
             mib(mem_converged.hwm_kib)
+        ),
+    );
+    row(
+        &format!("Operator peak growth per order from {tenth_ready} to N Ready"),
+        format!(
+            "{:.2} KiB",
+            mem_converged.hwm_kib.saturating_sub(mem_tenth.hwm_kib) as f64
+                / (n.saturating_sub(tenth_ready)).max(1) as f64
         ),
     );
     row(
