@@ -12,7 +12,7 @@ use std::{
 };
 
 use kube::runtime::{
-    events::Recorder,
+    events::{Recorder, Reporter},
     reflector::{ObjectRef, Store},
 };
 
@@ -61,7 +61,10 @@ pub struct Context {
     pub default_target: Arc<Target>,
     /// Provider clients of ProxyProviders, by their settings (see `tenancy::target_for`).
     pub targets: Mutex<HashMap<String, Arc<Target>>>,
+    /// Publishes Warning events, counting repeats as a series.
     pub recorder: Recorder,
+    /// Who publishes the operator's events.
+    pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
     pub orders: OrderCache,

@@ -95,7 +95,8 @@ pub async fn run(
         client: client.clone(),
         default_target,
         targets: Mutex::default(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: Recorder::new(client.clone(), reporter.clone()),
+        reporter,
         metrics: metrics.clone(),
         settings: Settings {
             refresh_interval: config.refresh_interval,

@@ -16,7 +16,7 @@ use kube::{
     Api, Resource, ResourceExt,
     runtime::{
         controller::Action,
-        events::{Event, EventType},
+        events::{Event, EventType, Recorder},
         reflector::ObjectRef,
     },
 };
@@ -282,7 +282,15 @@ async fn publish(
         action: action.chars().take(128).collect(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &po.object_ref(&())).await {
+    // Warnings repeat while a problem lasts and are counted as one series by the shared
+    // recorder, which keeps each event for six minutes and scans them all on every publish.
+    // Normal events (a change made, a transition) do not repeat, so they skip that cache: with
+    // one per converged order it would hold thousands of events.
+    let recorder = match type_ {
+        EventType::Warning => ctx.recorder.clone(),
+        EventType::Normal => Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
+    };
+    if let Err(e) = recorder.publish(&event, &po.object_ref(&())).await {
         debug!(error = %e, "could not publish event");
     }
 }
