@@ -27,20 +27,34 @@ const WRITES: &[&str] = &[
     "DELETECOLLECTION",
 ];
 
-/// Request counts by (verb, resource, subresource), for [`RESOURCES`].
+type Key = (String, String, String);
+
+/// Request counts by (verb, resource, subresource), for [`RESOURCES`], and the seconds the API
+/// server spent serving them.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Requests(BTreeMap<(String, String, String), f64>);
+pub(crate) struct Requests(BTreeMap<Key, f64>, BTreeMap<Key, f64>);
 
 impl Requests {
     /// What was served since `before`.
     pub(crate) fn since(&self, before: &Requests) -> Requests {
-        Requests(
-            self.0
-                .iter()
-                .map(|(k, v)| (k.clone(), v - before.0.get(k).copied().unwrap_or(0.0)))
+        let diff = |now: &BTreeMap<Key, f64>, then: &BTreeMap<Key, f64>| {
+            now.iter()
+                .map(|(k, v)| (k.clone(), v - then.get(k).copied().unwrap_or(0.0)))
                 .filter(|(_, v)| *v > 0.0)
-                .collect(),
-        )
+                .collect()
+        };
+        Requests(diff(&self.0, &before.0), diff(&self.1, &before.1))
+    }
+
+    /// `(verb resource[/subresource], count, seconds served)`, most time first.
+    pub(crate) fn time_breakdown(&self) -> Vec<(String, f64, f64)> {
+        let mut out: Vec<(String, f64, f64)> = self
+            .0
+            .iter()
+            .map(|(k, count)| (label_of(k), *count, self.1.get(k).copied().unwrap_or(0.0)))
+            .collect();
+        out.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        out
     }
 
     fn sum(&self, keep: impl Fn(&str, &str) -> bool) -> f64 {
@@ -76,14 +90,7 @@ impl Requests {
             .0
             .iter()
             .filter(|((verb, _, _), _)| keep(verb))
-            .map(|((verb, resource, sub), v)| {
-                let what = if sub.is_empty() {
-                    resource.clone()
-                } else {
-                    format!("{resource}/{sub}")
-                };
-                (format!("{verb} {what}"), *v)
-            })
+            .map(|(k, v)| (label_of(k), *v))
             .collect();
         out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out
@@ -98,6 +105,15 @@ impl Requests {
     }
 }
 
+/// `verb resource[/subresource]`.
+fn label_of((verb, resource, sub): &Key) -> String {
+    if sub.is_empty() {
+        format!("{verb} {resource}")
+    } else {
+        format!("{verb} {resource}/{sub}")
+    }
+}
+
 /// The API server's request counters now.
 pub(crate) async fn requests(client: &Client) -> Result<Requests> {
     let req = axum::http::Request::get("/metrics").body(Vec::new())?;
@@ -107,7 +123,12 @@ pub(crate) async fn requests(client: &Client) -> Result<Requests> {
         .context("reading the API server's /metrics")?;
     let mut out = Requests::default();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+        // Counts, and the seconds spent (the latency histogram's sum).
+        let (rest, durations) = if let Some(rest) = line.strip_prefix("apiserver_request_total{") {
+            (rest, false)
+        } else if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_sum{") {
+            (rest, true)
+        } else {
             continue;
         };
         let Some((labels, value)) = rest.rsplit_once("} ") else {
@@ -124,7 +145,8 @@ pub(crate) async fn requests(client: &Client) -> Result<Requests> {
         if !RESOURCES.contains(&resource.as_str()) {
             continue;
         }
-        *out.0
+        let into = if durations { &mut out.1 } else { &mut out.0 };
+        *into
             .entry((label("verb"), resource, label("subresource")))
             .or_default() += value.trim().parse::<f64>().unwrap_or(0.0);
     }

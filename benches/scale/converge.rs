@@ -25,7 +25,7 @@ use crate::{
     CREATE_PORT, CREATE_TASKS, FIRST_ID, KEY_SECRET, POLL,
     apiserver::{Requests, requests},
     cluster::secret_port,
-    memory::{Mem, mem},
+    memory::{Mem, cpu_seconds, mem},
     operator::{Operator, tail},
     order_name, secs,
 };
@@ -43,6 +43,8 @@ pub(crate) struct Convergence {
     pub(crate) requests: Requests,
     /// The operator's memory when a tenth of the N were first seen Ready, and that count.
     pub(crate) tenth: (usize, Mem),
+    /// CPU seconds the operator used from the first create until all were Ready.
+    pub(crate) operator_cpu: f64,
 }
 
 /// Creates N ProxyOrders in `orders`' namespace and waits until all are Ready; fails if that
@@ -105,6 +107,7 @@ pub(crate) async fn converge(
     let requests_before = requests(&client).await?;
     let tenth_at = (n / 10).max(1);
     let mut tenth = None;
+    let cpu_before = cpu_seconds(op.pid())?;
     let t0 = Instant::now();
     let creator = {
         let orders = orders.clone();
@@ -170,6 +173,7 @@ pub(crate) async fn converge(
         }
     };
     ready_watch.abort();
+    let operator_cpu = cpu_seconds(op.pid())? - cpu_before;
     // The operator publishes the last Events right after the last status writes.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let requests = requests(&client).await?.since(&requests_before);
@@ -209,6 +213,7 @@ pub(crate) async fn converge(
         series,
         requests,
         tenth,
+        operator_cpu,
     })
 }
 

@@ -22,6 +22,26 @@ pub(crate) fn mem(pid: u32) -> Result<Mem> {
     })
 }
 
+/// CPU seconds (user + system) the process `pid` has used so far, from `/proc/<pid>/stat`
+/// (in USER_HZ ticks, 100 per second on Linux).
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = text
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((ticks(11) + ticks(12)) / 100.0)
+}
+
 /// The operator's memory after each phase, for the report.
 pub(crate) struct Memory {
     pub(crate) started: Mem,

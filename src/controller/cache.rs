@@ -5,8 +5,9 @@
 //!   watch delivers, kept up to date by the watch streams themselves.
 //! - [`SecretCache`]: Secrets as last read or written, used only while the watch still reports
 //!   the same resourceVersion, so a change by anyone is read again.
-//! - [`Written`]: the resourceVersion of each ProxyOrder's last write by this process, so a
-//!   cached copy that already shows that write counts as current.
+//! - [`Written`]: the resourceVersions before and after each ProxyOrder's last write by this
+//!   process, so a cached copy that already shows that write counts as current, and one that
+//!   is still the version the write replaced is known to lag.
 //!
 //! A Secret no watch covers (an unlabelled one in a tenant's namespace) is never served from
 //! memory: it is read each time, as before.
@@ -223,15 +224,17 @@ impl SecretCache {
     }
 }
 
-/// The resourceVersion each ProxyOrder (by UID) had after this process last wrote it.
+/// The resourceVersions each ProxyOrder (by UID) had before and after this process last
+/// wrote it.
 #[derive(Default)]
-pub struct Written(Mutex<HashMap<String, String>>);
+pub struct Written(Mutex<HashMap<String, (Option<String>, String)>>);
 
 impl Written {
-    pub fn note(&self, uid: &str, resource_version: Option<String>) {
+    /// A write of `uid` that replaced version `before` and left version `after`.
+    pub fn note(&self, uid: &str, before: Option<String>, after: Option<String>) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match resource_version {
-            Some(rv) => map.insert(uid.to_string(), rv),
+        match after {
+            Some(after) => map.insert(uid.to_string(), (before, after)),
             None => map.remove(uid),
         };
     }
@@ -240,7 +243,16 @@ impl Written {
     /// then a cached copy at that version is as current as a fresh read.
     pub fn is_last(&self, uid: &str, resource_version: Option<&str>) -> bool {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        resource_version.is_some() && map.get(uid).map(String::as_str) == resource_version
+        resource_version.is_some()
+            && map.get(uid).map(|(_, after)| after.as_str()) == resource_version
+    }
+
+    /// Whether `resource_version` is the version this process's last write of `uid` replaced:
+    /// then a cached copy at that version lags that write, and the watch will bring it.
+    pub fn is_replaced(&self, uid: &str, resource_version: Option<&str>) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        resource_version.is_some()
+            && map.get(uid).and_then(|(before, _)| before.as_deref()) == resource_version
     }
 
     pub fn forget(&self, uid: &str) {
@@ -337,13 +349,18 @@ mod tests {
     fn only_the_last_written_version_counts_as_current() {
         let w = Written::default();
         assert!(!w.is_last("u", Some("1")));
-        w.note("u", Some("1".into()));
+        w.note("u", Some("0".into()), Some("1".into()));
         assert!(w.is_last("u", Some("1")));
+        assert!(w.is_replaced("u", Some("0")));
         assert!(!w.is_last("u", Some("2")));
+        assert!(!w.is_replaced("u", Some("2")));
         assert!(!w.is_last("u", None));
-        w.note("u", Some("3".into()));
+        assert!(!w.is_replaced("u", None));
+        w.note("u", Some("1".into()), Some("3".into()));
         assert!(!w.is_last("u", Some("1")));
+        assert!(!w.is_replaced("u", Some("0")));
         w.forget("u");
         assert!(!w.is_last("u", Some("3")));
+        assert!(!w.is_replaced("u", Some("1")));
     }
 }

@@ -46,6 +46,10 @@ pub const ORDER_LABEL: &str = "proxy-solutions.net/proxy-order";
 /// Annotation with the provider order id on the Secret.
 pub const ORDER_ID_ANNOTATION: &str = "proxy-solutions.net/order-id";
 
+/// How long a reconcile whose cached copy lags the operator's own last write waits for the
+/// watch to bring that write.
+const CACHE_LAG_WAIT: Duration = Duration::from_millis(500);
+
 pub async fn reconcile(po: Arc<ProxyOrder>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
     let result = reconcile_inner(&po, &ctx).await;
@@ -168,6 +172,12 @@ async fn reconcile_once(
     // Only a write after a call (or after standing in for one) saves a provider answer; a
     // decision without one (e.g. SecretConflict) leaves an unsaved answer for later.
     let saves_answer = matches!(decision, Plan::Call(_));
+    // The cached copy is still the version this process's own last write replaced: the watch
+    // is about to bring that write, so look again shortly instead of reading it now.
+    let lagging = !fresh
+        && ctx
+            .written
+            .is_replaced(&uid, po.resource_version().as_deref());
     let (settle, baseline, status_version) = match decision {
         Plan::Settle(settle) => {
             let mut settle = *settle;
@@ -177,11 +187,15 @@ async fn reconcile_once(
             // process's own last write left is that copy.
             let current = fresh || ctx.written.is_last(&uid, po.resource_version().as_deref());
             if !current && (settle.secret.is_some() || settle.status != status) {
+                if lagging {
+                    return Ok(Step::Done(Action::requeue(CACHE_LAG_WAIT)));
+                }
                 return Ok(Step::Refetch(Some(obs)));
             }
             announce_transition(ctx, po, &status, &settle.status).await;
             (settle, status.clone(), None)
         }
+        Plan::Call(_) if lagging => return Ok(Step::Done(Action::requeue(CACHE_LAG_WAIT))),
         Plan::Call(_) if !fresh => return Ok(Step::Refetch(Some(obs))),
         Plan::Call(call) => {
             let hash = plan::inputs_hash(&inp, &obs.observed);

@@ -82,7 +82,8 @@ pub(super) async fn perform(
             }
             other => status_version = other?,
         }
-        ctx.written.note(inp.uid, status_version.clone());
+        ctx.written
+            .note(inp.uid, po.resource_version(), status_version.clone());
         // Recording the intent took time: the lease must still outlast the call.
         ctx.fence.check()?;
     }

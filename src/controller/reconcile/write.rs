@@ -80,8 +80,9 @@ pub(super) async fn write(
     }
     if settle.status != *baseline {
         ctx.fence.check()?;
+        let before = status_version.clone().or_else(|| po.resource_version());
         let written = patch_status_at(api, &name, &settle.status, status_version).await?;
-        ctx.written.note(uid, written);
+        ctx.written.note(uid, before, written);
         failpoint::hit("after-status-write");
     }
     Ok(())
