@@ -194,9 +194,17 @@ impl SecretCache {
             .cloned()
     }
 
-    /// Keeps `secret` (as the API server returned it after a read or a write) for `ns`.
+    /// Keeps `secret` (as the API server returned it after a read or a write) for `ns`,
+    /// without the metadata no reconcile reads.
     pub fn keep(&self, ns: &str, mut secret: Secret) -> Arc<Secret> {
-        secret.metadata.managed_fields = None;
+        let meta = &mut secret.metadata;
+        meta.managed_fields = None;
+        meta.creation_timestamp = None;
+        meta.generate_name = None;
+        meta.self_link = None;
+        if let Some(annotations) = meta.annotations.as_mut() {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
         let secret = Arc::new(secret);
         if secret.metadata.resource_version.is_some() {
             self.copies

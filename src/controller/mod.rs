@@ -60,6 +60,9 @@ use tenancy::Target;
 /// caches only Secrets it owns, Secrets with this label, and those in its own namespace.
 pub const WATCH_LABEL: &str = "proxy-solutions.net/watch";
 
+/// The annotation `kubectl apply` keeps its last applied manifest in.
+pub(crate) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// What the health and metrics server needs from a running controller.
 #[derive(Clone)]
 pub struct Handle {
@@ -175,7 +178,12 @@ pub async fn run(
             }
             futures::future::ready(Ok(ev))
         })
-        .modify(|po: &mut ProxyOrder| po.managed_fields_mut().clear())
+        .modify(|po: &mut ProxyOrder| {
+            // Neither is read, and `kubectl apply` leaves a copy of the whole object in the
+            // annotation: both would double what the cache holds per ProxyOrder.
+            po.managed_fields_mut().clear();
+            po.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
+        })
         .reflect(writer)
         .applied_objects()
         .predicate_filter(trigger_hash, Default::default());
@@ -315,6 +323,10 @@ pub async fn run(
         metrics,
     };
     let provider_ctx = ctx.clone();
+    // ProxyProviders are cluster-wide: their status is written by an operator that watches
+    // all namespaces. One watching a single namespace would report its own view of the key
+    // (read from its own namespace) and overwrite the cluster-wide one's.
+    let manage_providers = config.namespace.is_none();
     let fut = async move {
         info!("controller started");
         let orders = controller
@@ -330,6 +342,11 @@ pub async fn run(
                     Ok(_) => {}
                 }
             });
+        if !manage_providers {
+            orders.await;
+            info!("controller stopped");
+            return;
+        }
         let providers = provider_controller
             .shutdown_on_signal()
             .run(providers::reconcile, providers::error_policy, provider_ctx)

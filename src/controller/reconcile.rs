@@ -109,12 +109,17 @@ async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
 }
 
 /// Whether observing `a` and `b` reads the same things: the same object with the same spec
-/// and annotations (status may differ).
+/// and annotations (status may differ; the cache drops `kubectl apply`'s copy of the object).
 fn same_inputs(a: &ProxyOrder, b: &ProxyOrder) -> bool {
+    let annotations = |po: &ProxyOrder| {
+        let mut all = po.annotations().clone();
+        all.remove(super::LAST_APPLIED_ANNOTATION);
+        all
+    };
     a.metadata.uid == b.metadata.uid
         && a.metadata.generation == b.metadata.generation
-        && a.metadata.annotations == b.metadata.annotations
         && a.spec == b.spec
+        && annotations(a) == annotations(b)
 }
 
 enum Step {
