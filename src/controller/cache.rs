@@ -181,7 +181,17 @@ impl SecretCache {
             return Ok(Some(copy));
         }
         let read = api.get_opt(name).await?;
-        Ok(read.map(|s| self.keep(ns, s)))
+        Ok(read.map(|s| self.admit(ns, s)))
+    }
+
+    /// A Secret just read: kept when a watch covers it (so the copy can be served and is
+    /// dropped when the Secret is deleted), passed through otherwise.
+    fn admit(&self, ns: &str, secret: Secret) -> Arc<Secret> {
+        if self.index.version(ns, &secret.name_any()).is_some() {
+            self.keep(ns, secret)
+        } else {
+            Arc::new(secret)
+        }
     }
 
     /// The kept copy of `ns/name`, if a watch reports the same version.
@@ -351,6 +361,18 @@ mod tests {
         t.apply(&watcher::Event::Delete(meta("a", "s", "2", None)));
         assert!(cache.current("a", "s").is_none());
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_secret_no_watch_covers_is_not_kept() {
+        let cache = SecretCache::default();
+        let t = cache.index.tracker();
+        cache.admit("a", secret("a", "unwatched", "1"));
+        assert!(cache.is_empty());
+        t.apply(&watcher::Event::Apply(meta("a", "watched", "1", None)));
+        cache.admit("a", secret("a", "watched", "1"));
+        assert_eq!(cache.len(), 1);
+        assert!(cache.current("a", "watched").is_some());
     }
 
     #[test]

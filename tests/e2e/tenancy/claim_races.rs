@@ -58,10 +58,14 @@ async fn race_rounds(
         let spec =
             |port: u64, login: &str| via(provider, order, json!({"port": port, "login": login}));
         let (spec_a, spec_b) = (spec(9100 + round, "racer-a"), spec(9200 + round, "racer-b"));
-        tokio::join!(
-            t.apply_labelled(ns_a, &name_a, labels_a.clone(), spec_a),
-            t.apply_labelled(ns_b, &name_b, labels_b.clone(), spec_b)
-        );
+        let apply_a = t.apply_labelled(ns_a, &name_a, labels_a.clone(), spec_a);
+        let apply_b = t.apply_labelled(ns_b, &name_b, labels_b.clone(), spec_b);
+        // Whichever request leaves first tends to win: the tenants take turns at going first.
+        if round % 2 == 0 {
+            tokio::join!(apply_a, apply_b);
+        } else {
+            tokio::join!(apply_b, apply_a);
+        }
         let outcome = async |ns: &str, name: &str| {
             let po = t.orders(ns).get_opt(name).await.ok()??;
             let (status, reason, _) = condition(&po, "Ready")?;
