@@ -12,8 +12,6 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::provider::models::{Currency, Lang};
 
-/// API group of the resource.
-pub const GROUP: &str = "proxy-solutions.net";
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "proxy-order-operator";
 /// Annotation whose new value asks for one provider-generated password.
@@ -281,8 +279,10 @@ pub struct ProxyOrderStatus {
     /// Name of the Secret holding the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// Fingerprint of the last request the provider accepted (a hash; it includes a hash of
-    /// the password sent, never the password).
+    /// Fingerprint of the managed spec (port, login, allow-list, quantity, password source
+    /// and rotation token; a salted hash of an explicit password, never the password) as of
+    /// the last change the provider accepted. For people comparing states: decisions are made
+    /// from the spec and the provider's order list, not from this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_applied_hash: Option<String>,
     /// When the provider was last read or changed successfully.
