@@ -213,7 +213,7 @@ impl SecretCache {
         meta.generate_name = None;
         meta.self_link = None;
         if let Some(annotations) = meta.annotations.as_mut() {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            annotations.remove(super::LAST_APPLIED_ANNOTATION);
         }
         let secret = Arc::new(secret);
         if secret.metadata.resource_version.is_some() {
@@ -232,12 +232,14 @@ impl SecretCache {
             .remove(&(ns.to_string(), name.to_string()));
     }
 
-    /// How many copies are kept (for tests and metrics).
-    pub fn len(&self) -> usize {
+    /// How many copies are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.copies.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
