@@ -138,7 +138,6 @@ fn parse_namespaced_name(s: &str) -> Result<NamespacedName, String> {
 /// Longest duration any flag accepts.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// Parses `500ms`, `90s`, `10m`, `1h` or a bare number of seconds (at most 7 days).
 /// A retry ceiling: a duration of at least the first retry's 1 s.
 fn parse_backoff_max(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
@@ -148,29 +147,23 @@ fn parse_backoff_max(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses a duration flag: `500ms`, `90s`, `10m`, `1h`, `1m30s` (any of humantime's forms) or
+/// a bare number of seconds; more than zero and at most 7 days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 90s or 10m, got {s:?}"))?;
-    let secs = |factor: u64| n.checked_mul(factor).map(Duration::from_secs);
-    let d = match unit {
-        "" | "s" => secs(1),
-        "ms" => Some(Duration::from_millis(n)),
-        "m" => secs(60),
-        "h" => secs(3600),
-        _ => {
-            return Err(format!(
-                "unknown duration unit {unit:?} in {s:?} (use ms, s, m or h)"
-            ));
-        }
+    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is far more than 7 days.
+        s.parse().map(Duration::from_secs).unwrap_or(Duration::MAX)
+    } else {
+        humantime::parse_duration(s)
+            .map_err(|e| format!("expected a duration like 90s, 10m or 1m30s, got {s:?}: {e}"))?
     };
-    match d {
-        Some(d) if d.is_zero() => Err("duration must be greater than zero".to_string()),
-        Some(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!("duration {s:?} is longer than 7 days")),
+    if d.is_zero() {
+        Err("duration must be greater than zero".to_string())
+    } else if d > MAX_DURATION {
+        Err(format!("duration {s:?} is longer than 7 days"))
+    } else {
+        Ok(d)
     }
 }
 
@@ -251,8 +244,10 @@ mod tests {
     fn bad_values_are_refused_with_a_reason() {
         let e = parse(&["--default-api-key-secret", "nonamespace"]).unwrap_err();
         assert!(e.to_string().contains("namespace/name"), "{e}");
+        let e = parse(&["--refresh-interval", "5x"]).unwrap_err();
+        assert!(e.to_string().contains("unknown time unit"), "{e}");
         let e = parse(&["--refresh-interval", "5y"]).unwrap_err();
-        assert!(e.to_string().contains("unknown duration unit"), "{e}");
+        assert!(e.to_string().contains("longer than 7 days"), "{e}");
         assert!(parse(&["--concurrency", "0"]).is_err());
         assert!(parse(&["--rate-limit", "-1"]).is_err());
         assert!(parse(&["--rate-limit", "1e-300"]).is_err());
@@ -264,11 +259,44 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(MAX_DURATION));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("99999999999999999999999").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999h").is_err());
         assert!(parse_duration("8d").is_err());
         assert!(parse_duration("169h").is_err());
+    }
+
+    #[test]
+    fn provider_timeout_takes_a_duration_or_the_old_seconds_flag() {
+        let timeout = |args: &[&str]| parse(args).unwrap().provider.config().request_timeout;
+        assert_eq!(timeout(&[]), Duration::from_secs(30));
+        assert_eq!(
+            timeout(&["--provider-timeout", "1m30s"]),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            timeout(&["--provider-timeout", "500ms"]),
+            Duration::from_millis(500)
+        );
+        // The deprecated flag, and the environment variable's old form: a bare number of
+        // seconds.
+        assert_eq!(
+            timeout(&["--provider-timeout-secs", "45"]),
+            Duration::from_secs(45)
+        );
+        assert_eq!(
+            timeout(&["--provider-timeout", "45"]),
+            Duration::from_secs(45)
+        );
+        assert!(parse(&["--provider-timeout", "0s"]).is_err());
+        assert!(parse(&["--provider-timeout", "soon"]).is_err());
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub struct ProxyProviderSpec {
     pub rate_limit: Option<f64>,
 
     /// Timeout of one provider request in seconds, 1-300. It never exceeds the operator's
-    /// `--provider-timeout-secs` (a larger value is lowered to it), which leader election's
+    /// `--provider-timeout` (a larger value is lowered to it), which leader election's
     /// timing is built on. Default: that flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 300), extend("format" = "int32"))]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::config::parse_duration;
+
 pub use proxy_solutions_wire::auth::{
     AuthArgs, AuthScheme, DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME,
 };
@@ -60,9 +62,16 @@ pub struct ProviderArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
 
-    /// Timeout of one provider request, in seconds.
-    #[arg(long, env = "PROXY_ORDER_PROVIDER_TIMEOUT", default_value_t = 30)]
-    pub provider_timeout_secs: u64,
+    /// Timeout of one provider request (e.g. `30s`, `1m30s`). A bare number is seconds, so the
+    /// deprecated `--provider-timeout-secs 30`, which names the same setting, still works.
+    #[arg(
+        long,
+        alias = "provider-timeout-secs",
+        env = "PROXY_ORDER_PROVIDER_TIMEOUT",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub provider_timeout: Duration,
 
     /// How an empty IP allow-list is sent to the provider.
     #[arg(long, env = "PROXY_ORDER_IP_AUTH_CLEAR", value_enum, default_value_t = IpAuthClear::EmptyList)]
@@ -74,7 +83,7 @@ impl ProviderArgs {
         ProviderConfig {
             base_url: self.provider_url.clone(),
             auth: self.auth.scheme(),
-            request_timeout: Duration::from_secs(self.provider_timeout_secs.max(1)),
+            request_timeout: self.provider_timeout,
             ip_auth_clear: self.ip_auth_clear,
             ..ProviderConfig::default()
         }

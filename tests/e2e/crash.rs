@@ -18,7 +18,7 @@ async fn crash_after_password_generation_loses_nothing() {
     ] {
         // A short provider timeout: after a death with a call in flight, the operator reads
         // the outcome only two timeouts (and a second) after the call started.
-        let mut env = Env::start_with("crash", &["--provider-timeout-secs", "2"]).await;
+        let mut env = Env::start_with("crash", &["--provider-timeout", "2s"]).await;
         env.stop_operator();
         env.start_operator(Some(point)).await;
         env.apply(
@@ -54,7 +54,7 @@ async fn crash_after_password_generation_loses_nothing() {
 
 #[tokio::test]
 async fn crash_after_removing_proxies_never_removes_twice() {
-    let mut env = Env::start_with("crashrm", &["--provider-timeout-secs", "2"]).await;
+    let mut env = Env::start_with("crashrm", &["--provider-timeout", "2s"]).await;
     let ips: Vec<String> = env.sim_order(EXPIRED).await["proxies"]
         .as_array()
         .unwrap()

@@ -13,8 +13,8 @@ async fn one_leader_reconciles_and_a_successor_takes_over() {
         "--leader-election",
         "--lease-duration",
         "5s",
-        "--provider-timeout-secs",
-        "1",
+        "--provider-timeout",
+        "1s",
     ];
     let mut env = Env::start_with("leader", &lease).await;
     let (mut b, b_log) = env.spawn_replica("b", &[]);

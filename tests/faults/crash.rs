@@ -25,8 +25,8 @@ struct CrashTally {
 async fn crash_run(point: &str, hit: u32) -> Result<bool> {
     // A short provider timeout: after a death with a call in flight, the operator reads the
     // outcome only two timeouts (and a second) after the call started.
-    let timeout = PROVIDER_TIMEOUT_S.to_string();
-    let mut env = Env::start_with("crash", &["--provider-timeout-secs", &timeout]).await;
+    let timeout = format!("{PROVIDER_TIMEOUT_S}s");
+    let mut env = Env::start_with("crash", &["--provider-timeout", &timeout]).await;
     let key = json!({"name": KEY_SECRET, "key": "api-key"});
     // The rotated order is Ready first, so its previous password is known.
     env.apply(

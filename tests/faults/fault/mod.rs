@@ -57,8 +57,8 @@ pub(crate) async fn fault_suite() -> Result<String> {
             ..SimConfig::default()
         },
         &[
-            "--provider-timeout-secs",
-            &PROVIDER_TIMEOUT_S.to_string(),
+            "--provider-timeout",
+            &format!("{PROVIDER_TIMEOUT_S}s"),
             "--concurrency",
             "16",
             "--rate-limit",
