@@ -1,19 +1,61 @@
 //! The per-API-key token bucket that spaces provider calls without ever waiting for a token.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
-/// A token bucket per API key: `rate` requests per second, bursts up to `2 * rate`.
+use governor::{
+    Quota,
+    clock::Clock,
+    middleware::NoOpMiddleware,
+    state::{InMemoryState, NotKeyed},
+};
+
+/// A token bucket per API key: `rate` requests per second, bursts up to `2 * rate` (rounded
+/// down, at least 1). Each key has a [`governor`] limiter of its own, since a key may have a
+/// rate of its own (a ProxyProvider's `rateLimit`).
 pub struct RateLimiter {
     rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, tokio::time::Instant)>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+type KeyLimiter =
+    governor::RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Instant>>;
+
+/// One key's limiter and the rate it was built for.
+struct Bucket {
+    rate: f64,
+    limiter: KeyLimiter,
+}
+
+/// Tokio's clock, which tests can pause and advance.
+#[derive(Clone, Copy, Debug, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = Instant;
+
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+/// `rate` (> 0) requests per second with bursts of twice that.
+fn quota(rate: f64) -> Quota {
+    let burst = NonZeroU32::new((rate * 2.0) as u32).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX);
+    // `None` for a zero period only, which no rate the flags and the CRD allow comes near.
+    Quota::with_period(period.max(Duration::from_nanos(1)))
+        .map_or(Quota::per_second(burst), |q| q.allow_burst(burst))
 }
 
 impl RateLimiter {
     pub fn new(rate: f64) -> Self {
         RateLimiter {
             rate,
-            burst: (rate * 2.0).max(1.0),
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -25,25 +67,24 @@ impl RateLimiter {
         self.try_acquire_at(key_fp, self.rate)
     }
 
-    /// [`Self::try_acquire`] at a rate of this key's own (a ProxyProvider's `rateLimit`).
+    /// [`Self::try_acquire`] at a rate of this key's own (a ProxyProvider's `rateLimit`). When
+    /// a key's rate changes, its bucket starts afresh (full) at the new rate.
     pub fn try_acquire_at(&self, key_fp: &str, rate: f64) -> Result<(), Duration> {
         let rate = if rate > 0.0 { rate } else { self.rate };
-        let burst = if rate == self.rate {
-            self.burst
-        } else {
-            (rate * 2.0).max(1.0)
-        };
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let now = tokio::time::Instant::now();
-        let (tokens, last) = map.entry(key_fp.to_string()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / rate).max(Duration::from_millis(1)))
+        let new_bucket = || Bucket {
+            rate,
+            limiter: governor::RateLimiter::direct_with_clock(quota(rate), TokioClock),
+        };
+        let bucket = map.entry(key_fp.to_string()).or_insert_with(new_bucket);
+        if bucket.rate != rate {
+            *bucket = new_bucket();
         }
+        bucket.limiter.check().map_err(|not_until| {
+            not_until
+                .wait_time_from(TokioClock.now())
+                .max(Duration::from_millis(1))
+        })
     }
 }
 
@@ -85,5 +126,24 @@ mod tests {
         }
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(limiter.try_acquire_at("provider-key", 1.0), Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_rate_for_a_key_takes_effect_at_once() {
+        let limiter = RateLimiter::new(100.0);
+        assert_eq!(limiter.try_acquire_at("k", 0.5), Ok(()));
+        assert_eq!(
+            limiter.try_acquire_at("k", 0.5),
+            Err(Duration::from_secs(2)),
+            "a burst of one at 0.5 requests/s"
+        );
+        // The ProxyProvider's rateLimit is raised: 4 requests/s, a burst of 8.
+        for _ in 0..8 {
+            assert_eq!(limiter.try_acquire_at("k", 4.0), Ok(()));
+        }
+        assert_eq!(
+            limiter.try_acquire_at("k", 4.0),
+            Err(Duration::from_millis(250))
+        );
     }
 }
