@@ -8,7 +8,7 @@
 //! holder's timestamp, so clock skew between nodes cannot make two replicas act at once: a
 //! call the old leader started before its fence closed has ended before anyone else may start.
 
-use std::{sync::Mutex, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -16,6 +16,7 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 use kube::{Api, Client, api::PostParams};
+use parking_lot::Mutex;
 use tracing::{debug, info, warn};
 
 #[derive(Clone, Debug)]
@@ -92,14 +93,14 @@ impl Fence {
     pub fn renewed(&self, started: tokio::time::Instant, cfg: &LeaderConfig) {
         if let Some(d) = &self.deadline {
             let until = started + cfg.lease_duration.saturating_sub(cfg.guard);
-            *d.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+            *d.lock() = Some(until);
         }
     }
 
     /// Leadership is lost or given up: closed.
     pub fn close(&self) {
         if let Some(d) = &self.deadline {
-            *d.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *d.lock() = None;
         }
     }
 
@@ -108,7 +109,7 @@ impl Fence {
         let Some(d) = &self.deadline else {
             return Ok(());
         };
-        match *d.lock().unwrap_or_else(|e| e.into_inner()) {
+        match *d.lock() {
             Some(until) if tokio::time::Instant::now() < until => Ok(()),
             _ => Err(NotLeader),
         }

@@ -4,7 +4,7 @@
 use std::{
     collections::HashSet,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -18,6 +18,7 @@ use kube::{
     api::{ListParams, PostParams},
     runtime::{WatchStreamExt as _, watcher},
 };
+use parking_lot::Mutex;
 use proxy_order_operator::crd::ProxyOrder;
 use serde_json::json;
 
@@ -91,10 +92,7 @@ pub(crate) async fn converge(
                 }
                 ready_now.store(ready.len(), Ordering::Relaxed);
                 if ready.len() == n {
-                    all_ready_at
-                        .lock()
-                        .unwrap()
-                        .get_or_insert_with(Instant::now);
+                    all_ready_at.lock().get_or_insert_with(Instant::now);
                 }
             }
         })
@@ -152,7 +150,7 @@ pub(crate) async fn converge(
         }
         let t = t0.elapsed();
         series.push((secs(t), ready));
-        if let Some(at) = *all_ready_at.lock().unwrap()
+        if let Some(at) = *all_ready_at.lock()
             && create_done.is_some()
         {
             let t = at.duration_since(t0);

@@ -3,7 +3,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -15,6 +15,7 @@ use kube::{
     api::{Patch, PatchParams},
     runtime::{WatchStreamExt as _, watcher},
 };
+use parking_lot::Mutex;
 use proxy_order_operator::crd::ProxyOrder;
 use serde_json::json;
 
@@ -78,7 +79,7 @@ pub(crate) async fn edits(
                     _ => continue,
                 };
                 let now = Instant::now();
-                let mut p = pending.lock().unwrap();
+                let mut p = pending.lock();
                 if let Some((want, at, seen)) = p.get_mut(&s.name_any())
                     && seen.is_none()
                     && secret_port(&s).as_deref() == Some(want.as_str())
@@ -98,7 +99,7 @@ pub(crate) async fn edits(
     for i in 0..k {
         tick.tick().await;
         let name = order_name(i);
-        pending.lock().unwrap().insert(
+        pending.lock().insert(
             format!("{name}-proxy"),
             (EDIT_PORT.to_string(), Instant::now(), None),
         );
@@ -123,7 +124,6 @@ pub(crate) async fn edits(
     let latencies = loop {
         let done: Vec<Duration> = pending
             .lock()
-            .unwrap()
             .values()
             .filter_map(|(_, _, seen)| *seen)
             .collect();

@@ -18,12 +18,7 @@ pub mod rules;
 pub mod seed;
 pub mod state;
 
-use std::{
-    io,
-    net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
-};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -34,6 +29,7 @@ use axum::{
 };
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tower::ServiceExt;
 
@@ -102,9 +98,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Locks the state. A panic while holding the lock does not make it unusable.
+    /// Locks the state. A panic while holding the lock does not make it unusable (parking_lot
+    /// locks are not poisoned).
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 }
 

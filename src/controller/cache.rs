@@ -12,13 +12,11 @@
 //! A Secret no watch covers (an unlabelled one in a tenant's namespace) is never served from
 //! memory: it is read each time, as before.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt, core::PartialObjectMeta, runtime::watcher};
+use parking_lot::Mutex;
 
 use crate::error::Result;
 
@@ -66,10 +64,7 @@ impl VersionIndex {
     /// A feed for one more watch stream.
     pub fn tracker(&self) -> Tracker {
         let part = Arc::new(Mutex::new(StreamIndex::default()));
-        self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(part.clone());
+        self.streams.lock().push(part.clone());
         Tracker {
             label: self.label,
             part,
@@ -79,14 +74,10 @@ impl VersionIndex {
 
     fn entry(&self, ns: &str, name: &str) -> Option<Entry> {
         let key = (ns.to_string(), name.to_string());
-        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        streams.iter().find_map(|s| {
-            s.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .live
-                .get(&key)
-                .cloned()
-        })
+        let streams = self.streams.lock();
+        streams
+            .iter()
+            .find_map(|s| s.lock().live.get(&key).cloned())
     }
 
     /// The resourceVersion a watch last reported for `ns/name`, if one covers it.
@@ -121,7 +112,7 @@ impl Tracker {
 
     /// Applies one watch event.
     pub fn apply<K: kube::Resource>(&self, event: &watcher::Event<PartialObjectMeta<K>>) {
-        let mut part = self.part.lock().unwrap_or_else(|e| e.into_inner());
+        let mut part = self.part.lock();
         match event {
             watcher::Event::Init => part.building = Some(HashMap::new()),
             watcher::Event::InitApply(obj) => {
@@ -197,7 +188,7 @@ impl SecretCache {
     /// The kept copy of `ns/name`, if a watch reports the same version.
     fn current(&self, ns: &str, name: &str) -> Option<Arc<Secret>> {
         let version = self.index.version(ns, name)?;
-        let copies = self.copies.lock().unwrap_or_else(|e| e.into_inner());
+        let copies = self.copies.lock();
         copies
             .get(&(ns.to_string(), name.to_string()))
             .filter(|s| s.metadata.resource_version.as_deref() == Some(version.as_str()))
@@ -219,7 +210,6 @@ impl SecretCache {
         if secret.metadata.resource_version.is_some() {
             self.copies
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .insert((ns.to_string(), secret.name_any()), secret.clone());
         }
         secret
@@ -228,14 +218,13 @@ impl SecretCache {
     pub fn forget(&self, ns: &str, name: &str) {
         self.copies
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .remove(&(ns.to_string(), name.to_string()));
     }
 
     /// How many copies are kept.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.copies.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.copies.lock().len()
     }
 
     #[cfg(test)]
@@ -252,7 +241,7 @@ pub struct Written(Mutex<HashMap<String, (Option<String>, String)>>);
 impl Written {
     /// A write of `uid` that replaced version `before` and left version `after`.
     pub fn note(&self, uid: &str, before: Option<String>, after: Option<String>) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.0.lock();
         match after {
             Some(after) => map.insert(uid.to_string(), (before, after)),
             None => map.remove(uid),
@@ -262,7 +251,7 @@ impl Written {
     /// Whether `resource_version` is the version this process's last write of `uid` left:
     /// then a cached copy at that version is as current as a fresh read.
     pub fn is_last(&self, uid: &str, resource_version: Option<&str>) -> bool {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.0.lock();
         resource_version.is_some()
             && map.get(uid).map(|(_, after)| after.as_str()) == resource_version
     }
@@ -270,13 +259,13 @@ impl Written {
     /// Whether `resource_version` is the version this process's last write of `uid` replaced:
     /// then a cached copy at that version lags that write, and the watch will bring it.
     pub fn is_replaced(&self, uid: &str, resource_version: Option<&str>) -> bool {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.0.lock();
         resource_version.is_some()
             && map.get(uid).and_then(|(before, _)| before.as_deref()) == resource_version
     }
 
     pub fn forget(&self, uid: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+        self.0.lock().remove(uid);
     }
 }
 

@@ -7,7 +7,7 @@ mod rate_limiter;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -15,6 +15,7 @@ use kube::runtime::{
     events::{Recorder, Reporter},
     reflector::{ObjectRef, Store},
 };
+use parking_lot::Mutex;
 
 use super::{
     cache::{SecretCache, VersionIndex, Written},
@@ -137,18 +138,9 @@ impl Context {
     /// ProxyOrder that was deleted, so the maps do not grow with every object ever seen and a
     /// re-created one with the same name starts afresh.
     pub fn forget(&self, key: &ObjectRef<ProxyOrder>) {
-        self.backoff
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-        self.terminal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-        self.unsaved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.backoff.lock().remove(key);
+        self.terminal.lock().remove(key);
+        self.unsaved.lock().remove(key);
     }
 
     /// Forgets what was remembered about the ProxyOrder with this UID.

@@ -16,11 +16,7 @@ pub mod watch;
 mod mappers;
 mod streams;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt, TryStreamExt, channel::mpsc};
 use k8s_openapi::api::{
@@ -41,6 +37,7 @@ use kube::{
         watcher,
     },
 };
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::{

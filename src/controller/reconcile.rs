@@ -76,7 +76,7 @@ pub fn error_policy(po: Arc<ProxyOrder>, error: &Error, ctx: Arc<Context>) -> Ac
         .inc();
     let key = ObjectRef::from_obj(&*po);
     let attempt = {
-        let mut map = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = ctx.backoff.lock();
         let n = map.entry(key).or_insert(0);
         *n += 1;
         *n - 1
@@ -225,7 +225,6 @@ async fn reconcile_once(
             if matches!(settle.requeue, Requeue::Terminal) {
                 ctx.terminal
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
                     .insert(key.clone(), (hash, Instant::now()));
             }
             (settle, baseline, version)
@@ -316,7 +315,7 @@ async fn publish(
 
 /// How long a terminal failure with the same inputs still has to wait, if it does.
 fn terminal_gate(ctx: &Context, key: &ObjectRef<ProxyOrder>, hash: &str) -> Option<Duration> {
-    let map = ctx.terminal.lock().unwrap_or_else(|e| e.into_inner());
+    let map = ctx.terminal.lock();
     let (h, at) = map.get(key)?;
     let waited = at.elapsed();
     (h == hash && waited < ctx.settings.terminal_recheck)
@@ -325,18 +324,12 @@ fn terminal_gate(ctx: &Context, key: &ObjectRef<ProxyOrder>, hash: &str) -> Opti
 
 fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> Action {
     let reset = |ctx: &Context| {
-        ctx.backoff
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        ctx.backoff.lock().remove(key);
     };
     match requeue {
         Requeue::Refresh => {
             reset(ctx);
-            ctx.terminal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(key);
+            ctx.terminal.lock().remove(key);
             Action::requeue(jitter(ctx.settings.refresh_interval))
         }
         Requeue::Soon => Action::requeue(Duration::from_millis(200)),
@@ -350,7 +343,7 @@ fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> 
         }
         Requeue::Backoff { retry_after } => {
             let attempt = {
-                let mut map = ctx.backoff.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = ctx.backoff.lock();
                 let n = map.entry(key.clone()).or_insert(0);
                 *n += 1;
                 *n - 1

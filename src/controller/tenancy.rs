@@ -113,7 +113,7 @@ pub fn target_for(ctx: &Context, spec: &ProxyProviderSpec) -> Result<Arc<Target>
     let config = provider_config(ctx.default_target.client.config(), spec);
     let rate = spec.rate_limit.unwrap_or(ctx.default_target.rate);
     let id = format!("{config:?}\n{rate}");
-    let mut map = ctx.targets.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = ctx.targets.lock();
     if let Some(t) = map.get(&id) {
         return Ok(t.clone());
     }

@@ -2,10 +2,7 @@
 //! that does not decode (stored before the CRD had its bounds, or written around them) cannot
 //! stop the list and watch, and so the controller, for every other ProxyOrder.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use kube::{
     Resource, ResourceExt,
@@ -15,6 +12,7 @@ use kube::{
         watcher::Event,
     },
 };
+use parking_lot::Mutex;
 use tracing::{debug, warn};
 
 use crate::crd::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus};
@@ -133,7 +131,7 @@ impl InvalidSink for Reporter {
         let uid = obj.uid().unwrap_or_default();
         let rv = obj.resource_version().unwrap_or_default();
         {
-            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.seen.lock();
             if seen.get(&uid) == Some(&rv) {
                 return;
             }
@@ -173,10 +171,7 @@ mod tests {
     struct Collect(Mutex<Vec<String>>);
     impl InvalidSink for Collect {
         fn invalid(&self, obj: &DynamicObject, why: &str) {
-            self.0
-                .lock()
-                .unwrap()
-                .push(format!("{}: {why}", obj.name_any()));
+            self.0.lock().push(format!("{}: {why}", obj.name_any()));
         }
     }
 
@@ -214,7 +209,7 @@ mod tests {
             Some(Event::Delete(po)) => assert_eq!(po.name_any(), "bad"),
             other => panic!("{other:?}"),
         }
-        let reports = sink.0.lock().unwrap().clone();
+        let reports = sink.0.lock().clone();
         assert_eq!(reports.len(), 2, "{reports:?}");
         assert!(reports[0].starts_with("bad: spec.port:"), "{reports:?}");
         assert!(matches!(

@@ -1,9 +1,10 @@
 //! The per-API-key cache of the provider's order list: one list call per refresh interval
 //! shared by every ProxyOrder using the key, failures held briefly, forced refreshes spaced.
 
+use parking_lot::Mutex;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -52,7 +53,7 @@ pub struct OrderCache {
 
 impl OrderCache {
     fn entry(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<CacheEntry>> {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.entries.lock();
         map.entry(key)
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(CacheEntry {
@@ -127,7 +128,7 @@ impl OrderCache {
     /// with its new state, so the next decision does not act on the old one.
     pub async fn update_order(&self, key_fp: &str, order: &Order) {
         let entries: Vec<_> = {
-            let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let map = self.entries.lock();
             map.iter()
                 .filter(|((fp, _), _)| fp == key_fp)
                 .map(|(_, e)| e.clone())

@@ -3,7 +3,6 @@
 use std::{
     collections::HashMap,
     num::NonZeroU32,
-    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -13,6 +12,7 @@ use governor::{
     middleware::NoOpMiddleware,
     state::{InMemoryState, NotKeyed},
 };
+use parking_lot::Mutex;
 
 /// A token bucket per API key: `rate` requests per second, bursts up to `2 * rate` (rounded
 /// down, at least 1). Each key has a [`governor`] limiter of its own, since a key may have a
@@ -71,7 +71,7 @@ impl RateLimiter {
     /// a key's rate changes, its bucket starts afresh (full) at the new rate.
     pub fn try_acquire_at(&self, key_fp: &str, rate: f64) -> Result<(), Duration> {
         let rate = if rate > 0.0 { rate } else { self.rate };
-        let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.buckets.lock();
         let new_bucket = || Bucket {
             rate,
             limiter: governor::RateLimiter::direct_with_clock(quota(rate), TokioClock),

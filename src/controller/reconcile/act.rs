@@ -98,18 +98,15 @@ pub(super) async fn perform(
     let settle = match &result {
         Ok(resp) => {
             // Kept until the Secret and status are written (`forget_unsaved`).
-            ctx.unsaved
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    object,
-                    Unsaved {
-                        uid: inp.uid.to_string(),
-                        request_hash,
-                        order: resp.order.clone(),
-                        at: Instant::now(),
-                    },
-                );
+            ctx.unsaved.lock().insert(
+                object,
+                Unsaved {
+                    uid: inp.uid.to_string(),
+                    request_hash,
+                    order: resp.order.clone(),
+                    at: Instant::now(),
+                },
+            );
             ctx.orders
                 .update_order(&account.cache_key, &resp.order)
                 .await;
@@ -172,7 +169,7 @@ fn unsaved_answer(
     call: &Call,
     request_hash: &str,
 ) -> Option<Order> {
-    let mut map = ctx.unsaved.lock().unwrap_or_else(|e| e.into_inner());
+    let mut map = ctx.unsaved.lock();
     let entry = map.get(object)?;
     let usable = entry.uid == uid
         && entry.at.elapsed() < UNSAVED_TTL
@@ -187,10 +184,7 @@ fn unsaved_answer(
 
 /// Forgets the unsaved answer for `object` once the Secret and status are written.
 pub(super) fn forget_unsaved(ctx: &Context, object: &ObjectRef<ProxyOrder>) {
-    ctx.unsaved
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(object);
+    ctx.unsaved.lock().remove(object);
 }
 
 /// Names of the fields a request changes, for logs and Events (never values).
