@@ -2,9 +2,11 @@
 //! class. Each test starts its own simulator on a free loopback port.
 //!
 //! `endpoints.rs`: each endpoint; `errors.rs`: each error class; `bad_bodies.rs`: malformed,
-//! truncated and huge answers. Their shared helpers are in `support.rs`.
+//! truncated and huge answers; `golden_errors.rs`: the error bodies of `wire/tests/golden/`.
+//! Their shared helpers are in `support.rs`.
 
 mod bad_bodies;
 mod endpoints;
 mod errors;
+mod golden_errors;
 mod support;
