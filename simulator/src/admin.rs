@@ -18,7 +18,7 @@ use super::{
     respond::{self, from_json_value, parse_json_body, validation_error},
     rules::ValidationErrors,
 };
-use proxy_solutions_wire::{Order, OrderStatus};
+use crate::wire::{Order, OrderStatus};
 
 fn path_id(path: Result<Path<String>, PathRejection>) -> Option<u64> {
     path.ok().and_then(|Path(raw)| parse_id(&raw))

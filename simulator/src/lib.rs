@@ -17,6 +17,7 @@ pub mod respond;
 pub mod rules;
 pub mod seed;
 pub mod state;
+pub mod wire;
 
 use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -39,7 +40,9 @@ pub use rules::{RuleOptions, ValidationErrors};
 pub use seed::{SeedError, example_orders, generate_orders, load_orders_file, parse_orders};
 pub use state::SimState;
 
-use proxy_solutions_wire::{AuthScheme, Order};
+use proxy_solutions_wire::AuthScheme;
+
+use crate::wire::Order;
 
 /// API key accepted by [`SimConfig::default`].
 pub const DEFAULT_API_KEY: &str = "sim-api-key";

@@ -2,8 +2,9 @@
 //!
 //! The provider does not document its error bodies. The simulator answers 422 with
 //! [`ValidationErrorBody`] (`{"message": "...", "errors": {"field": ["..."]}}`, Laravel's shape),
-//! built only in [`validation_body`], and other errors with `{"message": "..."}`, built only in
-//! [`message`]. Change those two functions to change the shapes everywhere.
+//! built only in [`validation_body`], and other errors with [`MessageBody`] (`{"message":
+//! "..."}`), built only in [`message`]. Change those two functions (and the types in `wire/`) to
+//! change the shapes everywhere.
 
 use axum::{
     Json,
@@ -12,8 +13,10 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::rules::ValidationErrors;
-use proxy_solutions_wire::ValidationErrorBody;
+use super::{
+    rules::ValidationErrors,
+    wire::{MessageBody, ValidationErrorBody},
+};
 
 /// The one place the 422 body is built.
 pub fn validation_body(errors: &ValidationErrors) -> ValidationErrorBody {
@@ -47,7 +50,7 @@ pub fn validation_error(errors: &ValidationErrors) -> Response {
 
 /// Any other error: `{"message": "..."}`.
 pub fn message(status: StatusCode, text: &str) -> Response {
-    (status, Json(serde_json::json!({ "message": text }))).into_response()
+    (status, Json(MessageBody { message: text })).into_response()
 }
 
 pub fn unauthorized() -> Response {
@@ -139,8 +142,8 @@ fn backticked(msg: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{ChangeRequest, ChargeRequest};
     use axum::http::HeaderValue;
-    use proxy_solutions_wire::{ChangeRequest, ChargeRequest};
 
     fn json_headers() -> HeaderMap {
         let mut h = HeaderMap::new();

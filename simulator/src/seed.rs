@@ -9,7 +9,7 @@ use std::{
 use secrecy::SecretString;
 
 use super::state::generate_password;
-use proxy_solutions_wire::{Access, Location, Operator, Order, OrderStatus, Proxy, Service};
+use crate::wire::{Access, Location, Operator, Order, OrderStatus, Proxy, Service};
 
 /// First id of orders made by [`generate_orders`].
 pub const GENERATED_FIRST_ID: u64 = 100_000;

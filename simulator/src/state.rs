@@ -14,7 +14,7 @@ use super::{
     record::RequestLog,
     rules::{self, ChangePlan, ChargePlan, PasswordChange, QuantityPlan, ValidationErrors},
 };
-use proxy_solutions_wire::{Access, Order, OrderStatus, PerformRequest, Proxy};
+use crate::wire::{Access, Order, OrderStatus, PerformRequest, Proxy};
 
 /// Length of generated passwords (the provider's example password has 20 characters).
 pub const GENERATED_PASSWORD_LEN: usize = 20;
@@ -401,7 +401,7 @@ mod tests {
 
         let plan = ChargePlan {
             merchant: "balance".into(),
-            currency: proxy_solutions_wire::Currency::Usd,
+            currency: crate::wire::Currency::Usd,
             period: 60,
             payer_amount: 1.0,
             discount: 0.0,

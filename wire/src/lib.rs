@@ -1,7 +1,9 @@
-//! The proxy-solutions client API as both ends of the wire see it: the request and response
-//! bodies ([`models`]) and where the API key travels ([`auth`]). The operator's HTTP client and
-//! the provider simulator both build on these types, so the operator depends on nothing of the
-//! simulator's.
+//! The proxy-solutions client API as the operator's client sees it: the request and response
+//! bodies ([`models`]) and where the API key travels ([`auth`]).
+//!
+//! The simulator serializes with wire types of its own (`simulator/src/wire/`), so that a shape
+//! mistake here is not mirrored there; both are tested against the provider's published
+//! examples (`tests/golden/`). It shares only [`auth`], a setting both ends must agree on.
 
 pub mod auth;
 pub mod models;

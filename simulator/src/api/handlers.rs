@@ -3,23 +3,22 @@
 
 use std::sync::Arc;
 
-use axum::{
-    body::Bytes,
-    extract::{Path, State, rejection::PathRejection},
-    http::{HeaderMap, Uri},
-    response::Response,
-};
-use proxy_solutions_wire::{
-    ChangeRequest, ChargeRequest, ChargeResponse, Currency, Order, OrderList, OrderResponse,
-    Payment, PerformRequest, PerformResponse,
-};
-
 use super::{parse_id, query_map};
 use crate::{
     Shared,
     respond::{self, parse_json_body, validation_error},
     rules::{self, ValidationErrors, parse_lang_currency, plan_change},
     state::OpError,
+    wire::{
+        ChangeAnswer, ChangeRequest, ChargeAnswer, ChargeRequest, Currency, Order, OrderList,
+        Payment, PerformAnswer, PerformRequest,
+    },
+};
+use axum::{
+    body::Bytes,
+    extract::{Path, State, rejection::PathRejection},
+    http::{HeaderMap, Uri},
+    response::Response,
 };
 
 /// The order as the provider API shows it: `converted_amount` in the requested currency, and
@@ -60,8 +59,8 @@ pub(crate) async fn list_orders(State(sim): State<Arc<Shared>>, uri: Uri) -> Res
         .map(|o| render(o, currency, include))
         .collect();
     respond::ok(&OrderList {
-        lang: Some(lang),
-        currency: Some(currency),
+        lang,
+        currency,
         orders,
     })
 }
@@ -102,9 +101,9 @@ pub(crate) async fn change_order(
         Err(e) => return validation_error(&e),
     };
     match st.apply_change(id, plan) {
-        Ok(order) => respond::ok(&OrderResponse {
-            lang: Some(lang),
-            currency: Some(currency),
+        Ok(order) => respond::ok(&ChangeAnswer {
+            lang,
+            currency,
             order: render(&order, currency, true),
         }),
         Err(e) => op_error(e),
@@ -131,8 +130,8 @@ pub(crate) async fn perform(
         Err(e) => return validation_error(&e),
     };
     match st.perform(id, &req) {
-        Ok(order) => respond::ok(&PerformResponse {
-            operation_status: "complete".into(),
+        Ok(order) => respond::ok(&PerformAnswer {
+            operation_status: "complete",
             order: render(&order, Currency::Usd, true),
         }),
         Err(e) => op_error(e),
@@ -183,10 +182,10 @@ pub(crate) async fn charge(
             "https://pay.example.invalid/checkout?order={id}&merchant={}&amount={:.2}&currency={}",
             encode(&plan.merchant),
             plan.payer_amount,
-            plan.currency.as_str()
+            plan.currency.code()
         )
     });
-    respond::ok(&ChargeResponse {
+    respond::ok(&ChargeAnswer {
         payment: Payment {
             discount: plan.discount,
             merchant: plan.merchant,

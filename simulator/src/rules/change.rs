@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use proxy_solutions_wire::{ChangeRequest, IpAuth, Order};
+use crate::wire::{ChangeRequest, IpAuth, Order};
 
 use super::{
     ValidationErrors,
@@ -186,7 +186,7 @@ pub fn plan_change(
 mod tests {
     use super::*;
     use crate::rules::fixtures::{FOUR, individual, req};
-    use proxy_solutions_wire::OrderStatus;
+    use crate::wire::OrderStatus;
 
     #[test]
     fn credentials_rules() {

@@ -1,7 +1,7 @@
 //! Charges (`POST /api/user/orders/{id}/charge`): the periods an order may be paid for and the
 //! validation and price of a charge.
 
-use proxy_solutions_wire::{ChargeRequest, Currency, Order};
+use crate::wire::{ChargeRequest, Currency, Order};
 
 use super::{ValidationErrors, round2, usd_rate};
 
@@ -67,7 +67,7 @@ pub fn plan_charge(order: &Order, req: &ChargeRequest) -> Result<ChargePlan, Val
 mod tests {
     use super::*;
     use crate::rules::fixtures::{FOUR, individual};
-    use proxy_solutions_wire::OrderStatus;
+    use crate::wire::OrderStatus;
 
     #[test]
     fn charge_rules_and_price() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use proxy_solutions_wire::{Currency, Lang};
+use crate::wire::{Currency, Lang};
 
 use super::ValidationErrors;
 

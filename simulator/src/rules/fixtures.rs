@@ -1,6 +1,6 @@
 //! Orders and change requests shared by the rules' unit tests.
 
-use proxy_solutions_wire::{Access, ChangeRequest, Order, OrderStatus, Proxy, Service};
+use crate::wire::{Access, ChangeRequest, Order, OrderStatus, Proxy, Service};
 use secrecy::SecretString;
 
 use super::OPERATIONS;

@@ -1,7 +1,7 @@
 //! Operations (`POST /api/user/orders/{id}/perform`): the known operations and which requests
 //! an order accepts.
 
-use proxy_solutions_wire::{Order, PerformRequest};
+use crate::wire::{Order, PerformRequest};
 
 use super::ValidationErrors;
 
@@ -53,7 +53,7 @@ pub fn check_perform(order: &Order, req: &PerformRequest) -> Result<(), Validati
 mod tests {
     use super::*;
     use crate::rules::fixtures::{FOUR, individual, mobile};
-    use proxy_solutions_wire::OrderStatus;
+    use crate::wire::OrderStatus;
 
     #[test]
     fn perform_rules() {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use proxy_solutions_wire::Order;
+use crate::wire::Order;
 
 use super::{ValidationErrors, round2};
 
@@ -164,7 +164,7 @@ mod tests {
         fixtures::{FOUR, individual, mobile, order, req},
         plan_change, usd_rate,
     };
-    use proxy_solutions_wire::{Currency, OrderStatus};
+    use crate::wire::{Currency, OrderStatus};
 
     #[test]
     fn documented_worked_example_removes_two_adds_four() {

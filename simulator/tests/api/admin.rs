@@ -1,7 +1,7 @@
 //! The admin API (put, status, delete), loading orders files, and shutdown.
 
+use proxy_solutions_sim::wire::OrderStatus;
 use proxy_solutions_sim::{SimConfig, example_orders, load_orders_file};
-use proxy_solutions_wire::OrderStatus;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+use proxy_solutions_sim::wire::{Order, Proxy};
 use proxy_solutions_sim::{SimConfig, Simulator, example_orders};
-use proxy_solutions_wire::{Order, Proxy};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 

@@ -5,8 +5,11 @@ use super::*;
 /// Orders as the simulator holds them (generated and seeded), each with access data carrying
 /// [`PW`] and proxies; the first one's login is the API key (a body may echo anything).
 pub(super) fn sim_orders() -> Vec<Order> {
-    let mut orders = proxy_solutions_sim::generate_orders(2);
-    orders.extend(proxy_solutions_sim::example_orders());
+    let mut seeded = proxy_solutions_sim::generate_orders(2);
+    seeded.extend(proxy_solutions_sim::example_orders());
+    // The simulator has order types of its own: its orders reach the client's as JSON.
+    let mut orders: Vec<Order> =
+        serde_json::from_value(serde_json::to_value(&seeded).unwrap()).unwrap();
     for (i, o) in orders.iter_mut().enumerate() {
         let access = o.access.get_or_insert_with(|| Access {
             port: 8000,

@@ -1,8 +1,10 @@
 //! The fault suite's orders: the simulator's order set (every fourth one expired with three
 //! proxies) and the ProxyOrder spec asked of each.
 
-use proxy_order_operator::provider::{Order, OrderStatus, Proxy};
-use proxy_solutions_sim::generate_orders;
+use proxy_solutions_sim::{
+    generate_orders,
+    wire::{Order, OrderStatus, Proxy},
+};
 use serde_json::{Value, json};
 
 use crate::{FAULT_PORT, support::KEY_SECRET};
