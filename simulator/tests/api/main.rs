@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod change;
 mod faults;
+mod golden;
 mod perform_charge;
 mod request_log;
 mod support;
