@@ -43,9 +43,14 @@ impl Clock for TokioClock {
     }
 }
 
+/// Twice `rate` requests, rounded down, at least one.
+fn burst(rate: f64) -> NonZeroU32 {
+    NonZeroU32::new((rate * 2.0) as u32).unwrap_or(NonZeroU32::MIN)
+}
+
 /// `rate` (> 0) requests per second with bursts of twice that.
 fn quota(rate: f64) -> Quota {
-    let burst = NonZeroU32::new((rate * 2.0) as u32).unwrap_or(NonZeroU32::MIN);
+    let burst = burst(rate);
     let period = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::MAX);
     // `None` for a zero period only, which no rate the flags and the CRD allow comes near.
     Quota::with_period(period.max(Duration::from_nanos(1)))
@@ -68,7 +73,8 @@ impl RateLimiter {
     }
 
     /// [`Self::try_acquire`] at a rate of this key's own (a ProxyProvider's `rateLimit`). When
-    /// a key's rate changes, its bucket starts afresh (full) at the new rate.
+    /// a key's rate changes, its bucket starts afresh at the new rate, empty: a key that two
+    /// ProxyProviders use with different rates must not get a new burst at every switch.
     pub fn try_acquire_at(&self, key_fp: &str, rate: f64) -> Result<(), Duration> {
         let rate = if rate > 0.0 { rate } else { self.rate };
         let mut map = self.buckets.lock();
@@ -79,6 +85,7 @@ impl RateLimiter {
         let bucket = map.entry(key_fp.to_string()).or_insert_with(new_bucket);
         if bucket.rate != rate {
             *bucket = new_bucket();
+            let _ = bucket.limiter.check_n(burst(rate));
         }
         bucket.limiter.check().map_err(|not_until| {
             not_until
@@ -129,7 +136,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_new_rate_for_a_key_takes_effect_at_once() {
+    async fn a_new_rate_for_a_key_takes_effect_at_once_without_a_new_burst() {
         let limiter = RateLimiter::new(100.0);
         assert_eq!(limiter.try_acquire_at("k", 0.5), Ok(()));
         assert_eq!(
@@ -137,13 +144,21 @@ mod tests {
             Err(Duration::from_secs(2)),
             "a burst of one at 0.5 requests/s"
         );
-        // The ProxyProvider's rateLimit is raised: 4 requests/s, a burst of 8.
-        for _ in 0..8 {
-            assert_eq!(limiter.try_acquire_at("k", 4.0), Ok(()));
-        }
+        // The ProxyProvider's rateLimit is raised to 4 requests/s: the next token comes a
+        // quarter second later, not a burst of 8.
         assert_eq!(
             limiter.try_acquire_at("k", 4.0),
             Err(Duration::from_millis(250))
         );
+        tokio::time::advance(Duration::from_millis(250)).await;
+        assert_eq!(limiter.try_acquire_at("k", 4.0), Ok(()));
+        // Two ProxyProviders using one key at different rates: switching back and forth
+        // gives no extra requests.
+        let mut allowed = 0;
+        for i in 0..20 {
+            let rate = if i % 2 == 0 { 1.0 } else { 2.0 };
+            allowed += limiter.try_acquire_at("k", rate).is_ok() as u32;
+        }
+        assert_eq!(allowed, 0);
     }
 }
