@@ -110,27 +110,42 @@ impl Tracker {
         ))
     }
 
-    /// Applies one watch event.
-    pub fn apply<K: kube::Resource>(&self, event: &watcher::Event<PartialObjectMeta<K>>) {
+    /// Applies one watch event. True when its object is news to the controller: first seen,
+    /// at another resourceVersion than the stream last reported, or deleted. A re-list
+    /// repeats every object, and only those that changed meanwhile are news.
+    pub fn apply<K: kube::Resource>(&self, event: &watcher::Event<PartialObjectMeta<K>>) -> bool {
         let mut part = self.part.lock();
+        let changed = |part: &StreamIndex, key: &Key, entry: &Entry| {
+            part.live.get(key).map(|e| &e.resource_version) != Some(&entry.resource_version)
+        };
         match event {
-            watcher::Event::Init => part.building = Some(HashMap::new()),
+            watcher::Event::Init => {
+                part.building = Some(HashMap::new());
+                false
+            }
             watcher::Event::InitApply(obj) => {
-                if let Some((key, entry)) = self.entry(obj) {
-                    part.building
-                        .get_or_insert_with(HashMap::new)
-                        .insert(key, entry);
-                }
+                let Some((key, entry)) = self.entry(obj) else {
+                    return true;
+                };
+                let news = changed(&part, &key, &entry);
+                part.building
+                    .get_or_insert_with(HashMap::new)
+                    .insert(key, entry);
+                news
             }
             watcher::Event::InitDone => {
                 if let Some(built) = part.building.take() {
                     part.live = built;
                 }
+                false
             }
             watcher::Event::Apply(obj) => {
-                if let Some((key, entry)) = self.entry(obj) {
-                    part.live.insert(key, entry);
-                }
+                let Some((key, entry)) = self.entry(obj) else {
+                    return true;
+                };
+                let news = changed(&part, &key, &entry);
+                part.live.insert(key, entry);
+                news
             }
             watcher::Event::Delete(obj) => {
                 let key = (obj.namespace().unwrap_or_default(), obj.name_any());
@@ -138,6 +153,7 @@ impl Tracker {
                 if let Some(cache) = &self.on_delete {
                     cache.forget(&key.0, &key.1);
                 }
+                true
             }
         }
     }
@@ -322,6 +338,24 @@ mod tests {
         t.apply(&watcher::Event::Delete(meta("a", "t", "6", None)));
         assert_eq!(index.version("a", "t"), None);
         assert_eq!(index.label("a", "t"), None);
+    }
+
+    #[test]
+    fn only_new_changed_and_deleted_objects_are_news() {
+        let index = VersionIndex::new(None);
+        let t = index.tracker();
+        assert!(t.apply(&watcher::Event::Apply(meta("a", "s", "1", None))));
+        assert!(!t.apply(&watcher::Event::Apply(meta("a", "s", "1", None))));
+        assert!(t.apply(&watcher::Event::Apply(meta("a", "s", "2", None))));
+        // A re-list: the unchanged object is not news, the changed and the new one are.
+        assert!(t.apply(&watcher::Event::Apply(meta("a", "u", "3", None))));
+        assert!(!t.apply(&Ev::Init));
+        assert!(!t.apply(&watcher::Event::InitApply(meta("a", "s", "2", None))));
+        assert!(t.apply(&watcher::Event::InitApply(meta("a", "u", "4", None))));
+        assert!(t.apply(&watcher::Event::InitApply(meta("a", "v", "5", None))));
+        assert!(!t.apply(&Ev::InitDone));
+        assert!(t.apply(&watcher::Event::Delete(meta("a", "s", "6", None))));
+        assert!(!t.apply(&watcher::Event::Apply(meta("a", "v", "5", None))));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use kube::{
     Api, ResourceExt,
     core::PartialObjectMeta,
-    runtime::{WatchStreamExt, predicates, watcher},
+    runtime::{WatchStreamExt, watcher},
 };
 use tracing::warn;
 
@@ -55,7 +55,8 @@ pub(super) fn logging_errors<T: Send + 'static>(
 }
 
 /// A metadata-only watch of `K`, changes only, that keeps `tracker`'s part of an index of
-/// resourceVersions up to date.
+/// resourceVersions up to date. The index also says which objects changed, so no second
+/// per-object cache (kube's predicate filter) is kept for these watches.
 pub(super) fn metadata_watch<K>(
     api: Api<PartialObjectMeta<K>>,
     wc: watcher::Config,
@@ -68,9 +69,19 @@ where
     watcher(api, wc.any_semantic())
         .default_backoff()
         .modify(|s: &mut PartialObjectMeta<K>| s.managed_fields_mut().clear())
-        .inspect_ok(move |ev| tracker.apply(ev))
-        .touched_objects()
-        .predicate_filter(predicates::resource_version, Default::default())
+        .try_filter_map(move |ev| {
+            let news = tracker.apply(&ev);
+            futures::future::ready(Ok(match ev {
+                watcher::Event::Apply(o)
+                | watcher::Event::InitApply(o)
+                | watcher::Event::Delete(o)
+                    if news =>
+                {
+                    Some(o)
+                }
+                _ => None,
+            }))
+        })
         .boxed()
 }
 
