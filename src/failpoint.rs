@@ -2,9 +2,10 @@
 //! itself SIGKILL the moment it reaches it, so crash safety can be tested at exact steps:
 //! nothing is flushed, no destructor runs, no request in flight is finished.
 //!
-//! Points: `before-provider-call`, `after-provider-call`, `before-secret-write`,
-//! `after-secret-write`, `after-status-write`. `point@N` fires at the N-th time the point is
-//! reached (default 1), so a crash can also land in the middle of later work. With
+//! Points: `before-provider-call` and `after-provider-call` (around every change call, in the
+//! provider gateway, `controller/gateway.rs`), `before-secret-write`, `after-secret-write`,
+//! `after-status-write`. `point@N` fires at the N-th time the point is reached (default 1), so
+//! a crash can also land in the middle of later work. With
 //! `PROXY_ORDER_FAILPOINT_PAUSE_MS` set, the point pauses that long instead of killing, to hold a
 //! reconcile inside a window (e.g. between reading and writing the Secret) while a test acts.
 //!

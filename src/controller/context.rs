@@ -1,9 +1,5 @@
-//! State shared by all reconciliations: clients, settings, per-object retry bookkeeping and
-//! backoff. The per-API-key order list cache and rate limiter are in `order_cache` and
-//! `rate_limiter`.
-
-mod order_cache;
-mod rate_limiter;
+//! State shared by all reconciliations: the Kubernetes client, the provider gateway, settings,
+//! per-object retry bookkeeping and backoff.
 
 use std::{
     collections::HashMap,
@@ -19,21 +15,10 @@ use parking_lot::Mutex;
 
 use super::{
     cache::{SecretCache, VersionIndex, Written},
-    tenancy::{Account, Target},
+    gateway::ProviderGateway,
 };
 use crate::leader::Fence;
-use crate::provider::{ChangeRequest, OrderResponse};
-use crate::{
-    config::NamespacedName,
-    crd::ProxyOrder,
-    metrics::Metrics,
-    provider::{Order, ProviderApi, ProviderError, QueryOptions},
-};
-
-pub use order_cache::{
-    FAILED_LIST_HOLD, MAX_FAILED_LIST_HOLD, MIN_FORCED_REFRESH, OrderCache, OrderIndex, Throttled,
-};
-pub use rate_limiter::RateLimiter;
+use crate::{config::NamespacedName, crd::ProxyOrder, metrics::Metrics, provider::Order};
 
 /// Settings the reconciler reads.
 #[derive(Clone, Debug)]
@@ -58,18 +43,14 @@ pub struct Settings {
 
 pub struct Context {
     pub client: kube::Client,
-    /// The provider as the operator's flags set it up (ProxyOrders without `providerRef`).
-    pub default_target: Arc<Target>,
-    /// Provider clients of ProxyProviders, by their settings (see `tenancy::target_for`).
-    pub targets: Mutex<HashMap<String, Arc<Target>>>,
+    /// The provider: its clients, rate limits, order lists and request metrics.
+    pub gateway: ProviderGateway,
     /// Publishes Warning events, counting repeats as a series.
     pub recorder: Recorder,
     /// Who publishes the operator's events.
     pub reporter: Reporter,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
-    pub orders: OrderCache,
-    pub limiter: RateLimiter,
     /// Consecutive transient failures per object.
     pub backoff: Mutex<HashMap<ObjectRef<ProxyOrder>, u32>>,
     /// Inputs of the last terminal failure per object, and when it happened.
@@ -104,36 +85,6 @@ pub struct Unsaved {
 pub const UNSAVED_TTL: Duration = Duration::from_secs(120);
 
 impl Context {
-    /// One change call, and its outcome in the metrics. The caller has taken a token from the
-    /// API key's rate limiter first ([`RateLimiter::try_acquire`]), before recording any intent,
-    /// so that a throttled request gives its reconcile slot back instead of waiting in it.
-    pub async fn change_order(
-        &self,
-        account: &Account,
-        order_id: u64,
-        request: &ChangeRequest,
-        query: QueryOptions,
-    ) -> Result<OrderResponse, ProviderError> {
-        crate::failpoint::hit("before-provider-call");
-        // Callers check the fence right before; see `reconcile::act::perform` and
-        // `reconcile::finalize`.
-        let started = Instant::now();
-        let result = account
-            .target
-            .client
-            .change_order(&account.key, order_id, request, query)
-            .await;
-        self.metrics.provider_request(
-            "change",
-            match &result {
-                Ok(_) => Some(200),
-                Err(e) => e.status(),
-            },
-            started.elapsed(),
-        );
-        result
-    }
-
     /// Forgets the per-object retry bookkeeping (backoff, terminal gate, unsaved answer) of a
     /// ProxyOrder that was deleted, so the maps do not grow with every object ever seen and a
     /// re-created one with the same name starts afresh.

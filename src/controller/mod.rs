@@ -5,6 +5,7 @@ pub mod cache;
 pub mod claim;
 pub mod conditions;
 pub mod context;
+pub mod gateway;
 pub mod observe;
 pub mod plan;
 pub mod providers;
@@ -41,16 +42,15 @@ use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::{
-    config::Config, crd::ProxyOrder, leader::Fence, metrics::Metrics, provider::ProviderClient,
-    proxy_provider::ProxyProvider,
+    config::Config, crd::ProxyOrder, leader::Fence, metrics::Metrics, proxy_provider::ProxyProvider,
 };
-use context::{Context, OrderCache, RateLimiter, Settings};
+use context::{Context, Settings};
+use gateway::ProviderGateway;
 use mappers::{
     KeySecrets, namespace_to_orders, provider_to_orders, secret_to_orders, secret_to_providers,
 };
 use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
 use streams::{logging_errors, metadata_watch, trigger_hash};
-use tenancy::Target;
 
 /// Label that asks the operator to watch a Secret a ProxyOrder references (its password or API
 /// key), so that a change is applied at once rather than at the next refresh. The operator
@@ -75,17 +75,13 @@ pub async fn run(
     client: Client,
     fence: Arc<Fence>,
 ) -> anyhow::Result<(Handle, impl std::future::Future<Output = ()>)> {
-    let provider = ProviderClient::new(config.provider.config())?;
-    let default_target = Arc::new(Target {
-        scope: claim::scope_of(&config.provider.provider_url),
-        client: Arc::new(provider),
-        rate: config.rate_limit,
-    });
     let operator_ns = config.operator_namespace();
     if config.operator_namespace.is_none() && std::env::var_os("POD_NAMESPACE").is_none() {
         warn!(namespace = %operator_ns, "neither --operator-namespace nor POD_NAMESPACE is set: order claims are kept in this namespace; in a shared cluster set it to a namespace tenants cannot write to");
     }
     let metrics = Arc::new(Metrics::default());
+    let gateway =
+        ProviderGateway::new(config.provider.config(), config.rate_limit, metrics.clone())?;
     let (reader, writer) = reflector::store();
     let reporter = Reporter {
         controller: "proxy-order-operator".into(),
@@ -93,8 +89,7 @@ pub async fn run(
     };
     let ctx = Arc::new(Context {
         client: client.clone(),
-        default_target,
-        targets: Mutex::default(),
+        gateway,
         recorder: Recorder::new(client.clone(), reporter.clone()),
         reporter,
         metrics: metrics.clone(),
@@ -109,8 +104,6 @@ pub async fn run(
             operator_namespace: operator_ns.clone(),
             allow_api_key_secret_ref: config.allow_api_key_secret_ref,
         },
-        orders: OrderCache::default(),
-        limiter: RateLimiter::new(config.rate_limit),
         backoff: Mutex::default(),
         terminal: Mutex::default(),
         unsaved: Mutex::default(),

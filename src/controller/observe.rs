@@ -11,9 +11,10 @@ use super::{
     cache::SecretCache,
     claim,
     conditions::Reason,
-    context::{Context, Throttled},
+    context::Context,
+    gateway::{Account, Throttled},
     plan::{MissingSecret, Observed, OwnedSecret, is_paused},
-    tenancy::{self, Account, KeyLocation, Resolved},
+    tenancy::{self, KeyLocation, Resolved},
 };
 use crate::{
     crd::{FINGERPRINT_SALT_ANNOTATION, ProxyOrder, SYNC_REQUESTED_ANNOTATION},
@@ -126,11 +127,7 @@ pub async fn observe(
     let sync_requested = sync_requested(po);
 
     let account = match (&target, &api_key) {
-        (Some(target), Ok((fp, key))) => Some(Account {
-            target: target.clone(),
-            cache_key: target.cache_key(fp),
-            key: key.clone(),
-        }),
+        (Some(target), Ok((fp, key))) => Some(Account::new(target.clone(), fp, key.clone())),
         _ => None,
     };
     let mut throttled = None;
@@ -142,17 +139,8 @@ pub async fn observe(
             };
             let force = sync_requested.as_ref().map(|_| started);
             let list = ctx
-                .orders
-                .get(
-                    &acc.target,
-                    &ctx.limiter,
-                    &ctx.metrics,
-                    &acc.cache_key,
-                    &acc.key,
-                    query,
-                    ctx.settings.refresh_interval,
-                    force,
-                )
+                .gateway
+                .list(acc, query, ctx.settings.refresh_interval, force)
                 .await;
             match list {
                 Ok(list) => Some(list.map(|l| l.get(po.spec.order_id).cloned())),
@@ -175,7 +163,7 @@ pub async fn observe(
     };
     let answer_grace = target
         .as_ref()
-        .unwrap_or(&ctx.default_target)
+        .unwrap_or(ctx.gateway.default_target())
         .client
         .config()
         .request_timeout;

@@ -16,7 +16,8 @@ use tracing::{debug, warn};
 
 use super::{
     conditions::{self, READY, Reason},
-    context::{Context, Throttled, jitter},
+    context::{Context, jitter},
+    gateway::{Account, Throttled},
     observe::read_key,
     plan::reason_for,
     tenancy::target_for,
@@ -71,15 +72,11 @@ async fn check(pp: &ProxyProvider, ctx: &Context) -> Result<Result<Check, Thrott
         }
     };
     let fp = credentials::fingerprint(["api-key", value.as_str()]);
-    let cache_key = target.cache_key(&fp);
+    let account = Account::new(target.clone(), &fp, ApiKey::new(value));
     let list = ctx
-        .orders
-        .get(
-            &target,
-            &ctx.limiter,
-            &ctx.metrics,
-            &cache_key,
-            &ApiKey::new(value),
+        .gateway
+        .list(
+            &account,
             QueryOptions::default(),
             ctx.settings.refresh_interval,
             None,

@@ -8,40 +8,13 @@ use std::{sync::Arc, time::Duration};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, core::PartialObjectMeta};
 
-use super::{conditions::Reason, context::Context, observe::DEFAULT_API_KEY_KEY};
+use super::{conditions::Reason, context::Context, gateway::Target, observe::DEFAULT_API_KEY_KEY};
 use crate::{
     crd::ProxyOrder,
     error::Result,
-    provider::{ApiKey, AuthScheme, ProviderClient, ProviderConfig},
+    provider::{AuthScheme, ProviderConfig},
     proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec},
 };
-
-/// A provider account's endpoint as requests use it.
-pub struct Target {
-    pub client: Arc<ProviderClient>,
-    /// Requests per second per API key.
-    pub rate: f64,
-    /// The provider's base URL: order ids are unique within it, so it scopes order claims, and
-    /// together with the key's fingerprint it keys order lists and rate limits.
-    pub scope: String,
-}
-
-impl Target {
-    /// The key of an API key's order list and rate-limit bucket at this provider. It includes
-    /// how the key is sent: a provider set up with the wrong transport must not be answered by
-    /// the list another one fetched with the same key.
-    pub fn cache_key(&self, key_fp: &str) -> String {
-        format!("{}\n{:?}\n{key_fp}", self.scope, self.client.config().auth)
-    }
-}
-
-/// What a reconcile calls the provider with.
-pub struct Account {
-    pub target: Arc<Target>,
-    /// [`Target::cache_key`] of the key.
-    pub cache_key: String,
-    pub key: ApiKey,
-}
 
 /// Where the API key of a ProxyOrder is, and who may tell the tenant about a missing one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,24 +81,12 @@ pub fn provider_config(defaults: &ProviderConfig, spec: &ProxyProviderSpec) -> P
     }
 }
 
-/// The (shared) client for a ProxyProvider's settings, or why there can be none.
+/// The (shared) target for a ProxyProvider's settings, or why there can be none.
 pub fn target_for(ctx: &Context, spec: &ProxyProviderSpec) -> Result<Arc<Target>, String> {
-    let config = provider_config(ctx.default_target.client.config(), spec);
-    let rate = spec.rate_limit.unwrap_or(ctx.default_target.rate);
-    let id = format!("{config:?}\n{rate}");
-    let mut map = ctx.targets.lock();
-    if let Some(t) = map.get(&id) {
-        return Ok(t.clone());
-    }
-    let scope = super::claim::scope_of(&config.base_url);
-    let client = ProviderClient::new(config).map_err(|e| e.to_string())?;
-    let target = Arc::new(Target {
-        client: Arc::new(client),
-        rate,
-        scope,
-    });
-    map.insert(id, target.clone());
-    Ok(target)
+    let defaults = ctx.gateway.default_target();
+    let config = provider_config(defaults.client.config(), spec);
+    let rate = spec.rate_limit.unwrap_or(defaults.rate);
+    ctx.gateway.target(config, rate).map_err(|e| e.to_string())
 }
 
 /// The account ProxyOrder `po` in namespace `ns` may use.
@@ -188,7 +149,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
             }),
         });
     }
-    let target = ctx.default_target.clone();
+    let target = ctx.gateway.default_target().clone();
     if let Some(r) = &po.spec.api_key_secret_ref {
         if !ctx.settings.allow_api_key_secret_ref {
             return Ok(Resolved::Denied(
@@ -226,25 +187,6 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
 mod tests {
     use super::*;
     use crate::proxy_provider::ProviderAuth;
-
-    #[test]
-    fn lists_are_shared_only_by_keys_sent_the_same_way() {
-        let target = |auth| Target {
-            client: Arc::new(ProviderClient::new(ProviderConfig { auth, ..defaults() }).unwrap()),
-            rate: 1.0,
-            scope: "https://default.example/api".into(),
-        };
-        let bearer = target(AuthScheme::default());
-        let query = target(AuthScheme::Query {
-            param: "api_key".into(),
-        });
-        assert_eq!(
-            bearer.cache_key("fp"),
-            target(AuthScheme::default()).cache_key("fp")
-        );
-        assert_ne!(bearer.cache_key("fp"), query.cache_key("fp"));
-        assert_ne!(bearer.cache_key("fp"), bearer.cache_key("other-fp"));
-    }
 
     fn defaults() -> ProviderConfig {
         ProviderConfig {

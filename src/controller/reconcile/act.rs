@@ -12,13 +12,13 @@ use tracing::{info, warn};
 use super::{publish, write::patch_status_at};
 use crate::controller::{
     context::{Context, UNSAVED_TTL, Unsaved},
+    gateway::Throttled,
     observe::Observation,
     plan::{self, Call, CallKind, Inputs, Settle},
 };
 use crate::{
     crd::{ProxyOrder, ProxyOrderStatus},
     error::{Error, Result},
-    failpoint,
     provider::{ChangeRequest, Order, QueryOptions},
 };
 
@@ -64,12 +64,10 @@ pub(super) async fn perform(
         ));
     }
     ctx.fence.check()?;
-    if let Err(wait) = ctx
-        .limiter
-        .try_acquire_at(&account.cache_key, account.target.rate)
-    {
-        return Ok(Performed::Throttled(wait));
-    }
+    let permit = match ctx.gateway.permit(account) {
+        Ok(permit) => permit,
+        Err(Throttled(wait)) => return Ok(Performed::Throttled(wait)),
+    };
     let mut baseline = inp.status.clone();
     let mut status_version = None;
     if let Some(pending) = &call.pending {
@@ -91,10 +89,9 @@ pub(super) async fn perform(
         lang: po.spec.lang,
         currency: po.spec.currency,
     };
-    let result = ctx
-        .change_order(account, po.spec.order_id, &call.request, query)
-        .await;
-    failpoint::hit("after-provider-call");
+    // Between the crash points `before-provider-call` and `after-provider-call`; a success
+    // also updates the cached order lists.
+    let result = permit.change(po.spec.order_id, &call.request, query).await;
     let settle = match &result {
         Ok(resp) => {
             // Kept until the Secret and status are written (`forget_unsaved`).
@@ -107,9 +104,6 @@ pub(super) async fn perform(
                     at: Instant::now(),
                 },
             );
-            ctx.orders
-                .update_order(&account.cache_key, &resp.order)
-                .await;
             let (reason, note) = match call.kind {
                 CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
                 CallKind::Read => (

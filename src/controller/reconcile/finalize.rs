@@ -15,6 +15,7 @@ use super::publish;
 use crate::controller::{
     claim,
     context::Context,
+    gateway::Throttled,
     observe::observe,
     plan::{self, Inputs},
 };
@@ -109,14 +110,12 @@ pub(super) async fn finalize(
             ..Default::default()
         };
         ctx.fence.check()?;
-        if let Err(wait) = ctx
-            .limiter
-            .try_acquire_at(&account.cache_key, account.target.rate)
-        {
-            return Ok(Action::requeue(wait));
-        }
-        let result = ctx
-            .change_order(account, po.spec.order_id, &request, QueryOptions::default())
+        let permit = match ctx.gateway.permit(account) {
+            Ok(permit) => permit,
+            Err(Throttled(wait)) => return Ok(Action::requeue(wait)),
+        };
+        let result = permit
+            .change(po.spec.order_id, &request, QueryOptions::default())
             .await;
         match result {
             Ok(_) => {
