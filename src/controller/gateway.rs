@@ -21,8 +21,8 @@ use parking_lot::Mutex;
 use crate::{
     metrics::Metrics,
     provider::{
-        ApiKey, ChangeRequest, OrderResponse, ProviderApi, ProviderClient, ProviderConfig,
-        ProviderError, QueryOptions,
+        ApiKey, ChangeRequest, OrderResponse, ProviderClient, ProviderConfig, ProviderError,
+        QueryOptions,
     },
 };
 

@@ -1,6 +1,6 @@
 //! HTTP client for the provider API (reqwest + rustls).
 
-use std::{fmt, future::Future, time::SystemTime};
+use std::{fmt, time::SystemTime};
 
 use reqwest::{Method, StatusCode, header::HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -48,26 +48,6 @@ pub struct QueryOptions {
     pub currency: Option<Currency>,
 }
 
-/// What the controller needs from the provider; implemented by [`ProviderClient`] and by fakes
-/// in unit tests.
-pub trait ProviderApi: Send + Sync {
-    /// `GET /user/orders`: every order on the account.
-    fn list_orders(
-        &self,
-        key: &ApiKey,
-        query: QueryOptions,
-    ) -> impl Future<Output = Result<OrderList, ProviderError>> + Send;
-
-    /// `POST /user/orders/{order_id}`: change an order; answers with its live credentials.
-    fn change_order(
-        &self,
-        key: &ApiKey,
-        order_id: u64,
-        request: &ChangeRequest,
-        query: QueryOptions,
-    ) -> impl Future<Output = Result<OrderResponse, ProviderError>> + Send;
-}
-
 /// Installs rustls' ring crypto provider for the process, once. Safe to call repeatedly.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -110,6 +90,32 @@ impl ProviderClient {
 
     pub fn config(&self) -> &ProviderConfig {
         &self.config
+    }
+
+    /// `GET /user/orders`: every order on the account.
+    pub async fn list_orders(
+        &self,
+        key: &ApiKey,
+        query: QueryOptions,
+    ) -> Result<OrderList, ProviderError> {
+        self.send::<(), _>(Method::GET, "user/orders", key, query, None, &[])
+            .await
+    }
+
+    /// `POST /user/orders/{order_id}`: change an order; answers with its live credentials.
+    pub async fn change_order(
+        &self,
+        key: &ApiKey,
+        order_id: u64,
+        request: &ChangeRequest,
+        query: QueryOptions,
+    ) -> Result<OrderResponse, ProviderError> {
+        let wire = self.wire_change(request);
+        let password = wire.password.as_ref().map(|p| p.expose_secret());
+        let secrets: Vec<&str> = password.into_iter().collect();
+        let path = format!("user/orders/{order_id}");
+        self.send(Method::POST, &path, key, query, Some(&wire), &secrets)
+            .await
     }
 
     /// `POST /user/orders/{order_id}/perform`.
@@ -283,32 +289,6 @@ pub(super) fn decode<T: DeserializeOwned>(
             e.column()
         ))
     })
-}
-
-impl ProviderApi for ProviderClient {
-    async fn list_orders(
-        &self,
-        key: &ApiKey,
-        query: QueryOptions,
-    ) -> Result<OrderList, ProviderError> {
-        self.send::<(), _>(Method::GET, "user/orders", key, query, None, &[])
-            .await
-    }
-
-    async fn change_order(
-        &self,
-        key: &ApiKey,
-        order_id: u64,
-        request: &ChangeRequest,
-        query: QueryOptions,
-    ) -> Result<OrderResponse, ProviderError> {
-        let wire = self.wire_change(request);
-        let password = wire.password.as_ref().map(|p| p.expose_secret());
-        let secrets: Vec<&str> = password.into_iter().collect();
-        let path = format!("user/orders/{order_id}");
-        self.send(Method::POST, &path, key, query, Some(&wire), &secrets)
-            .await
-    }
 }
 
 #[cfg(test)]

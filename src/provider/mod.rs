@@ -10,7 +10,7 @@ pub use proxy_solutions_wire::models;
 #[cfg(test)]
 mod fuzz_tests;
 
-pub use client::{ApiKey, ProviderApi, ProviderClient, QueryOptions};
+pub use client::{ApiKey, ProviderClient, QueryOptions};
 pub use config::{AuthScheme, IpAuthClear, ProviderConfig};
 pub use error::ProviderError;
 pub use models::*;

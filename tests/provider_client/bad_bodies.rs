@@ -3,7 +3,7 @@
 //! the error.
 
 use proxy_order_operator::provider::{
-    ChangeRequest, ProviderApi, ProviderClient, ProviderConfig, ProviderError, QueryOptions,
+    ChangeRequest, ProviderClient, ProviderConfig, ProviderError, QueryOptions,
 };
 use proxy_solutions_sim::Simulator;
 use secrecy::{ExposeSecret, SecretString};

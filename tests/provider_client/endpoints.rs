@@ -3,7 +3,7 @@
 
 use proxy_order_operator::provider::{
     ChangeRequest, ChargeRequest, Currency, IpAuth, IpAuthClear, Lang, OrderStatus, PerformRequest,
-    ProviderApi, ProviderError, QueryOptions,
+    ProviderError, QueryOptions,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};

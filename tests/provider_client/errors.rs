@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use proxy_order_operator::provider::{
-    ApiKey, AuthScheme, ChangeRequest, ProviderApi, ProviderClient, ProviderConfig, ProviderError,
-    QueryOptions,
+    ApiKey, AuthScheme, ChangeRequest, ProviderClient, ProviderConfig, ProviderError, QueryOptions,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
