@@ -34,9 +34,9 @@ use crate::{
 };
 use act::{Performed, forget_unsaved, perform};
 use finalize::{finalize, set_finalizer};
-use write::write;
+use write::{Outcome, write};
 
-pub use write::build_secret;
+pub use write::{SecretMetadata, build_secret};
 
 /// Label put on every credentials Secret.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -230,18 +230,12 @@ async fn reconcile_once(
             (settle, baseline, version)
         }
     };
-    write(
-        po,
-        ctx,
-        api,
-        ns,
-        &uid,
-        &obs,
-        &settle,
-        &baseline,
+    let outcome = Outcome {
+        settle: &settle,
+        baseline: &baseline,
         status_version,
-    )
-    .await?;
+    };
+    write(po, ctx, api, ns, &uid, &obs, outcome).await?;
     if saves_answer {
         forget_unsaved(ctx, &key);
     }

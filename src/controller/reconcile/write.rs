@@ -27,10 +27,20 @@ use crate::{
     failpoint,
 };
 
+/// What a reconcile decided to store, and what the API server holds.
+pub(super) struct Outcome<'a> {
+    /// The decided status and Secret data.
+    pub settle: &'a Settle,
+    /// The status the API server holds: an equal decided status is not written.
+    pub baseline: &'a ProxyOrderStatus,
+    /// The resourceVersion the status write is conditional on (the one the intent write
+    /// left), if any.
+    pub status_version: Option<String>,
+}
+
 /// Writes the Secret (when its data or metadata differ) and then the status (when it differs
-/// from `baseline`, what the API server holds). An unchanged resource causes no write at all,
-/// and a paused one no Secret write.
-#[allow(clippy::too_many_arguments)]
+/// from the baseline, what the API server holds). An unchanged resource causes no write at
+/// all, and a paused one no Secret write.
 pub(super) async fn write(
     po: &ProxyOrder,
     ctx: &Context,
@@ -38,18 +48,22 @@ pub(super) async fn write(
     ns: &str,
     uid: &str,
     obs: &Observation,
-    settle: &Settle,
-    baseline: &ProxyOrderStatus,
-    status_version: Option<String>,
+    outcome: Outcome<'_>,
 ) -> Result<()> {
+    let Outcome {
+        settle,
+        baseline,
+        status_version,
+    } = outcome;
     let name = po.name_any();
     let salt = plan::fingerprint_salt(uid, &obs.observed);
-    let (want_labels, want_annotations) = secret_metadata(po, &salt);
+    let meta = secret_metadata(po, &salt);
     let meta_differs = |snap: &SecretSnapshot| {
-        want_labels
+        meta.labels
             .iter()
             .any(|(k, v)| snap.labels.get(k) != Some(v))
-            || want_annotations
+            || meta
+                .annotations
                 .iter()
                 .any(|(k, v)| snap.annotations.get(k) != Some(v))
     };
@@ -75,7 +89,7 @@ pub(super) async fn write(
                 resource_version: obs.secret.as_ref().and_then(|s| s.resource_version.clone()),
             },
         };
-        write_secret(ctx, po, ns, uid, data, want_labels, want_annotations, seen).await?;
+        write_secret(ctx, po, ns, uid, data, meta, seen).await?;
         failpoint::hit("after-secret-write");
     }
     if settle.status != *baseline {
@@ -88,12 +102,16 @@ pub(super) async fn write(
     Ok(())
 }
 
+/// Labels and annotations of a credentials Secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecretMetadata {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
 /// Labels and annotations of the credentials Secret: the user's from `spec.secret`, plus the
 /// operator's own (which win).
-fn secret_metadata(
-    po: &ProxyOrder,
-    fingerprint_salt: &str,
-) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+fn secret_metadata(po: &ProxyOrder, fingerprint_salt: &str) -> SecretMetadata {
     let target = po.spec.secret.as_ref();
     let mut labels = target.and_then(|s| s.labels.clone()).unwrap_or_default();
     labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
@@ -109,7 +127,10 @@ fn secret_metadata(
         FINGERPRINT_SALT_ANNOTATION.to_string(),
         fingerprint_salt.to_string(),
     );
-    (labels, annotations)
+    SecretMetadata {
+        labels,
+        annotations,
+    }
 }
 
 /// The credentials Secret: owned by (and garbage-collected with) the ProxyOrder.
@@ -118,15 +139,14 @@ pub fn build_secret(
     ns: &str,
     uid: &str,
     data: &SecretData,
-    labels: BTreeMap<String, String>,
-    annotations: BTreeMap<String, String>,
+    meta: SecretMetadata,
 ) -> Secret {
     Secret {
         metadata: ObjectMeta {
             name: Some(po.secret_name()),
             namespace: Some(ns.to_string()),
-            labels: Some(labels),
-            annotations: Some(annotations),
+            labels: Some(meta.labels),
+            annotations: Some(meta.annotations),
             owner_references: Some(vec![OwnerReference {
                 api_version: ProxyOrder::api_version(&()).to_string(),
                 kind: ProxyOrder::kind(&()).to_string(),
@@ -156,18 +176,16 @@ enum SecretWrite {
     Update { resource_version: Option<String> },
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_secret(
     ctx: &Context,
     po: &ProxyOrder,
     ns: &str,
     uid: &str,
     data: &SecretData,
-    labels: BTreeMap<String, String>,
-    annotations: BTreeMap<String, String>,
+    meta: SecretMetadata,
     how: SecretWrite,
 ) -> Result<()> {
-    let mut secret = build_secret(po, ns, uid, data, labels, annotations);
+    let mut secret = build_secret(po, ns, uid, data, meta);
     secret.metadata.managed_fields = None;
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     match how {
