@@ -112,7 +112,7 @@ impl ProviderGateway {
             orders: OrderCache::default(),
             limiter: RateLimiter::new(rate),
             metrics,
-            failpoint: Box::new(|point| crate::failpoint::hit(point)),
+            failpoint: Box::new(crate::failpoint::hit),
         })
     }
 
