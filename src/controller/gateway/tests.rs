@@ -235,13 +235,16 @@ async fn an_empty_bucket_says_when_instead_of_waiting() {
     );
     assert_eq!(received(&s.sim, "GET"), 2);
     assert_eq!(received(&s.sim, "POST"), 0, "nothing sent without a token");
-    // A target with a rate of its own has buckets of its own.
+    // The same key at a rate of its own (another ProxyProvider) shares the key's bucket,
+    // which starts empty at the new rate: no fresh burst. Another key has a bucket of its own.
     let fast = s
         .gateway
         .target(s.gateway.default_target().client.config().clone(), 100.0)
         .unwrap();
-    let fast = Account::new(fast, "fp", s.account.key.clone());
-    assert!(s.gateway.permit(&fast).is_ok());
+    let same_key = Account::new(fast.clone(), "fp", s.account.key.clone());
+    assert!(s.gateway.permit(&same_key).is_err());
+    let other_key = Account::new(fast, "other-fp", s.account.key.clone());
+    assert!(s.gateway.permit(&other_key).is_ok());
     s.sim.shutdown().await;
 }
 
