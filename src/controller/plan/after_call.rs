@@ -26,9 +26,10 @@ pub fn after_call(
     let mut status = inp.status.clone();
     status.observed_generation = inp.generation;
     // The reconciler recorded this intent before the call; start from that state.
-    if let Some(p) = &call.pending {
+    if let Some(p) = call.pending() {
         status.pending_request = Some(p.clone());
     }
+    let applies = matches!(call.kind, CallKind::Apply(_));
     let order = match result {
         Err(e) => {
             // A 4xx answer means the request was not carried out. Without an answer, or with a
@@ -36,16 +37,16 @@ pub fn after_call(
             // intent stays for the next reconcile to resolve. A failed read resolves nothing:
             // the interrupted request it was for stays pending.
             let not_done = e.status().is_some_and(|s| s < 500);
-            if not_done && call.kind == CallKind::Apply {
+            if not_done && applies {
                 status.pending_request = None;
             }
             if !not_done
-                && call.kind == CallKind::Apply
+                && applies
                 && let Some(p) = status.pending_request.as_mut()
             {
                 p.read_not_before = answer_settled_after(&obs.now, obs);
             }
-            let may_have_changed = call.kind == CallKind::Apply && !not_done;
+            let may_have_changed = applies && !not_done;
             record_failure(&mut status, inp, obs, e, may_have_changed);
             return Settle {
                 status,
@@ -59,7 +60,7 @@ pub fn after_call(
         // The provider answered 2xx, so the request took effect, but without the credentials;
         // the intent stays so that the next reconcile reads them.
         let e = ProviderError::Decode("the change response carries no access block".into());
-        record_failure(&mut status, inp, obs, &e, call.kind == CallKind::Apply);
+        record_failure(&mut status, inp, obs, &e, applies);
         return Settle {
             status,
             secret: None,
@@ -68,15 +69,15 @@ pub fn after_call(
     };
     let fingerprint = pw_fp(inp, obs, access.password.expose_secret());
 
-    match call.kind {
-        CallKind::Apply => {
-            if call.origin.is_some() {
-                status.password_origin = call.origin;
+    match &call.kind {
+        CallKind::Apply(apply) => {
+            if apply.origin.is_some() {
+                status.password_origin = apply.origin;
             }
-            if call.rotation.is_some() {
-                status.password_rotation = call.rotation.clone();
+            if apply.rotation.is_some() {
+                status.password_rotation = apply.rotation.clone();
             }
-            status.last_applied_hash = call.applied_hash.clone();
+            status.last_applied_hash = Some(apply.applied_hash.clone());
         }
         CallKind::Read => {
             // Recovering an interrupted password generation: it took effect if the password
@@ -135,16 +136,17 @@ pub fn after_call(
     };
     let data = credentials::render(&creds, template(inp));
     let write = secret_write(&obs.secret, data);
-    if call.kind == CallKind::Read {
-        // A read is a step towards applying the spec, not proof that the provider matches it.
-        set_ready(&mut status, inp, obs);
-    } else {
-        succeed(&mut status, inp, obs, call.held.as_deref());
-    }
-    let requeue = if call.kind == CallKind::Read {
-        Requeue::Soon
-    } else {
-        Requeue::Refresh
+    let requeue = match &call.kind {
+        CallKind::Apply(apply) => {
+            succeed(&mut status, inp, obs, apply.held.as_deref());
+            Requeue::Refresh
+        }
+        CallKind::Read => {
+            // A read is a step towards applying the spec, not proof that the provider matches
+            // it.
+            set_ready(&mut status, inp, obs);
+            Requeue::Soon
+        }
     };
     Settle {
         status,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Call, CallKind, Inputs, Observed, OwnedSecret, Plan, Requeue,
+    Apply, Call, Inputs, Observed, OwnedSecret, Plan, Requeue,
     desired::desired_change,
     hashes::applied_hash,
     pending::{pending_for, read_not_before, read_request},
@@ -167,7 +167,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
             );
         }
         if let Some(request) = read_request(inp, obs) {
-            return Plan::Call(Box::new(Call::read(request, None)));
+            return Plan::Call(Box::new(Call::read(request)));
         }
         // No safe read exists: forget the intent and let the plan below repeat what is still
         // missing (at worst one more password generation for the same token).
@@ -178,25 +178,26 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     if desired.needs_read_first
         && let Some(request) = read_request(inp, obs)
     {
-        return Plan::Call(Box::new(Call::read(request, None)));
+        return Plan::Call(Box::new(Call::read(request)));
     }
     if !desired.request.is_empty() {
         let pending = pending_for(&desired.request, desired.rotation.clone(), inp, obs);
-        return Plan::Call(Box::new(Call {
-            kind: CallKind::Apply,
-            request: desired.request,
-            pending,
-            applied_hash: Some(applied_hash(inp, obs)),
-            rotation: desired.rotation,
-            origin: desired.origin,
-            held: desired.held,
-        }));
+        return Plan::Call(Box::new(Call::apply(
+            desired.request,
+            Apply {
+                pending,
+                applied_hash: applied_hash(inp, obs),
+                rotation: desired.rotation,
+                origin: desired.origin,
+                held: desired.held,
+            },
+        )));
     }
 
     // The provider matches the spec. Make the Secret match the provider.
     let Some(creds) = known_credentials(inp, obs) else {
         if let Some(request) = read_request(inp, obs) {
-            return Plan::Call(Box::new(Call::read(request, desired.held)));
+            return Plan::Call(Box::new(Call::read(request)));
         }
         fail_both(
             &mut status,

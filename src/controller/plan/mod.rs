@@ -20,5 +20,5 @@ pub use hashes::{fingerprint_salt, inputs_hash, pw_fp, request_hash};
 pub use revoke::revoke_refusal;
 pub use status::reason_for;
 pub use types::{
-    Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
+    Apply, Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
 };

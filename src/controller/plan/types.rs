@@ -130,24 +130,29 @@ pub enum Requeue {
     AwaitChange,
 }
 
-/// What the call is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One provider change call: the request, and what it is for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub request: ChangeRequest,
+    pub kind: CallKind,
+}
+
+/// What a call is for, with what only that kind of call carries.
+#[derive(Clone, Debug, PartialEq)]
 pub enum CallKind {
     /// Carry out the spec.
-    Apply,
+    Apply(Box<Apply>),
     /// Learn the live credentials, changing nothing.
     Read,
 }
 
-/// One provider change call and what a success means.
+/// What a call that carries out the spec means on success.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Call {
-    pub kind: CallKind,
-    pub request: ChangeRequest,
+pub struct Apply {
     /// Recorded in status before the call when the request is not idempotent.
     pub pending: Option<PendingRequest>,
     /// `lastAppliedHash` after a success.
-    pub applied_hash: Option<String>,
+    pub applied_hash: String,
     /// Rotation token carried out by this call.
     pub rotation: Option<String>,
     /// Origin of the password after a success, when the call sets it.
@@ -158,15 +163,36 @@ pub struct Call {
 
 impl Call {
     /// A call that only reads the live credentials.
-    pub(super) fn read(request: ChangeRequest, held: Option<String>) -> Call {
+    pub(super) fn read(request: ChangeRequest) -> Call {
         Call {
-            kind: CallKind::Read,
             request,
-            pending: None,
-            applied_hash: None,
-            rotation: None,
-            origin: None,
-            held,
+            kind: CallKind::Read,
+        }
+    }
+
+    /// A call that carries out the spec.
+    pub(super) fn apply(request: ChangeRequest, apply: Apply) -> Call {
+        Call {
+            request,
+            kind: CallKind::Apply(Box::new(apply)),
+        }
+    }
+
+    /// The intent to record in status before the call, when the request must not repeat.
+    pub fn pending(&self) -> Option<&PendingRequest> {
+        match &self.kind {
+            CallKind::Apply(a) => a.pending.as_ref(),
+            CallKind::Read => None,
+        }
+    }
+}
+
+impl CallKind {
+    /// The kind's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallKind::Apply(_) => "Apply",
+            CallKind::Read => "Read",
         }
     }
 }

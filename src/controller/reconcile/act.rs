@@ -56,7 +56,7 @@ pub(super) async fn perform(
     // the last save) that could not be saved: use it instead of asking again. The intent it
     // came with (if any) is already stored.
     if let Some(order) = unsaved_answer(ctx, &object, inp.uid, call, &request_hash) {
-        info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "saving the provider's earlier answer instead of calling again");
+        info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = call.kind.name(), "saving the provider's earlier answer instead of calling again");
         let settle = plan::after_call(inp, &obs.observed, call, Ok(&order));
         return Ok(Performed::Done(
             Box::new((settle, inp.status.clone())),
@@ -70,7 +70,7 @@ pub(super) async fn perform(
     };
     let mut baseline = inp.status.clone();
     let mut status_version = None;
-    if let Some(pending) = &call.pending {
+    if let Some(pending) = call.pending() {
         baseline.pending_request = Some(pending.clone());
         // Compare-and-swap on the resourceVersion this decision was made from: two actors
         // that both saw no intent cannot both record one and call.
@@ -105,13 +105,15 @@ pub(super) async fn perform(
                 },
             );
             let (reason, note) = match call.kind {
-                CallKind::Apply => ("Applied", format!("provider accepted a change of {fields}")),
+                CallKind::Apply(_) => {
+                    ("Applied", format!("provider accepted a change of {fields}"))
+                }
                 CallKind::Read => (
                     "CredentialsRead",
                     "read the live credentials from the provider".to_string(),
                 ),
             };
-            info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = ?call.kind, "provider call succeeded");
+            info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = call.kind.name(), "provider call succeeded");
             publish(
                 ctx,
                 po,

@@ -11,7 +11,7 @@ use super::*;
 fn first_reconcile_sends_exactly_the_managed_auth_fields() {
     let res = Res::new(base_spec());
     let call = expect_call(res.plan(&observed()));
-    assert_eq!(call.kind, CallKind::Apply);
+    let apply = expect_apply(&call);
     assert_eq!(
         call.request,
         request(|r| {
@@ -24,11 +24,11 @@ fn first_reconcile_sends_exactly_the_managed_auth_fields() {
         serde_json::to_value(&call.request).unwrap(),
         json!({"port": 8000, "login": "team-a", "ip_auth": [CLIENT_IP]})
     );
-    assert_eq!(call.pending, None, "an auth-only change is idempotent");
-    assert_eq!(call.rotation, None);
-    assert_eq!(call.origin, None);
-    assert_eq!(call.held, None);
-    assert!(call.applied_hash.is_some());
+    assert_eq!(apply.pending, None, "an auth-only change is idempotent");
+    assert_eq!(apply.rotation, None);
+    assert_eq!(apply.origin, None);
+    assert_eq!(apply.held, None);
+    assert!(apply.applied_hash.starts_with("sha256:"));
 }
 
 #[test]
@@ -59,7 +59,10 @@ fn first_success_publishes_credentials_and_mirrors_status_without_the_password()
 
     assert_eq!(st.password_fingerprint, Some(fp(PASSWORD)));
     assert_eq!(st.password_origin, Some(PasswordOrigin::Provider));
-    assert_eq!(st.last_applied_hash, call.applied_hash);
+    assert_eq!(
+        st.last_applied_hash.as_ref(),
+        Some(&expect_apply(&call).applied_hash)
+    );
     assert!(st.last_applied_hash.is_some());
     assert_eq!(st.last_sync_time, Some(now()));
     assert_eq!(st.secret_name.as_deref(), Some("web-proxy"));
@@ -153,10 +156,16 @@ fn a_changed_managed_field_sends_only_that_field() {
     for (name, edit, want) in table {
         let res = res.clone().edit(edit);
         let call = expect_call(res.plan(&with_secret(&data)));
-        assert_eq!(call.kind, CallKind::Apply, "{name}");
+        let CallKind::Apply(apply) = &call.kind else {
+            panic!("{name}: expected a call that carries out the spec, got {call:#?}");
+        };
         assert_eq!(call.request, want, "{name}");
-        assert_eq!(call.pending, None, "{name}");
-        assert_ne!(call.applied_hash, res.status.last_applied_hash, "{name}");
+        assert_eq!(apply.pending, None, "{name}");
+        assert_ne!(
+            Some(&apply.applied_hash),
+            res.status.last_applied_hash.as_ref(),
+            "{name}"
+        );
     }
 
     // Fields that are no longer managed send nothing.

@@ -127,7 +127,10 @@ fn a_lost_answer_keeps_the_pending_intent_an_http_answer_clears_it() {
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t1");
     let obs = with_secret(&data);
     let call = expect_call(res.plan(&obs));
-    let pending = call.pending.clone().expect("gen_password is recorded");
+    let pending = expect_apply(&call)
+        .pending
+        .clone()
+        .expect("gen_password is recorded");
     // The reconciler records the intent before calling.
     let mut recorded = res.status.clone();
     recorded.pending_request = Some(pending.clone());
@@ -169,7 +172,7 @@ fn a_lost_answer_is_read_back_only_after_the_grace() {
     let obs = with_secret(&data);
     let call = expect_call(res.plan(&obs));
     let mut recorded = res.status.clone();
-    recorded.pending_request = call.pending.clone();
+    recorded.pending_request = expect_apply(&call).pending.clone();
     let s = res.with_status(recorded).after(
         &obs,
         &call,

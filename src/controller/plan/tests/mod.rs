@@ -22,7 +22,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::{
-    Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
+    Apply, Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
     after_call, inputs_hash, plan, request_hash, revoke_refusal,
 };
 use crate::{
@@ -269,6 +269,15 @@ fn expect_call(p: Plan) -> Call {
     match p {
         Plan::Call(c) => *c,
         Plan::Settle(s) => panic!("expected a provider call, got {s:#?}"),
+    }
+}
+
+/// What a call that must carry out the spec (not a read) carries.
+#[track_caller]
+fn expect_apply(call: &Call) -> &Apply {
+    match &call.kind {
+        CallKind::Apply(apply) => apply,
+        CallKind::Read => panic!("expected a call that carries out the spec, got {call:#?}"),
     }
 }
 

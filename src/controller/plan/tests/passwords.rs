@@ -13,10 +13,11 @@ fn generate_asks_for_a_password_once() {
     let obs = with_secret(&data);
     let call = expect_call(res.plan(&obs));
     assert_eq!(call.request, request(|r| r.gen_password = Some(true)));
-    assert_eq!(call.origin, Some(PasswordOrigin::Generated));
-    assert_eq!(call.rotation, None);
+    let apply = expect_apply(&call);
+    assert_eq!(apply.origin, Some(PasswordOrigin::Generated));
+    assert_eq!(apply.rotation, None);
     assert_eq!(
-        call.pending,
+        apply.pending,
         Some(PendingRequest {
             hash: request_hash(&call.request, &res.inputs(), &obs),
             gen_password: true,
@@ -55,8 +56,9 @@ fn rotate_annotation_generates_once_per_token() {
 
     let call = expect_call(res.plan(&obs));
     assert_eq!(call.request, request(|r| r.gen_password = Some(true)));
-    assert_eq!(call.rotation.as_deref(), Some("t1"));
-    let pending = call
+    let apply = expect_apply(&call);
+    assert_eq!(apply.rotation.as_deref(), Some("t1"));
+    let pending = apply
         .pending
         .clone()
         .expect("gen_password is recorded first");
@@ -79,7 +81,7 @@ fn rotate_annotation_generates_once_per_token() {
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t2");
     let call = expect_call(res.plan(&with_secret(&data)));
     assert_eq!(call.request, request(|r| r.gen_password = Some(true)));
-    assert_eq!(call.rotation.as_deref(), Some("t2"));
+    assert_eq!(expect_apply(&call).rotation.as_deref(), Some("t2"));
 }
 
 #[test]
@@ -88,7 +90,7 @@ fn rotate_annotation_also_works_when_the_password_is_unmanaged() {
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t1");
     let call = expect_call(res.plan(&with_secret(&data)));
     assert_eq!(call.request, request(|r| r.gen_password = Some(true)));
-    assert_eq!(call.rotation.as_deref(), Some("t1"));
+    assert_eq!(expect_apply(&call).rotation.as_deref(), Some("t1"));
     // An empty token asks for nothing.
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "");
     expect_settle(res.plan(&with_secret(&data)));
@@ -111,8 +113,9 @@ fn secret_key_ref_password_is_sent_and_resent_on_change_only() {
         call.request,
         request(|r| r.password = Some(SecretString::from(FIRST)))
     );
-    assert_eq!(call.origin, Some(PasswordOrigin::SecretKeyRef));
-    assert_eq!(call.pending, None, "sending a value is idempotent");
+    let apply = expect_apply(&call);
+    assert_eq!(apply.origin, Some(PasswordOrigin::SecretKeyRef));
+    assert_eq!(apply.pending, None, "sending a value is idempotent");
 
     let s = res.after(&obs, &call, Ok(&with_password(active_order(), FIRST)));
     assert_eq!(s.status.password_origin, Some(PasswordOrigin::SecretKeyRef));
@@ -135,7 +138,10 @@ fn secret_key_ref_password_is_sent_and_resent_on_change_only() {
         call.request,
         request(|r| r.password = Some(SecretString::from(SECOND)))
     );
-    assert_ne!(call.applied_hash, res.status.last_applied_hash);
+    assert_ne!(
+        Some(&expect_apply(&call).applied_hash),
+        res.status.last_applied_hash.as_ref()
+    );
 
     // A rotate annotation cannot override a password from a Secret.
     let res = res.annotate(ROTATE_PASSWORD_ANNOTATION, "t1");

@@ -34,7 +34,8 @@ fn quantity_change_waits_while_the_order_is_active() {
     let res = res.edit(|s| s.port = Some(8001));
     let call = expect_call(res.plan(&obs));
     assert_eq!(call.request, request(|r| r.port = Some(8001)));
-    assert!(call.held.as_deref().unwrap().contains("from 2 to 3"));
+    let held = expect_apply(&call).held.as_deref().unwrap();
+    assert!(held.contains("from 2 to 3"), "{held}");
     let s = res.after(&obs, &call, Ok(&with_port(active_order(), 8001)));
     assert_cond(&s.status, READY, "True", "Applied");
     assert_cond(&s.status, SYNCED, "False", "WaitingForExpiry");
@@ -89,12 +90,17 @@ fn quantity_change_on_an_expired_order() {
             ..with_secret(&data)
         };
         let call = expect_call(res.plan(&obs));
-        assert_eq!(call.kind, CallKind::Apply, "{}", c.name);
+        let CallKind::Apply(apply) = &call.kind else {
+            panic!(
+                "{}: expected a call that carries out the spec, got {call:#?}",
+                c.name
+            );
+        };
         assert_eq!(call.request, c.want, "{}", c.name);
-        assert_eq!(call.held, None, "{}", c.name);
+        assert_eq!(apply.held, None, "{}", c.name);
         match &c.want.remove_proxies {
             Some(removed) => assert_eq!(
-                call.pending,
+                apply.pending,
                 Some(PendingRequest {
                     hash: request_hash(&call.request, &res.inputs(), &obs),
                     gen_password: false,
@@ -107,7 +113,7 @@ fn quantity_change_on_an_expired_order() {
                 "{}",
                 c.name
             ),
-            None => assert_eq!(call.pending, None, "{}", c.name),
+            None => assert_eq!(apply.pending, None, "{}", c.name),
         }
     }
 }
