@@ -396,28 +396,34 @@ pub struct PendingRequest {
     pub read_not_before: Option<Time>,
 }
 
+/// What the ProxyOrder's name is followed by in the credentials Secret's default name.
+const DEFAULT_SECRET_SUFFIX: &str = "-proxy";
+
+impl ProxyOrderSpec {
+    /// Name of the Secret the credentials of the ProxyOrder `resource` go to: `secret.name`,
+    /// else `<resource>-proxy`.
+    pub fn secret_name(&self, resource: &str) -> String {
+        match self.secret.as_ref().and_then(|s| s.name.as_deref()) {
+            Some(custom) => custom.to_string(),
+            None => format!("{resource}{DEFAULT_SECRET_SUFFIX}"),
+        }
+    }
+}
+
 impl ProxyOrder {
     /// Whether the credentials go to the Secret `name` ([`Self::secret_name`], without
     /// allocating: it is asked for every cached ProxyOrder on every Secret event).
     pub fn writes_secret(&self, name: &str) -> bool {
         match self.spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
             Some(custom) => custom == name,
-            None => name.strip_suffix("-proxy") == self.metadata.name.as_deref(),
+            None => name.strip_suffix(DEFAULT_SECRET_SUFFIX) == self.metadata.name.as_deref(),
         }
     }
 
     /// Name of the Secret the credentials go to.
     pub fn secret_name(&self) -> String {
         self.spec
-            .secret
-            .as_ref()
-            .and_then(|s| s.name.clone())
-            .unwrap_or_else(|| {
-                format!(
-                    "{}-proxy",
-                    self.metadata.name.as_deref().unwrap_or_default()
-                )
-            })
+            .secret_name(self.metadata.name.as_deref().unwrap_or_default())
     }
 }
 

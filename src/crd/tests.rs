@@ -152,11 +152,13 @@ fn spec_round_trips_in_camel_case() {
 fn secret_name_defaults_to_resource_name() {
     let mut o = ProxyOrder::new("web", ProxyOrderSpec::default());
     assert_eq!(o.secret_name(), "web-proxy");
+    assert_eq!(o.spec.secret_name("other"), "other-proxy");
     assert!(o.writes_secret("web-proxy") && !o.writes_secret("web") && !o.writes_secret("x-proxy"));
     o.spec.secret = Some(SecretTarget {
         name: Some("custom".into()),
         ..Default::default()
     });
     assert_eq!(o.secret_name(), "custom");
+    assert_eq!(o.spec.secret_name("other"), "custom");
     assert!(o.writes_secret("custom") && !o.writes_secret("web-proxy"));
 }

@@ -7,7 +7,7 @@ use super::{
     Call, CallKind, Inputs, Observed, OwnedSecret, Requeue, Settle,
     hashes::pw_fp,
     pending::answer_settled_after,
-    secret::{secret_name, secret_write, template},
+    secret::{secret_write, template},
     status::{record_failure, requeue_for, set_ready, succeed, summary},
 };
 use crate::{
@@ -127,7 +127,7 @@ pub fn after_call(
     status.proxies = Some(order.proxy_ips());
     status.order = Some(summary(order, inp.spec.currency));
     status.last_sync_time = Some(obs.now.clone());
-    status.secret_name = Some(secret_name(inp));
+    status.secret_name = Some(inp.secret_name());
     let creds = Credentials {
         port: access.port,
         login: access.login.clone(),

@@ -8,9 +8,7 @@ use super::{
     desired::desired_change,
     hashes::applied_hash,
     pending::{pending_for, read_not_before, read_request},
-    secret::{
-        known_credentials, secret_is_current, secret_name, secret_problem, secret_write, template,
-    },
+    secret::{known_credentials, secret_is_current, secret_problem, secret_write, template},
     status::{fail_both, record_failure, requeue_for, succeed, summary},
     types::settle,
 };
@@ -84,7 +82,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     if obs.secret == OwnedSecret::Foreign {
         let msg = format!(
             "Secret {} exists and is not controlled by this ProxyOrder; delete it or set spec.secret.name",
-            secret_name(inp)
+            inp.secret_name()
         );
         fail_both(&mut status, inp, obs, Reason::SecretConflict, msg);
         return settle(status, None, Requeue::Terminal);
@@ -213,7 +211,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     let data = credentials::render(&creds, template(inp));
     let write = secret_write(&obs.secret, data);
     succeed(&mut status, inp, obs, desired.held.as_deref());
-    status.secret_name = Some(secret_name(inp));
+    status.secret_name = Some(inp.secret_name());
     settle(status, write, Requeue::Refresh)
 }
 

@@ -1,4 +1,4 @@
-//! The credentials Secret: its name and template, what to write to it, whether it holds the live
+//! The credentials Secret: its template, what to write to it, whether it holds the live
 //! password, whether the API server would accept it, and the credentials it lets us know.
 
 use std::collections::BTreeMap;
@@ -95,14 +95,6 @@ pub(super) fn known_credentials(inp: &Inputs, obs: &Observed) -> Option<Credenti
 
 pub(super) fn template<'a>(inp: &Inputs<'a>) -> Option<&'a BTreeMap<String, String>> {
     inp.spec.secret.as_ref().and_then(|s| s.template.as_ref())
-}
-
-pub(super) fn secret_name(inp: &Inputs) -> String {
-    inp.spec
-        .secret
-        .as_ref()
-        .and_then(|s| s.name.clone())
-        .unwrap_or_else(|| format!("{}-proxy", inp.name))
 }
 
 /// The Secret data to write: `None` when the Secret already holds every rendered key with

@@ -1,10 +1,7 @@
 //! Status helpers: the Ready and Synced conditions for a success or a failure, the reason and
 //! requeue for a provider error, and the order summary.
 
-use super::{
-    Inputs, Observed, Requeue,
-    secret::{secret_is_current, secret_name},
-};
+use super::{Inputs, Observed, Requeue, secret::secret_is_current};
 use crate::{
     controller::conditions::{self, READY, Reason, SYNCED},
     crd::{OrderSummary, ProxyOrderStatus},
@@ -41,7 +38,7 @@ fn money(v: f64) -> String {
 }
 
 pub(super) fn set_ready(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Observed) {
-    let name = secret_name(inp);
+    let name = inp.secret_name();
     conditions::set(
         &mut status.conditions,
         READY,

@@ -16,6 +16,7 @@ use crate::{
 /// The parts of a ProxyOrder the decision reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
+    /// The ProxyOrder's name.
     pub name: &'a str,
     pub uid: &'a str,
     pub generation: Option<i64>,
@@ -43,6 +44,11 @@ impl<'a> Inputs<'a> {
             spec: &po.spec,
             status,
         }
+    }
+
+    /// Name of the credentials Secret ([`ProxyOrderSpec::secret_name`]).
+    pub fn secret_name(&self) -> String {
+        self.spec.secret_name(self.name)
     }
 }
 
