@@ -6,10 +6,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
+use kube::{
+    CustomResource, KubeSchema,
+    core::{Message, Rule},
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::RESERVED_KEYS;
 pub use crate::provider::models::{Currency, Lang};
 
 /// Field manager of every write the operator makes.
@@ -47,8 +51,20 @@ const QUALIFIED_KEYS: &str = "self.all(k, size(k) <= 317 && k.matches('^([a-z0-9
 const LABEL_VALUES: &str =
     "self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))";
 
-/// CEL rule: template keys are valid Secret keys and do not shadow the built-in ones.
-const TEMPLATE_KEYS: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k in ['login', 'password', 'port', 'ips', 'proxies.txt', 'urls']))";
+/// CEL rule: template keys are valid Secret keys and do not shadow the built-in ones
+/// ([`RESERVED_KEYS`], so that the rule and what the renderer skips cannot drift apart).
+fn template_keys_rule() -> Rule {
+    let quoted: Vec<String> = RESERVED_KEYS.iter().map(|k| format!("'{k}'")).collect();
+    let (last, rest) = RESERVED_KEYS.split_last().expect("there are reserved keys");
+    Rule::new(format!(
+        "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k in [{}]))",
+        quoted.join(", ")
+    ))
+    .message(Message::Message(format!(
+        "template keys must match [-._a-zA-Z0-9]+ and must not be {} or {last}",
+        rest.join(", ")
+    )))
+}
 
 /// The desired state of one existing proxy-solutions order. Every field but `orderId` is
 /// optional; a field that is absent is not managed, and the provider's value is left alone.
@@ -241,7 +257,7 @@ pub struct SecretTarget {
         "maxProperties" = 32,
         "additionalProperties" = {"type": "string", "maxLength": 4096}
     ))]
-    #[x_kube(validation = Rule::new(TEMPLATE_KEYS).message("template keys must match [-._a-zA-Z0-9]+ and must not be login, password, port, ips, proxies.txt or urls"))]
+    #[x_kube(validation = template_keys_rule())]
     pub template: Option<BTreeMap<String, String>>,
 }
 

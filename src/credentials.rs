@@ -14,6 +14,8 @@ pub const KEY_PORT: &str = "port";
 pub const KEY_IPS: &str = "ips";
 pub const KEY_PROXIES: &str = "proxies.txt";
 pub const KEY_URLS: &str = "urls";
+/// Every key above: a `spec.secret.template` key may not be one of them (the CRD's CEL rule
+/// on the template is built from this list, and rendering skips them).
 pub const RESERVED_KEYS: [&str; 6] = [
     KEY_LOGIN,
     KEY_PASSWORD,

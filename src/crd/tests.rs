@@ -98,6 +98,30 @@ fn password_is_one_of_two_sources() {
 }
 
 #[test]
+fn template_keys_may_not_shadow_the_reserved_keys() {
+    let t = &spec_prop("secret")["properties"]["template"];
+    let rule = &t["x-kubernetes-validations"][0];
+    assert_eq!(
+        rule["rule"],
+        "self.all(k, k.matches('^[-._a-zA-Z0-9]+$') && !(k in ['login', 'password', 'port', \
+         'ips', 'proxies.txt', 'urls']))"
+    );
+    assert_eq!(
+        rule["message"],
+        "template keys must match [-._a-zA-Z0-9]+ and must not be login, password, port, ips, \
+         proxies.txt or urls"
+    );
+    // The list in the rule is the one the renderer skips template keys for.
+    let (_, listed) = rule["rule"].as_str().unwrap().split_once("k in [").unwrap();
+    let (listed, _) = listed.split_once(']').unwrap();
+    let listed = listed
+        .split(", ")
+        .map(|k| k.trim_matches('\''))
+        .collect::<Vec<_>>();
+    assert_eq!(listed, crate::credentials::RESERVED_KEYS);
+}
+
+#[test]
 fn conditions_merge_by_type_under_server_side_apply() {
     let c = &schema()["properties"]["status"]["properties"]["conditions"];
     assert_eq!(c["x-kubernetes-list-type"], "map");
