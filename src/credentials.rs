@@ -125,8 +125,33 @@ fn lines(items: impl Iterator<Item = String>) -> String {
     out
 }
 
-/// Expands `{{ login }}`, `{{ password }}`, `{{ port }}`, `{{ ip }}` and `{{ url }}` (spaces
-/// inside the braces optional). Anything else is left as written.
+/// A template placeholder: `{{ login }}`, `{{ password }}`, `{{ port }}`, `{{ ip }}` (the first
+/// proxy) or `{{ url }}` (its http URL).
+#[derive(Clone, Copy)]
+enum Placeholder {
+    Login,
+    Password,
+    Port,
+    Ip,
+    Url,
+}
+
+impl Placeholder {
+    /// The placeholder named `name` (what is between the braces, trimmed).
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "login" => Placeholder::Login,
+            "password" => Placeholder::Password,
+            "port" => Placeholder::Port,
+            "ip" => Placeholder::Ip,
+            "url" => Placeholder::Url,
+            _ => return None,
+        })
+    }
+}
+
+/// Expands the [`Placeholder`]s (spaces inside the braces optional). Anything else is left as
+/// written.
 fn expand(template: &str, creds: &Credentials) -> String {
     let first = creds
         .proxies
@@ -147,14 +172,13 @@ fn expand(template: &str, creds: &Credentials) -> String {
             out.push_str(&rest[start..]);
             return out;
         };
-        let value = match after[..end].trim() {
-            "login" => Some(creds.login.clone()),
-            "password" => Some(creds.password.expose_secret().to_string()),
-            "port" => Some(creds.port.to_string()),
-            "ip" => Some(host(first)),
-            "url" => Some(first_url.clone()),
-            _ => None,
-        };
+        let value = Placeholder::parse(after[..end].trim()).map(|p| match p {
+            Placeholder::Login => creds.login.clone(),
+            Placeholder::Password => creds.password.expose_secret().to_string(),
+            Placeholder::Port => creds.port.to_string(),
+            Placeholder::Ip => host(first),
+            Placeholder::Url => first_url.clone(),
+        });
         match value {
             Some(v) => out.push_str(&v),
             None => out.push_str(&rest[start..start + 2 + end + 2]),
@@ -194,13 +218,12 @@ pub fn rendered_size_bound(
         .flatten()
         .map(|(key, tpl)| {
             key.len()
-                + expanded_size_bound(tpl, |name| match name {
-                    "login" => Some(login_len),
-                    "password" => Some(password_len),
-                    "port" => Some(MAX_PORT_DIGITS),
-                    "ip" => Some(MAX_HOST),
-                    "url" => Some(url),
-                    _ => None,
+                + expanded_size_bound(tpl, |p| match p {
+                    Placeholder::Login => login_len,
+                    Placeholder::Password => password_len,
+                    Placeholder::Port => MAX_PORT_DIGITS,
+                    Placeholder::Ip => MAX_HOST,
+                    Placeholder::Url => url,
                 })
         })
         .sum();
@@ -210,7 +233,7 @@ pub fn rendered_size_bound(
 }
 
 /// The longest `expand` can make `template`, given the longest value of each placeholder.
-fn expanded_size_bound(template: &str, max_value: impl Fn(&str) -> Option<usize>) -> usize {
+fn expanded_size_bound(template: &str, max_value: impl Fn(Placeholder) -> usize) -> usize {
     let mut size = 0;
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -219,7 +242,7 @@ fn expanded_size_bound(template: &str, max_value: impl Fn(&str) -> Option<usize>
         let Some(end) = after.find("}}") else {
             return size + rest.len() - start;
         };
-        size += max_value(after[..end].trim()).unwrap_or(end + 4);
+        size += Placeholder::parse(after[..end].trim()).map_or(end + 4, &max_value);
         rest = &after[end + 2..];
     }
     size + rest.len()
