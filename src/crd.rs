@@ -98,7 +98,7 @@ fn template_keys_rule() -> Rule {
 pub struct ProxyOrderSpec {
     /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
     /// Cannot be changed: create a new ProxyOrder for another order.
-    #[schemars(range(min = 1, max = 9_007_199_254_740_991u64), extend("format" = "int64"))]
+    #[schemars(range(min = 1, max = MAX_ORDER_ID), extend("format" = "int64"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("orderId is immutable; create a new ProxyOrder for another order"))]
     pub order_id: u64,
 
@@ -118,7 +118,7 @@ pub struct ProxyOrderSpec {
     /// change only once the order's term has expired; until then the change waits
     /// (condition `Synced=False`, reason `WaitingForExpiry`). 1 to 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 1_000_000), extend("format" = "int32"))]
+    #[schemars(range(min = 1, max = MAX_QUANTITY), extend("format" = "int32"))]
     pub quantity: Option<u32>,
 
     /// Proxy IPs to drop at the next quantity change; the provider allocates new ones to reach
@@ -181,7 +181,7 @@ pub struct ProviderRef {
     /// Name of the ProxyProvider.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = DNS_SUBDOMAIN)
     )]
     pub name: String,
 }
@@ -193,7 +193,7 @@ pub struct SecretKeyRef {
     /// Name of the Secret, in the same namespace as the ProxyOrder.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = DNS_SUBDOMAIN)
     )]
     pub name: String,
     /// Key within the Secret's data.
@@ -224,13 +224,13 @@ pub struct SecretTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = DNS_SUBDOMAIN)
     )]
     pub name: Option<String>,
     /// Extra labels on the Secret: at most 64, keys and values as Kubernetes labels require.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend(
-        "maxProperties" = 64,
+        "maxProperties" = MAX_SECRET_METADATA,
         "additionalProperties" = {"type": "string", "maxLength": 63}
     ))]
     #[x_kube(
@@ -242,8 +242,8 @@ pub struct SecretTarget {
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend(
-        "maxProperties" = 64,
-        "additionalProperties" = {"type": "string", "maxLength": 4096}
+        "maxProperties" = MAX_SECRET_METADATA,
+        "additionalProperties" = {"type": "string", "maxLength": MAX_ANNOTATION_VALUE}
     ))]
     #[x_kube(validation = Rule::new(QUALIFIED_KEYS).message("secret.annotations keys must be qualified names: [prefix/]name, name at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit"))]
     pub annotations: Option<BTreeMap<String, String>>,
@@ -255,7 +255,7 @@ pub struct SecretTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend(
         "maxProperties" = 32,
-        "additionalProperties" = {"type": "string", "maxLength": 4096}
+        "additionalProperties" = {"type": "string", "maxLength": MAX_TEMPLATE_VALUE}
     ))]
     #[x_kube(validation = template_keys_rule())]
     pub template: Option<BTreeMap<String, String>>,

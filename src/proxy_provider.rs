@@ -64,7 +64,7 @@ pub struct ProxyProviderSpec {
     /// `--provider-timeout` (a larger value is lowered to it), which leader election's
     /// timing is built on. Default: that flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 300), extend("format" = "int32"))]
+    #[schemars(range(min = 1, max = MAX_TIMEOUT_SECONDS), extend("format" = "int32"))]
     pub timeout_seconds: Option<u32>,
 
     /// Namespaces whose ProxyOrders may use this provider. A namespace is allowed when it is
@@ -109,7 +109,7 @@ pub struct ProviderSecretRef {
     /// Name of the Secret.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        regex(pattern = crate::crd::DNS_SUBDOMAIN)
     )]
     pub name: String,
     /// Key within the Secret's data. Default: `api-key`.
