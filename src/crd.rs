@@ -36,6 +36,8 @@ const ALL_IPS: &str = "self.all(ip, isIP(ip))";
 pub const MAX_ORDER_ID: u64 = 9_007_199_254_740_991;
 /// Largest `quantity` accepted.
 pub const MAX_QUANTITY: u32 = 1_000_000;
+/// Longest `login` accepted.
+pub const MAX_LOGIN_LEN: usize = 64;
 /// Longest value of one `secret.template` key, before expansion.
 pub const MAX_TEMPLATE_VALUE: usize = 4096;
 /// Most labels and annotations `spec.secret` may add, and the longest annotation value.
@@ -137,7 +139,7 @@ pub struct ProxyOrderSpec {
     /// or digit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
-        length(min = 1, max = 64),
+        length(min = 1, max = MAX_LOGIN_LEN),
         regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     )]
     pub login: Option<String>,

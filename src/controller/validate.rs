@@ -14,8 +14,6 @@ pub const MAX_SECRET_BYTES: usize = 512 * 1024;
 pub const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 /// Assumed longest provider-generated password when its length is not known yet.
 pub const ASSUMED_PASSWORD_LEN: usize = 64;
-/// Longest proxy login (the CRD's limit on `spec.login`).
-pub const MAX_LOGIN_LEN: usize = 64;
 
 /// What the size check needs to know about the credentials before they exist.
 #[derive(Clone, Copy, Debug)]

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Inputs, Observed, OwnedSecret, hashes::pw_fp};
 use crate::{
     controller::{conditions::Reason, validate},
-    crd::ProxyOrderStatus,
+    crd::{self, ProxyOrderStatus},
     credentials::{self, Credentials, SecretData},
     provider::Order,
 };
@@ -45,7 +45,7 @@ pub(super) fn secret_problem(
     .into_iter()
     .flatten()
     .max()
-    .unwrap_or(validate::MAX_LOGIN_LEN);
+    .unwrap_or(crd::MAX_LOGIN_LEN);
     let password_len = match (&obs.password, &obs.secret) {
         (Some(Ok(p)), _) => p.expose_secret().len(),
         (_, OwnedSecret::Present(data)) => data
