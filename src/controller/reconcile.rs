@@ -307,6 +307,26 @@ async fn publish(
     }
 }
 
+/// Publishes a Normal Event without waiting for it: the record of a provider call that
+/// succeeded must not hold up writing the credentials it returned (one more API-server round
+/// trip before the Secret and status writes).
+fn publish_in_background(ctx: &Context, po: &ProxyOrder, reason: &str, action: &str, note: String) {
+    let event = Event {
+        type_: EventType::Normal,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.chars().take(128).collect(),
+        secondary: None,
+    };
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let reference = po.object_ref(&());
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            debug!(error = %e, "could not publish event");
+        }
+    });
+}
+
 /// How long a terminal failure with the same inputs still has to wait, if it does.
 fn terminal_gate(ctx: &Context, key: &ObjectRef<ProxyOrder>, hash: &str) -> Option<Duration> {
     let map = ctx.terminal.lock();

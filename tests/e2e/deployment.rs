@@ -110,8 +110,15 @@ async fn the_charts_permissions_are_enough() {
         env.secret_data("r-proxy").await.unwrap()["password"],
         PW_CANARY
     );
-    let events = env.events("r").await;
-    assert!(events.iter().any(|e| e.1 == "Applied"), "{events:?}");
+    // The record of the call is published beside the credentials, not before them.
+    env.wait_for("the Applied event", 30, async || {
+        env.events("r")
+            .await
+            .iter()
+            .any(|e| e.1 == "Applied")
+            .then_some(())
+    })
+    .await;
     let mut changed = spec.clone();
     changed["port"] = json!(9101);
     env.apply("r", changed).await;

@@ -9,7 +9,7 @@ use kube::{
 };
 use tracing::{info, warn};
 
-use super::{publish, write::patch_status_at};
+use super::{publish, publish_in_background, write::patch_status_at};
 use crate::controller::{
     context::{Context, UNSAVED_TTL, Unsaved},
     gateway::Throttled,
@@ -114,15 +114,7 @@ pub(super) async fn perform(
                 ),
             };
             info!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, kind = call.kind.name(), "provider call succeeded");
-            publish(
-                ctx,
-                po,
-                EventType::Normal,
-                reason,
-                &format!("ChangeOrder({fields})"),
-                note,
-            )
-            .await;
+            publish_in_background(ctx, po, reason, &format!("ChangeOrder({fields})"), note);
             plan::after_call(inp, &obs.observed, call, Ok(&resp.order))
         }
         Err(e) => {
