@@ -31,6 +31,10 @@ pub const PAUSED_ANNOTATION: &str = "proxy-solutions.net/paused";
 pub const FINGERPRINT_SALT_ANNOTATION: &str = "proxy-solutions.net/fingerprint-salt";
 /// Finalizer used only with `deletionPolicy: Revoke`.
 pub const FINALIZER: &str = "proxy-solutions.net/revoke";
+/// Annotation approving a change the cost guardrail holds back: the `hash` of one of
+/// `status.plannedChanges` (on the ProxyOrder for `spec.maxQuantity`, on the ProxyProvider for
+/// its `maxQuantity`; several hashes may be given, separated by commas).
+pub const APPROVE_ANNOTATION: &str = "proxy-solutions.net/approve";
 
 /// CEL rule: every entry of the list is an IPv4 or IPv6 address.
 const ALL_IPS: &str = "self.all(ip, isIP(ip))";
@@ -97,7 +101,8 @@ fn template_keys_rule() -> Rule {
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = Rule::new("!has(self.providerRef) || !has(self.apiKeySecretRef)").message("set providerRef or apiKeySecretRef, not both"),
-    validation = Rule::new("has(self.providerRef) == has(oldSelf.providerRef) && (!has(self.providerRef) || self.providerRef.name == oldSelf.providerRef.name)").message("providerRef is immutable; create a new ProxyOrder to use another provider")
+    validation = Rule::new("has(self.providerRef) == has(oldSelf.providerRef) && (!has(self.providerRef) || self.providerRef.name == oldSelf.providerRef.name)").message("providerRef is immutable; create a new ProxyOrder to use another provider"),
+    validation = Rule::new("!(has(self.managementPolicy) && self.managementPolicy == 'Observe' && has(self.deletionPolicy) && self.deletionPolicy == 'Revoke')").message("deletionPolicy Revoke changes the order at the provider, which managementPolicy Observe never does; use Orphan or Manage")
 )]
 pub struct ProxyOrderSpec {
     /// Number of the existing order at proxy-solutions (as shown in the personal cabinet).
@@ -117,6 +122,20 @@ pub struct ProxyOrderSpec {
     /// operator's default API-key Secret is used, if one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret_ref: Option<SecretKeyRef>,
+
+    /// `Manage` (default): apply the spec to the order. `Observe`: only read the order and
+    /// publish its credentials and status; no change is ever sent, and a spec that differs
+    /// from the provider shows as `Synced=False` (reason `ObserveOnly`). Switching to `Manage`
+    /// applies the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
+
+    /// Cost guardrail: a quantity increase to more than this is not sent; it is listed in
+    /// `status.plannedChanges` and waits for the annotation `proxy-solutions.net/approve:
+    /// <hash>`. Decreases and changes up to it go through. 1 to 1,000,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = MAX_QUANTITY), extend("format" = "int32"))]
+    pub max_quantity: Option<u32>,
 
     /// Desired total number of proxies (or mobile channels). The provider accepts a quantity
     /// change only once the order's term has expired; until then the change waits
@@ -265,6 +284,16 @@ pub struct SecretTarget {
     pub template: Option<BTreeMap<String, String>>,
 }
 
+/// Whether the operator changes the order or only reads it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Apply the spec to the order.
+    #[default]
+    Manage,
+    /// Only read the order and publish its credentials; never send a change.
+    Observe,
+}
+
 /// What deleting a ProxyOrder does at the provider.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
@@ -279,6 +308,11 @@ pub enum DeletionPolicy {
 const DEFAULT_SECRET_SUFFIX: &str = "-proxy";
 
 impl ProxyOrderSpec {
+    /// Whether the operator only reads the order (`managementPolicy: Observe`).
+    pub fn observes(&self) -> bool {
+        self.management_policy == Some(ManagementPolicy::Observe)
+    }
+
     /// Name of the Secret the credentials of the ProxyOrder `resource` go to: `secret.name`,
     /// else `<resource>-proxy`.
     pub fn secret_name(&self, resource: &str) -> String {

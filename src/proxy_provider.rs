@@ -67,6 +67,14 @@ pub struct ProxyProviderSpec {
     #[schemars(range(min = 1, max = MAX_TIMEOUT_SECONDS), extend("format" = "int32"))]
     pub timeout_seconds: Option<u32>,
 
+    /// Cost guardrail for every ProxyOrder using this provider: a quantity increase to more
+    /// than this is not sent; it is listed in the ProxyOrder's `status.plannedChanges` and
+    /// waits until this ProxyProvider is annotated `proxy-solutions.net/approve: <hash>`
+    /// (several hashes separated by commas). Tenants cannot approve it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1_000_000), extend("format" = "int32"))]
+    pub max_quantity: Option<u32>,
+
     /// Namespaces whose ProxyOrders may use this provider. A namespace is allowed when it is
     /// listed here or matches `namespaceSelector`. With neither set, no namespace may use it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +302,7 @@ mod tests {
     #[test]
     fn listed_or_selected_namespaces_are_allowed() {
         let spec = ProxyProviderSpec {
+            max_quantity: None,
             namespaces: Some(vec!["team-a".into()]),
             namespace_selector: Some(LabelSelector {
                 match_labels: Some(labels(&[("tenant", "true")])),
@@ -320,6 +329,7 @@ mod tests {
     #[test]
     fn an_empty_selector_allows_every_namespace() {
         let spec = ProxyProviderSpec {
+            max_quantity: None,
             namespace_selector: Some(LabelSelector::default()),
             ..Default::default()
         };

@@ -44,6 +44,13 @@ pub enum Reason {
     InvalidSpec,
     /// The credentials Secret could exceed the operator's size limit.
     SecretTooLarge,
+    /// `managementPolicy: Observe`: the Secret holds the credentials read from the provider,
+    /// and (Synced) the provider matches the spec.
+    Observed,
+    /// `managementPolicy: Observe`: the spec differs from the provider and is not sent.
+    ObserveOnly,
+    /// A change above a cost limit waits for `proxy-solutions.net/approve`.
+    AwaitingApproval,
 }
 
 impl Reason {
@@ -67,6 +74,9 @@ impl Reason {
             Reason::Progressing => "Progressing",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::SecretTooLarge => "SecretTooLarge",
+            Reason::Observed => "Observed",
+            Reason::ObserveOnly => "ObserveOnly",
+            Reason::AwaitingApproval => "AwaitingApproval",
         }
     }
 }

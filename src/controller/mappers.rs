@@ -155,6 +155,7 @@ mod tests {
         let mut w = Writer::<ProxyProvider>::default();
         for (name, r) in items {
             let spec = ProxyProviderSpec {
+                max_quantity: None,
                 api_key_secret_ref: r,
                 ..Default::default()
             };

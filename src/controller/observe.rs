@@ -63,19 +63,25 @@ pub async fn observe(
         .as_deref()
         .ok_or(Error::MissingMetadata("uid"))?;
 
+    let mut provider_limit = None;
     let (target, denied, api_key) = match tenancy::resolve(po, ctx, ns).await? {
-        Resolved::Allowed { target, key } => match read_api_key(ctx, key.as_ref(), ns).await? {
-            // The administrators' Secret is not named to the tenant.
-            Err(_) if key.as_ref().is_some_and(|k| k.owner.is_some()) => {
-                let owner = key.and_then(|k| k.owner).unwrap_or_default();
-                let why = format!(
-                    "the API key of {owner} is missing (its Secret or key does not exist): ask the \
+        Resolved::Allowed { target, key, limit } => {
+            match read_api_key(ctx, key.as_ref(), ns).await? {
+                // The administrators' Secret is not named to the tenant.
+                Err(_) if key.as_ref().is_some_and(|k| k.owner.is_some()) => {
+                    let owner = key.and_then(|k| k.owner).unwrap_or_default();
+                    let why = format!(
+                        "the API key of {owner} is missing (its Secret or key does not exist): ask the \
                      cluster's administrators"
-                );
-                (None, Some((Reason::SecretNotFound, why)), Err(no_key(ns)))
+                    );
+                    (None, Some((Reason::SecretNotFound, why)), Err(no_key(ns)))
+                }
+                api_key => {
+                    provider_limit = limit;
+                    (Some(target), None, api_key)
+                }
             }
-            api_key => (Some(target), None, api_key),
-        },
+        }
         // Nothing else is read for a ProxyOrder that may not use the provider.
         Resolved::Denied(reason, why) => (None, Some((reason, why)), Err(no_key(ns))),
     };
@@ -182,6 +188,7 @@ pub async fn observe(
                 .filter(|s| !s.is_empty())
                 .cloned(),
             answer_grace,
+            provider_limit,
             now,
         },
         account,

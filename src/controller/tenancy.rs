@@ -8,9 +8,15 @@ use std::{sync::Arc, time::Duration};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, core::PartialObjectMeta};
 
-use super::{conditions::Reason, context::Context, gateway::Target, observe::DEFAULT_API_KEY_KEY};
+use super::{
+    conditions::Reason,
+    context::Context,
+    gateway::Target,
+    observe::DEFAULT_API_KEY_KEY,
+    plan::{ProviderLimit, approvals},
+};
 use crate::{
-    crd::ProxyOrder,
+    crd::{APPROVE_ANNOTATION, ProxyOrder},
     error::Result,
     provider::{AuthScheme, ProviderConfig},
     proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec},
@@ -33,6 +39,8 @@ pub enum Resolved {
     Allowed {
         target: Arc<Target>,
         key: Option<KeyLocation>,
+        /// The ProxyProvider's quantity limit, if it sets one.
+        limit: Option<ProviderLimit>,
     },
     Denied(Reason, String),
 }
@@ -133,8 +141,20 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
             }
         };
         let secret = &pp.spec.api_key_secret_ref;
+        let limit = pp.spec.max_quantity.map(|max_quantity| ProviderLimit {
+            provider: r.name.clone(),
+            max_quantity,
+            approvals: approvals(
+                pp.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(APPROVE_ANNOTATION))
+                    .map(String::as_str),
+            ),
+        });
         return Ok(Resolved::Allowed {
             target,
+            limit,
             key: Some(KeyLocation {
                 namespace: secret
                     .namespace
@@ -162,6 +182,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
         }
         return Ok(Resolved::Allowed {
             target,
+            limit: None,
             key: Some(KeyLocation {
                 namespace: ns.to_string(),
                 name: r.name.clone(),
@@ -180,7 +201,11 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
             key: DEFAULT_API_KEY_KEY.to_string(),
             owner: Some("the operator's default API key".to_string()),
         });
-    Ok(Resolved::Allowed { target, key })
+    Ok(Resolved::Allowed {
+        target,
+        key,
+        limit: None,
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +229,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_secs(30));
 
         let spec = ProxyProviderSpec {
+            max_quantity: None,
             url: Some("http://127.0.0.1:9/api".into()),
             auth: Some(ProviderAuth {
                 header: Some("X-Api-Key".into()),
@@ -228,6 +254,7 @@ mod tests {
     #[test]
     fn a_query_parameter_wins_and_the_timeout_is_capped_at_the_operators() {
         let spec = ProxyProviderSpec {
+            max_quantity: None,
             auth: Some(ProviderAuth {
                 query_param: Some("api_key".into()),
                 ..Default::default()

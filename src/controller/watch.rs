@@ -64,6 +64,8 @@ fn tombstone(obj: Box<DynamicObject>) -> ProxyOrder {
             order_id: 0,
             provider_ref: None,
             api_key_secret_ref: None,
+            management_policy: None,
+            max_quantity: None,
             quantity: None,
             remove_proxies: None,
             port: None,

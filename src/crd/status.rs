@@ -25,6 +25,9 @@ pub struct ProxyOrderStatus {
     /// The order's proxy IPs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxies: Option<Vec<String>>,
+    /// Changes the cost guardrail holds back until approved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_changes: Vec<PlannedChange>,
     /// Name of the Secret holding the credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
@@ -143,4 +146,28 @@ pub struct PendingRequest {
     /// provider may still be carrying it out, so its outcome is not read before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_not_before: Option<Time>,
+}
+
+/// A change the cost guardrail holds back: a quantity increase above a limit.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedChange {
+    /// Approves exactly this change when set as the `proxy-solutions.net/approve` annotation
+    /// where `approveOn` says. Any other change (another target quantity, another current
+    /// quantity, another ProxyOrder) has another hash, so an approval never carries over.
+    pub hash: String,
+    /// The field the change is for (`quantity`).
+    pub field: String,
+    /// The provider's current value.
+    #[schemars(range(min = 0, max = 2_147_483_647), extend("format" = "int32"))]
+    pub from: u32,
+    /// The value the spec asks for.
+    #[schemars(range(min = 0, max = 2_147_483_647), extend("format" = "int32"))]
+    pub to: u32,
+    /// The limit it exceeds.
+    #[schemars(range(min = 0, max = 2_147_483_647), extend("format" = "int32"))]
+    pub limit: u32,
+    /// Where the limit is set and the approval goes: `ProxyOrder` (its `spec.maxQuantity`) or
+    /// `ProxyProvider <name>` (its `spec.maxQuantity`, approved by whoever may annotate it).
+    pub approve_on: String,
 }

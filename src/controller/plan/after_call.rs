@@ -138,6 +138,7 @@ pub fn after_call(
     let write = secret_write(&obs.secret, data);
     let requeue = match &call.kind {
         CallKind::Apply(apply) => {
+            status.planned_changes = apply.planned.clone();
             succeed(&mut status, inp, obs, apply.held.as_deref());
             Requeue::Refresh
         }

@@ -7,6 +7,7 @@ use super::{
     Apply, Call, Inputs, Observed, OwnedSecret, Plan, Requeue,
     desired::desired_change,
     hashes::applied_hash,
+    observe_only::observe_only,
     pending::{pending_for, read_not_before, read_request},
     secret::{known_credentials, secret_is_current, secret_problem, secret_write, template},
     status::{fail_both, record_failure, requeue_for, succeed, summary},
@@ -172,6 +173,10 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
         status.pending_request = None;
     }
 
+    if inp.spec.observes() {
+        return observe_only(status, inp, obs, listed);
+    }
+
     let desired = desired_change(inp, obs, listed);
     if desired.needs_read_first
         && let Some(request) = read_request(inp, obs)
@@ -188,6 +193,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
                 rotation: desired.rotation,
                 origin: desired.origin,
                 held: desired.held,
+                planned: desired.planned,
             },
         )));
     }
@@ -210,6 +216,7 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     };
     let data = credentials::render(&creds, template(inp));
     let write = secret_write(&obs.secret, data);
+    status.planned_changes = desired.planned;
     succeed(&mut status, inp, obs, desired.held.as_deref());
     status.secret_name = Some(inp.secret_name());
     settle(status, write, Requeue::Refresh)

@@ -5,9 +5,13 @@ use std::collections::BTreeSet;
 
 use secrecy::ExposeSecret;
 
-use super::{Inputs, Observed, hashes::pw_fp};
+use super::{
+    Inputs, Observed,
+    guardrail::{held_message, unapproved_quantity},
+    hashes::pw_fp,
+};
 use crate::{
-    crd::{OrderSummary, PasswordOrigin, ROTATE_PASSWORD_ANNOTATION},
+    crd::{OrderSummary, PasswordOrigin, PlannedChange, ROTATE_PASSWORD_ANNOTATION},
     provider::{ChangeRequest, IpAuth, Order},
 };
 
@@ -16,6 +20,8 @@ pub(super) struct Desired {
     pub(super) rotation: Option<String>,
     pub(super) origin: Option<PasswordOrigin>,
     pub(super) held: Option<String>,
+    /// Changes the cost guardrail holds back.
+    pub(super) planned: Vec<PlannedChange>,
     pub(super) needs_read_first: bool,
 }
 
@@ -27,6 +33,7 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
     let mut origin = None;
     let mut rotation = None;
     let mut held = None;
+    let mut planned = Vec::new();
     let mut needs_read_first = false;
 
     if let Some(port) = spec.port
@@ -93,7 +100,11 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
             });
         match current {
             Some((have, expired, mobile)) if have != want => {
-                if expired {
+                let unapproved = unapproved_quantity(inp, obs, have, want);
+                if !unapproved.is_empty() {
+                    held = Some(held_message(&unapproved));
+                    planned = unapproved;
+                } else if expired {
                     req.quantity = Some(want);
                     if !mobile {
                         let remove = spec.remove_proxies.clone().unwrap_or_default();
@@ -132,6 +143,7 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
         rotation,
         origin,
         held,
+        planned,
         needs_read_first,
     }
 }

@@ -5,7 +5,9 @@
 mod after_call;
 mod decide;
 mod desired;
+mod guardrail;
 mod hashes;
+mod observe_only;
 mod pending;
 mod revoke;
 mod secret;
@@ -16,9 +18,11 @@ mod types;
 
 pub use after_call::after_call;
 pub use decide::{is_paused, plan};
+pub use guardrail::approvals;
 pub use hashes::{fingerprint_salt, inputs_hash, pw_fp, request_hash};
 pub use revoke::revoke_refusal;
 pub use status::reason_for;
 pub use types::{
-    Apply, Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, Requeue, Settle,
+    Apply, Call, CallKind, Inputs, MissingSecret, Observed, OwnedSecret, Plan, ProviderLimit,
+    Requeue, Settle,
 };

@@ -52,9 +52,14 @@ pub(super) fn read_not_before(p: &PendingRequest, obs: &Observed) -> Option<Time
 }
 
 /// A change body that changes nothing and returns the live credentials, if one is known.
+/// Observing, only the empty body: re-sending the port would change it back if it changed
+/// behind the operator's back.
 pub(super) fn read_request(inp: &Inputs, obs: &Observed) -> Option<ChangeRequest> {
     if obs.empty_change_read {
         return Some(ChangeRequest::default());
+    }
+    if inp.spec.observes() {
+        return None;
     }
     let access = inp.status.access.as_ref()?;
     Some(ChangeRequest {

@@ -9,6 +9,13 @@ use super::{Inputs, Observed};
 /// password and clear the allow-list under the real owner.
 pub fn revoke_refusal(inp: &Inputs, obs: &Observed) -> Option<String> {
     let order = inp.spec.order_id;
+    // The API server refuses Observe with Revoke; an object from before that rule is not
+    // changed at the provider either.
+    if inp.spec.observes() {
+        return Some(format!(
+            "managementPolicy is Observe, which never changes order {order}: nothing revoked"
+        ));
+    }
     if let Some((_, why)) = &obs.denied {
         return Some(format!("{why}: nothing revoked"));
     }

@@ -43,7 +43,11 @@ pub(super) fn set_ready(status: &mut ProxyOrderStatus, inp: &Inputs, obs: &Obser
         &mut status.conditions,
         READY,
         true,
-        Reason::Applied,
+        if inp.spec.observes() {
+            Reason::Observed
+        } else {
+            Reason::Applied
+        },
         format!("credentials are published in Secret {name}"),
         inp.generation,
         &obs.now,
@@ -62,7 +66,11 @@ pub(super) fn succeed(
             &mut status.conditions,
             SYNCED,
             false,
-            Reason::WaitingForExpiry,
+            if status.planned_changes.is_empty() {
+                Reason::WaitingForExpiry
+            } else {
+                Reason::AwaitingApproval
+            },
             msg,
             inp.generation,
             &obs.now,

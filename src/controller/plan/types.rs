@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::{
     controller::conditions::Reason,
-    crd::{PasswordOrigin, PendingRequest, ProxyOrderSpec, ProxyOrderStatus},
+    crd::{PasswordOrigin, PendingRequest, PlannedChange, ProxyOrderSpec, ProxyOrderStatus},
     credentials::SecretData,
     provider::{ChangeRequest, Order, ProviderError},
 };
@@ -113,10 +113,22 @@ pub struct Observed {
     /// The fingerprint salt from the credentials Secret's annotation, when the Secret is ours and
     /// has one (see [`fingerprint_salt`](super::fingerprint_salt)).
     pub fingerprint_salt: Option<String>,
+    /// The quantity limit of the ProxyProvider the ProxyOrder uses, if it sets one.
+    pub provider_limit: Option<ProviderLimit>,
     /// The provider request timeout: a request whose answer was lost is read back only when
     /// the provider can no longer be carrying it out (see `PendingRequest::read_not_before`).
     pub answer_grace: std::time::Duration,
     pub now: Time,
+}
+
+/// A ProxyProvider's `maxQuantity` and the approvals its annotation holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderLimit {
+    /// The ProxyProvider's name.
+    pub provider: String,
+    pub max_quantity: u32,
+    /// Hashes of planned changes approved on the ProxyProvider.
+    pub approvals: Vec<String>,
 }
 
 /// When to look at the resource again.
@@ -163,8 +175,10 @@ pub struct Apply {
     pub rotation: Option<String>,
     /// Origin of the password after a success, when the call sets it.
     pub origin: Option<PasswordOrigin>,
-    /// Why part of the spec is held back (quantity waiting for expiry).
+    /// Why part of the spec is held back (quantity waiting for expiry or for approval).
     pub held: Option<String>,
+    /// Changes held back until approved (`status.plannedChanges` after a success).
+    pub planned: Vec<PlannedChange>,
 }
 
 impl Call {

@@ -3,7 +3,9 @@
 
 mod apply;
 mod errors;
+mod guardrail;
 mod hashes;
+mod observe_only;
 mod passwords;
 mod preconditions;
 mod quantity;
@@ -247,6 +249,7 @@ fn observed() -> Observed {
         denied: None,
         fingerprint_salt: None,
         answer_grace: Duration::from_secs(30),
+        provider_limit: None,
         now: now(),
     }
 }

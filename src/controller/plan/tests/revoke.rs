@@ -57,3 +57,12 @@ fn a_denied_resource_revokes_nothing() {
     .expect("no access, no revocation");
     assert!(why.contains("gone not found"), "{why}");
 }
+
+#[test]
+fn an_observed_order_is_never_revoked() {
+    let (owner, data) = applied(base_spec());
+    let observer =
+        owner.edit(|s| s.management_policy = Some(crate::crd::ManagementPolicy::Observe));
+    let why = revoke_refusal(&observer.inputs(), &with_secret(&data)).expect("nothing revoked");
+    assert!(why.contains("Observe"), "{why}");
+}

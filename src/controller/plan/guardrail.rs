@@ -1,0 +1,104 @@
+//! The cost guardrail: a quantity increase above the ProxyOrder's `spec.maxQuantity` or its
+//! ProxyProvider's `maxQuantity` is not sent until the annotation `proxy-solutions.net/approve`
+//! names its hash (on the ProxyOrder, or on the ProxyProvider for the provider's limit, which
+//! tenants cannot annotate).
+
+use sha2::{Digest, Sha256};
+
+use super::{Inputs, Observed};
+use crate::crd::{APPROVE_ANNOTATION, PlannedChange};
+
+/// Where a ProxyOrder's own limit is approved (`PlannedChange::approve_on`).
+const ON_PROXY_ORDER: &str = "ProxyOrder";
+
+/// The hashes an approve annotation's value lists (comma-separated).
+pub fn approvals(value: Option<&str>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What holds back a quantity change from `have` to `want`: one planned change for each limit
+/// it exceeds without a matching approval. Empty when it may be sent (including every decrease).
+pub(super) fn unapproved_quantity(
+    inp: &Inputs,
+    obs: &Observed,
+    have: u32,
+    want: u32,
+) -> Vec<PlannedChange> {
+    if want <= have {
+        return Vec::new();
+    }
+    let mut limits = Vec::new();
+    if let Some(limit) = inp.spec.max_quantity {
+        let approved = approvals(inp.annotations.get(APPROVE_ANNOTATION).map(String::as_str));
+        limits.push((ON_PROXY_ORDER.to_string(), limit, approved));
+    }
+    if let Some(p) = &obs.provider_limit {
+        limits.push((
+            format!("ProxyProvider {}", p.provider),
+            p.max_quantity,
+            p.approvals.clone(),
+        ));
+    }
+    limits
+        .into_iter()
+        .filter(|(_, limit, _)| want > *limit)
+        .filter_map(|(approve_on, limit, approved)| {
+            let hash = change_hash(inp, &approve_on, have, want, limit);
+            (!approved.contains(&hash)).then(|| PlannedChange {
+                hash,
+                field: "quantity".to_string(),
+                from: have,
+                to: want,
+                limit,
+                approve_on,
+            })
+        })
+        .collect()
+}
+
+/// Identifies one planned change: this ProxyOrder (UID), its order, where it is approved, and
+/// the current value, the target and the limit. A change of any of them needs a new approval.
+fn change_hash(inp: &Inputs, approve_on: &str, have: u32, want: u32, limit: u32) -> String {
+    let mut h = Sha256::new();
+    let order = inp.spec.order_id.to_string();
+    let values = [have.to_string(), want.to_string(), limit.to_string()];
+    for part in [inp.uid, order.as_str(), approve_on, "quantity"]
+        .into_iter()
+        .chain(values.iter().map(String::as_str))
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The `Synced` message for changes waiting for approval.
+pub(super) fn held_message(planned: &[PlannedChange]) -> String {
+    planned
+        .iter()
+        .map(|p| {
+            let on = if p.approve_on == ON_PROXY_ORDER {
+                "this ProxyOrder".to_string()
+            } else {
+                p.approve_on.clone()
+            };
+            format!(
+                "quantity increase from {} to {} exceeds the limit of {} and is not sent until \
+                 {on} is annotated {APPROVE_ANNOTATION}: {}",
+                p.from, p.to, p.limit, p.hash
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,127 @@
+//! The cost guardrail: quantity increases above a limit wait for an approval of their hash.
+
+use super::*;
+use crate::{controller::plan::ProviderLimit, crd::APPROVE_ANNOTATION};
+
+/// An applied ProxyOrder (2 proxies) on an expired order, asking for `want` with a limit of 3.
+fn over_the_limit(want: u32) -> (Res, Observed) {
+    let (res, data) = applied(base_spec());
+    let res = res.edit(|s| {
+        s.quantity = Some(want);
+        s.max_quantity = Some(3);
+    });
+    let obs = Observed {
+        listed: Some(Ok(Some(listed(expired_order())))),
+        ..with_secret(&data)
+    };
+    (res, obs)
+}
+
+#[test]
+fn an_increase_above_the_limit_waits_for_approval_then_goes_in_one_call() {
+    let (res, obs) = over_the_limit(5);
+    let s = expect_settle(res.plan(&obs));
+    let [planned] = s.status.planned_changes.as_slice() else {
+        panic!("one planned change: {:#?}", s.status.planned_changes);
+    };
+    assert_eq!(
+        (
+            planned.field.as_str(),
+            planned.from,
+            planned.to,
+            planned.limit
+        ),
+        ("quantity", 2, 5, 3)
+    );
+    assert_eq!(planned.approve_on, "ProxyOrder");
+    assert_cond(&s.status, READY, "True", "Applied");
+    assert_cond(&s.status, SYNCED, "False", "AwaitingApproval");
+    let msg = &cond(&s.status, SYNCED).message;
+    assert!(
+        msg.contains(&planned.hash) && msg.contains(APPROVE_ANNOTATION),
+        "{msg}"
+    );
+
+    // Approved: exactly that change is sent, and nothing is left planned.
+    let hash = planned.hash.clone();
+    let res = res
+        .with_status(s.status.clone())
+        .annotate(APPROVE_ANNOTATION, &hash);
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.request, request(|r| r.quantity = Some(5)));
+    let s = res.after(&obs, &call, Ok(&with_quantity(expired_order(), 5)));
+    assert!(s.status.planned_changes.is_empty());
+    assert_cond(&s.status, SYNCED, "True", "Applied");
+}
+
+#[test]
+fn a_stale_approval_does_nothing() {
+    let (res, obs) = over_the_limit(5);
+    let hash = expect_settle(res.plan(&obs)).status.planned_changes[0]
+        .hash
+        .clone();
+    // The spec now asks for 6: the approval of 2 -> 5 does not carry over.
+    let res = res
+        .annotate(APPROVE_ANNOTATION, &hash)
+        .edit(|s| s.quantity = Some(6));
+    let s = expect_settle(res.plan(&obs));
+    assert_eq!(s.status.planned_changes.len(), 1);
+    assert_ne!(s.status.planned_changes[0].hash, hash);
+    // Nor does an approval of another ProxyOrder's change (another UID).
+    let mut other = res.clone();
+    other.annotations.clear();
+    let theirs = expect_settle(other.plan(&obs)).status.planned_changes[0]
+        .hash
+        .clone();
+    assert_eq!(
+        theirs, s.status.planned_changes[0].hash,
+        "same inputs, same hash"
+    );
+}
+
+#[test]
+fn decreases_and_increases_within_the_limit_need_no_approval() {
+    for want in [1, 3] {
+        let (res, obs) = over_the_limit(want);
+        let call = expect_call(res.plan(&obs));
+        assert_eq!(call.request.quantity, Some(want));
+        assert!(expect_apply(&call).planned.is_empty());
+    }
+}
+
+#[test]
+fn other_changes_go_through_while_the_quantity_waits() {
+    let (res, obs) = over_the_limit(5);
+    let res = res.edit(|s| s.port = Some(8001));
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.request, request(|r| r.port = Some(8001)));
+    let s = res.after(&obs, &call, Ok(&with_port(expired_order(), 8001)));
+    assert_eq!(s.status.planned_changes.len(), 1, "still planned");
+    assert_cond(&s.status, SYNCED, "False", "AwaitingApproval");
+}
+
+#[test]
+fn the_providers_limit_is_approved_on_the_provider_only() {
+    let (res, obs) = over_the_limit(5);
+    let res = res.edit(|s| s.max_quantity = None);
+    let limited = |approvals: Vec<String>| Observed {
+        provider_limit: Some(ProviderLimit {
+            provider: "shared".into(),
+            max_quantity: 4,
+            approvals,
+        }),
+        ..obs.clone()
+    };
+    let s = expect_settle(res.plan(&limited(vec![])));
+    let planned = s.status.planned_changes[0].clone();
+    assert_eq!(
+        (planned.limit, planned.approve_on.as_str()),
+        (4, "ProxyProvider shared")
+    );
+    // The tenant's own annotation does not approve it.
+    let tenant = res.clone().annotate(APPROVE_ANNOTATION, &planned.hash);
+    expect_settle(tenant.plan(&limited(vec![])));
+    // The ProxyProvider's does.
+    let call = expect_call(res.plan(&limited(vec!["other".into(), planned.hash.clone()])));
+    assert_eq!(call.request.quantity, Some(5));
+}
