@@ -214,10 +214,12 @@ pub async fn run(
     // ProxyProviders: a change re-checks every ProxyOrder using it (it may have lost or gained
     // access), and namespaces' labels, for namespaceSelectors.
     let providers_api: Api<ProxyProvider> = Api::all(client.clone());
-    // Spec changes (of the same object: a re-created one counts as changed) and deletions
-    // only, not the status the operator writes itself. Every ProxyProvider, whatever
+    // Spec changes (of the same object: a re-created one counts as changed), approvals and
+    // deletions only, not the status the operator writes itself. Every ProxyProvider, whatever
     // --selector says: a ProxyOrder of this instance may name any.
-    let mut seen: HashMap<String, (Option<String>, Option<i64>)> = HashMap::new();
+    // The approve annotation counts as a change too: it releases held quantity increases.
+    type Version = (Option<String>, Option<i64>, Option<String>);
+    let mut seen: HashMap<String, Version> = HashMap::new();
     let (all_providers, all_providers_writer) = reflector::store::<ProxyProvider>();
     let provider_changes = watcher(
         providers_api.clone(),
@@ -228,7 +230,8 @@ pub async fn run(
     .try_filter_map(move |ev| {
         let changed = match ev {
             watcher::Event::Apply(pp) | watcher::Event::InitApply(pp) => {
-                let version = (pp.metadata.uid.clone(), pp.metadata.generation);
+                let approvals = pp.annotations().get(crate::crd::APPROVE_ANNOTATION).cloned();
+                let version = (pp.metadata.uid.clone(), pp.metadata.generation, approvals);
                 (seen.insert(pp.name_any(), version.clone()) != Some(version)).then_some(pp)
             }
             watcher::Event::Delete(pp) => {
