@@ -16,6 +16,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY wire ./wire
 COPY simulator ./simulator
+# A workspace member (the suites' test kit): cargo reads every member's manifest; nothing of it
+# is built here.
+COPY testkit ./testkit
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --target "${RUST_TARGET}" \

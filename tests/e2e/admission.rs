@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn invalid_manifests_are_refused_at_admission_naming_the_field() {

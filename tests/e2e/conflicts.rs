@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn a_second_proxyorder_for_the_same_order_is_refused() {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn crash_after_password_generation_loses_nothing() {
@@ -55,12 +55,7 @@ async fn crash_after_password_generation_loses_nothing() {
 #[tokio::test]
 async fn crash_after_removing_proxies_never_removes_twice() {
     let mut env = Env::start_with("crashrm", &["--provider-timeout", "2s"]).await;
-    let ips: Vec<String> = env.sim_order(EXPIRED).await["proxies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = proxy_ips(&env.sim_order(EXPIRED).await);
     env.apply(
         "c",
         json!({"orderId": EXPIRED, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},

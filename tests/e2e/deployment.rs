@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::PW_CANARY;
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn one_leader_reconciles_and_a_successor_takes_over() {
@@ -17,10 +17,9 @@ async fn one_leader_reconciles_and_a_successor_takes_over() {
         "1s",
     ];
     let mut env = Env::start_with("leader", &lease).await;
-    let (mut b, b_log) = env.spawn_replica("b", &[]);
+    let b = env.spawn_replica("b", &[]);
     env.wait_for("replica b waits for leadership", 30, async || {
-        std::fs::read_to_string(&b_log)
-            .ok()?
+        b.log_text()
             .contains("waiting for leadership")
             .then_some(())
     })
@@ -32,7 +31,7 @@ async fn one_leader_reconciles_and_a_successor_takes_over() {
     )
     .await;
     env.wait_ready("l").await;
-    let b_text = std::fs::read_to_string(&b_log).unwrap();
+    let b_text = b.log_text();
     assert!(
         !b_text.contains("provider call"),
         "the follower made no call:\n{b_text}"
@@ -41,10 +40,7 @@ async fn one_leader_reconciles_and_a_successor_takes_over() {
 
     env.stop_operator(); // SIGKILL: no release, so the lease has to expire
     env.wait_for("replica b takes over", 30, async || {
-        std::fs::read_to_string(&b_log)
-            .ok()?
-            .contains("acquired leadership")
-            .then_some(())
+        b.log_text().contains("acquired leadership").then_some(())
     })
     .await;
     env.apply(
@@ -57,8 +53,7 @@ async fn one_leader_reconciles_and_a_successor_takes_over() {
         (env.sim_order(ACTIVE).await["access"]["port"] == 8901).then_some(())
     })
     .await;
-    let _ = b.kill();
-    let _ = b.wait();
+    drop(b);
     env.finish().await;
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn first_reconcile_publishes_secret_and_status() {
@@ -39,12 +39,7 @@ async fn first_reconcile_publishes_secret_and_status() {
         Value::String(data["password"].clone()),
         sim["access"]["password"]
     );
-    let ips: Vec<String> = sim["proxies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = proxy_ips(&sim);
     assert_eq!(
         data["ips"],
         ips.iter().map(|ip| format!("{ip}\n")).collect::<String>()

@@ -1,8 +1,7 @@
 //! End-to-end scenarios from a user's point of view: real API server, real simulator, the
 //! operator binary as its own process. Run with `make test-e2e` (it starts the control plane).
 //! Provider calls are counted from the simulator's request log, never from operator logs.
-
-mod support;
+//! The harness ([`proxy_order_testkit::Env`]) is the workspace's test kit (testkit/).
 
 mod admission;
 mod conflicts;

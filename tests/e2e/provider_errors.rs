@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::PW_CANARY;
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn unauthorized_is_terminal_and_recovers_when_the_key_is_fixed() {

@@ -3,18 +3,13 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn quantity_waits_for_expiry_then_applies_once() {
     let env = Env::start("quantity").await;
     let order = env.sim_order(ACTIVE).await;
-    let ips: Vec<String> = order["proxies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["ip"].as_str().unwrap().to_string())
-        .collect();
+    let ips = proxy_ips(&order);
     env.apply(
         "q",
         json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},

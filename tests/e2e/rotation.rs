@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn generated_password_once_and_rotation_per_token() {

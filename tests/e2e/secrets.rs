@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::PW_CANARY;
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn password_from_a_secret_is_sent_and_resent_on_change() {

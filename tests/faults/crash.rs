@@ -4,12 +4,12 @@
 use std::{collections::BTreeMap, fmt::Write as _};
 
 use anyhow::{Context as _, Result, ensure};
+use proxy_order_testkit::{ACTIVE, EXPIRED, Env, KEY_SECRET, MOBILE, env_or, proxy_ips};
 use serde_json::{Value, json};
 
 use crate::{
-    KILL_POINTS, PROVIDER_TIMEOUT_S, ROTATE, env_or,
+    KILL_POINTS, PROVIDER_TIMEOUT_S, ROTATE,
     requests::{applied_generations, applied_removals},
-    support::{ACTIVE, EXPIRED, Env, KEY_SECRET, MOBILE},
 };
 
 #[derive(Default)]
@@ -35,12 +35,7 @@ async fn crash_run(point: &str, hit: u32) -> Result<bool> {
     )
     .await;
     env.wait_ready("rot").await;
-    let ips: Vec<String> = env.sim_order(EXPIRED).await["proxies"]
-        .as_array()
-        .context("EXPIRED has proxies")?
-        .iter()
-        .filter_map(|p| p["ip"].as_str().map(String::from))
-        .collect();
+    let ips = proxy_ips(&env.sim_order(EXPIRED).await);
     env.sim_clear_requests().await?;
 
     env.start_operator(Some(&format!("{point}@{hit}"))).await;

@@ -15,10 +15,8 @@
 //!   cluster is the local control plane (`tests/controlplane/`), the only one it can restart
 //! - `FAULTS_BACKOFF_MAX`: the operator's `--backoff-max` in the fault suite (default 30s)
 //! - `CRASH_RUNS`: runs per kill point in the crash suite (default 20)
-
-#[allow(dead_code)]
-#[path = "../e2e/support.rs"]
-mod support;
+//!
+//! The scenarios' harness ([`proxy_order_testkit::Env`]) is the one the end-to-end suite uses.
 
 mod apiserver;
 mod crash;
@@ -27,7 +25,8 @@ mod requests;
 
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, bail};
+use proxy_order_testkit::{require_kubeconfig, runtime};
 
 use crate::{crash::crash_suite, fault::fault_suite};
 
@@ -47,12 +46,7 @@ const KILL_POINTS: [&str; 4] = [
 ];
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match rt.block_on(run()) {
+    match runtime().block_on(run()) {
         Ok(()) => eprintln!("faults: all suites passed"),
         Err(e) => {
             eprintln!("faults: FAILED: {e:#}");
@@ -61,20 +55,8 @@ fn main() {
     }
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not valid")),
-        _ => Ok(default),
-    }
-}
-
 async fn run() -> Result<()> {
-    ensure!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "the fault suites need a cluster: run them with `make test-faults` (KUBECONFIG is not set)"
-    );
+    require_kubeconfig("the fault suites need a cluster: run them with `make test-faults`")?;
     let suites = std::env::var("FAULTS_SUITES").unwrap_or_else(|_| "faults,crash".into());
     for suite in suites.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let started = Instant::now();

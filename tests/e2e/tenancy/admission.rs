@@ -10,18 +10,16 @@ use proxy_order_operator::{crd::ProxyOrder, proxy_provider::ProxyProvider};
 use serde_json::{Value, json};
 
 use super::TENANCY_LABEL;
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn provider_ref_is_checked_at_admission() {
     // No operator is needed: the API server refuses these.
     let _schema = CRD_SCHEMA.lock().await;
-    kube_env_check();
-    let client = kube::Client::try_default().await.unwrap();
-    install_crd(&client).await;
+    let client = e2e_client().await;
     let ns = format!("e2e-tn-admit-{:04x}", rand::random::<u16>());
     let nss: Api<Namespace> = Api::all(client.clone());
-    create_namespace(&client, &ns, json!({})).await;
+    create_e2e_namespace(&client, &ns, json!({})).await;
     let orders: Api<ProxyOrder> = Api::namespaced(client.clone(), &ns);
     let apply = async |name: &str, spec: Value| {
         let obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",

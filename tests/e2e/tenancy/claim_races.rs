@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::TENANCY_LABEL;
 use super::harness::{Tenancy, two_tenants, via};
-use crate::support::*;
+use proxy_order_testkit::*;
 
 /// Rounds of the simultaneous-claims scenarios.
 const RACE_ROUNDS: u64 = 5;

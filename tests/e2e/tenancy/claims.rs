@@ -6,7 +6,7 @@ use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
 use super::harness::{Tenancy, two_tenants, via};
-use crate::support::*;
+use proxy_order_testkit::*;
 
 const ROTATE: &str = "proxy-solutions.net/rotate-password";
 

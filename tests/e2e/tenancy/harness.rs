@@ -14,7 +14,7 @@ use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
 use super::TENANCY_LABEL;
-use crate::support::*;
+use proxy_order_testkit::*;
 
 const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
 
@@ -54,7 +54,7 @@ impl Tenancy {
     /// Creates the tenant namespace `<operator namespace>-<tag>` with `labels`.
     pub(super) async fn namespace(&mut self, tag: &str, labels: Value) -> String {
         let ns = format!("{}-{tag}", self.env.ns);
-        create_namespace(&self.client(), &ns, labels).await;
+        create_e2e_namespace(&self.client(), &ns, labels).await;
         self.namespaces.push(ns.clone());
         ns
     }
@@ -130,14 +130,11 @@ impl Tenancy {
             .await
             .unwrap();
         self.env
-            .wait_for(&format!("ProxyProvider {name} deleted"), 30, async || {
-                self.providers_api()
-                    .get_opt(name)
-                    .await
-                    .unwrap()
-                    .is_none()
-                    .then_some(())
-            })
+            .wait_gone(
+                &self.providers_api(),
+                name,
+                &format!("ProxyProvider {name} deleted"),
+            )
             .await;
     }
 
@@ -291,15 +288,7 @@ impl Tenancy {
         ns: &str,
         name: &str,
     ) -> Option<BTreeMap<String, String>> {
-        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(self.client(), ns);
-        let s = api.get_opt(name).await.unwrap()?;
-        Some(
-            s.data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-                .collect(),
-        )
+        secret_data_in(&self.client(), ns, name).await
     }
 
     pub(super) async fn put_secret(&self, ns: &str, name: &str, key: &str, value: &str) {

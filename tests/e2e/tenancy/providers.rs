@@ -8,7 +8,7 @@ use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
 use super::harness::{Tenancy, via};
-use crate::support::*;
+use proxy_order_testkit::*;
 
 #[tokio::test]
 async fn a_provider_serves_the_namespaces_it_allows() {

@@ -6,7 +6,7 @@ use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
 use super::harness::{Tenancy, via};
-use crate::support::*;
+use proxy_order_testkit::*;
 
 const PW_CANARY: &str = "tenant-pw-canary-Hq42v";
 

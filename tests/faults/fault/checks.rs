@@ -9,8 +9,7 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 use kube::{ResourceExt, api::ListParams};
 use proxy_order_operator::crd::ProxyOrder;
-
-use crate::support::{Env, tail};
+use proxy_order_testkit::{Env, secret_text, tail};
 
 /// Ready (the Secret holds the live credentials) and Synced (the provider matches the spec)
 /// for the current generation.
@@ -67,13 +66,6 @@ pub(super) async fn wait_all(
             );
         }
     }
-}
-
-fn secret_text(s: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
-    s.data
-        .as_ref()?
-        .get(key)
-        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
 }
 
 /// Every Secret holds the simulator's live password and the requested port.

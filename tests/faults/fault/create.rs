@@ -1,16 +1,11 @@
 //! Phase 1 of the fault suite: N ProxyOrders created under provider faults, the API server
 //! restarted once a quarter is Ready; then their Secrets, proxies and provider calls checked.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
 use kube::api::{Patch, PatchParams};
+use proxy_order_testkit::{Env, run_on_tasks};
 use serde_json::json;
 
 use super::{
@@ -20,7 +15,6 @@ use super::{
 use crate::{
     apiserver::restart_apiserver,
     requests::{ChangeStats, applied_generations, applied_removals, change_stats},
-    support::Env,
 };
 
 /// What phase 1 measured.
@@ -44,48 +38,31 @@ pub(super) async fn create_phase(
     n: usize,
     restart: bool,
 ) -> Result<Created> {
-    // Phase 1: create N ProxyOrders under faults; restart the API server once a quarter is
-    // Ready.
-    let created = Arc::new(AtomicUsize::new(0));
+    // Phase 1: create N ProxyOrders (on 8 tasks) under faults; restart the API server once a
+    // quarter is Ready.
     let creator = {
         let orders = env.orders();
         let ids = ids.to_vec();
-        let created = created.clone();
-        tokio::spawn(async move {
-            let next = Arc::new(AtomicUsize::new(0));
-            let mut tasks = Vec::new();
-            for _ in 0..8 {
-                let (orders, ids, next, created) =
-                    (orders.clone(), ids.clone(), next.clone(), created.clone());
-                tasks.push(tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(id) = ids.get(i) else {
-                            return Ok::<_, anyhow::Error>(());
-                        };
-                        let po = json!({
-                            "apiVersion": "proxy-solutions.net/v1alpha1",
-                            "kind": "ProxyOrder",
-                            "metadata": {"name": format!("o{id}")},
-                            "spec": fault_spec(i, *id),
-                        });
-                        orders
-                            .patch(
-                                &format!("o{id}"),
-                                &PatchParams::apply("faults").force(),
-                                &Patch::Apply(po),
-                            )
-                            .await
-                            .with_context(|| format!("creating o{id}"))?;
-                        created.fetch_add(1, Ordering::Relaxed);
-                    }
-                }));
+        tokio::spawn(run_on_tasks(ids.len(), 8, move |i| {
+            let (orders, id) = (orders.clone(), ids[i]);
+            async move {
+                let po = json!({
+                    "apiVersion": "proxy-solutions.net/v1alpha1",
+                    "kind": "ProxyOrder",
+                    "metadata": {"name": format!("o{id}")},
+                    "spec": fault_spec(i, id),
+                });
+                orders
+                    .patch(
+                        &format!("o{id}"),
+                        &PatchParams::apply("faults").force(),
+                        &Patch::Apply(po),
+                    )
+                    .await
+                    .with_context(|| format!("creating o{id}"))?;
+                Ok(())
             }
-            for t in tasks {
-                t.await??;
-            }
-            Ok::<_, anyhow::Error>(())
-        })
+        }))
     };
     let mut restart_task: Option<tokio::task::JoinHandle<Result<()>>> = None;
     let mut restart_at = None;

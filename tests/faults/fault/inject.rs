@@ -1,9 +1,10 @@
 //! Provider faults registered on (and cleared from) the simulator's admin API.
 
 use anyhow::{Result, ensure};
+use proxy_order_testkit::Env;
 use serde_json::{Value, json};
 
-use crate::{TIMEOUT_FAULT_MS, support::Env};
+use crate::TIMEOUT_FAULT_MS;
 
 /// Registers faults so that `rate` of all provider requests fail, a quarter each as a 503, a
 /// 429 with `Retry-After: 1`, a dropped connection and a timeout (an answer slower than the

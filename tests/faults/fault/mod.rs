@@ -9,14 +9,10 @@ mod report;
 mod rotate;
 
 use anyhow::{Result, bail, ensure};
+use proxy_order_testkit::{Env, env_or, tail};
 use proxy_solutions_sim::SimConfig;
 
-use crate::{
-    BACKOFF_MAX, PROVIDER_TIMEOUT_S,
-    apiserver::local_control_plane,
-    env_or,
-    support::{Env, tail},
-};
+use crate::{BACKOFF_MAX, PROVIDER_TIMEOUT_S, apiserver::local_control_plane};
 
 /// Runs the fault suite (settings from `FAULTS_*`) and returns its figures as text.
 pub(crate) async fn fault_suite() -> Result<String> {

@@ -1,13 +1,14 @@
 //! The fault suite's orders: the simulator's order set (every fourth one expired with three
 //! proxies) and the ProxyOrder spec asked of each.
 
+use proxy_order_testkit::KEY_SECRET;
 use proxy_solutions_sim::{
     generate_orders,
     wire::{Order, OrderStatus, Proxy},
 };
 use serde_json::{Value, json};
 
-use crate::{FAULT_PORT, support::KEY_SECRET};
+use crate::FAULT_PORT;
 
 /// Every fourth order is expired with three proxies, and asks for four without the first.
 pub(super) fn removes_proxies(i: usize) -> bool {

@@ -9,6 +9,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_testkit::Env;
 use serde_json::{Value, json};
 
 use super::{
@@ -18,7 +19,6 @@ use super::{
 use crate::{
     ROTATE,
     requests::{ChangeStats, applied_generations, applied_removals, change_stats},
-    support::Env,
 };
 
 /// What phase 2 measured.

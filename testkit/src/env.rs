@@ -1,46 +1,52 @@
 //! [`Env`]: one scenario's namespace, simulator and operator; how it is set up (alone in a
 //! namespace, as the chart, or cluster-wide) and torn down.
 
-use std::{path::PathBuf, process::Child};
+use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client, api::DeleteParams};
 use proxy_solutions_sim::{SimConfig, Simulator};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{
-    API_KEY, KEY_SECRET, create_namespace, impersonating_kubeconfig, install_chart, install_crd,
-    uninstall_chart,
+use crate::{
+    API_KEY, KEY_SECRET, OperatorProcess, connect, create_namespace, free_port,
+    impersonating_kubeconfig, install_chart, install_crds, require_kubeconfig, scratch_dir,
+    start_simulator, uninstall_chart,
 };
 
 pub struct Env {
     pub client: Client,
     pub ns: String,
     pub sim: Simulator,
-    pub(super) operator: Option<Child>,
+    pub(crate) operator: Option<OperatorProcess>,
     pub log: PathBuf,
-    pub(super) extra_args: Vec<String>,
-    pub(super) metrics_port: u16,
+    pub(crate) extra_args: Vec<String>,
+    pub(crate) metrics_port: u16,
     /// Kubeconfig the operator uses instead of the test's own (impersonation).
-    pub(super) operator_kubeconfig: Option<PathBuf>,
+    pub(crate) operator_kubeconfig: Option<PathBuf>,
     /// What the operator watches: `--namespace <ns>`, or (cluster-wide) `--operator-namespace
     /// <ns> --selector <selector>`.
-    pub(super) scope_args: Vec<String>,
+    pub(crate) scope_args: Vec<String>,
 }
 
-pub fn kube_env_check() {
-    assert!(
-        std::env::var_os("KUBECONFIG").is_some(),
-        "end-to-end tests need a cluster: run them with `make test-e2e` (KUBECONFIG is not set)"
-    );
+/// The scenarios' kube client (from KUBECONFIG, which must be set), with the CRDs installed.
+pub async fn e2e_client() -> Client {
+    require_kubeconfig("end-to-end tests need a cluster: run them with `make test-e2e`")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = connect().await.unwrap_or_else(|e| panic!("{e:#}"));
+    install_crds(&client, "e2e")
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    client
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Creates namespace `ns` with `labels` and the label that marks the end-to-end tests' own.
+pub async fn create_e2e_namespace(client: &Client, ns: &str, labels: Value) {
+    let mut labels = labels;
+    labels["proxy-order-operator/e2e"] = json!("true");
+    create_namespace(client, ns, labels)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 impl Env {
@@ -56,7 +62,6 @@ impl Env {
 
     /// Like [`Env::start_with`], with a simulator seeded from `sim` (it accepts the test key
     /// and the keys of `sim` other than the simulator's default one).
-    #[allow(dead_code)] // used by the fault suite (tests/faults)
     pub async fn start_with_sim(name: &str, sim: SimConfig, extra_args: &[&str]) -> Env {
         Self::start_inner(name, extra_args, false, sim).await
     }
@@ -116,14 +121,9 @@ impl Env {
         sim_config: SimConfig,
         cluster_selector: Option<&str>,
     ) -> Env {
-        kube_env_check();
-        proxy_order_operator::provider::client::install_crypto_provider();
-        let client = Client::try_default()
-            .await
-            .expect("kube client from KUBECONFIG");
-        install_crd(&client).await;
+        let client = e2e_client().await;
         let ns = format!("e2e-{name}-{:04x}", rand::random::<u16>());
-        create_namespace(&client, &ns, json!({})).await;
+        create_e2e_namespace(&client, &ns, json!({})).await;
         // The test key, and any other key the scenario gives the simulator.
         let mut api_keys = vec![API_KEY.to_string()];
         api_keys.extend(
@@ -133,16 +133,13 @@ impl Env {
                 .filter(|k| *k != proxy_solutions_sim::DEFAULT_API_KEY)
                 .cloned(),
         );
-        let sim = Simulator::start(
-            SimConfig {
-                api_keys,
-                ..sim_config
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
+        let sim = start_simulator(SimConfig {
+            api_keys,
+            ..sim_config
+        })
         .await
-        .unwrap();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let dir = scratch_dir().join("e2e-logs");
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join(format!("{ns}.log"));
         let _ = std::fs::remove_file(&log);

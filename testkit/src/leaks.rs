@@ -4,7 +4,7 @@
 use kube::{Api, api::ListParams};
 use serde_json::Value;
 
-use super::{API_KEY, Env};
+use crate::{API_KEY, Env};
 
 impl Env {
     /// Fails when any canary appears in the operator's log, in an Event or in a status.

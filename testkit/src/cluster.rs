@@ -1,8 +1,9 @@
-//! The scenario's objects in the API server: ProxyOrders (apply, annotate, delete, read
-//! conditions), Secrets, namespaces and Events.
+//! The API server: connecting through KUBECONFIG, namespaces, Secrets and Events; in a
+//! scenario, its ProxyOrders (apply, annotate, delete, read conditions) and Secrets.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt::Debug};
 
+use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::{
     ByteString,
     api::core::v1::{Namespace, Secret},
@@ -12,9 +13,28 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
 };
 use proxy_order_operator::{controller::WATCH_LABEL, crd::ProxyOrder};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::Env;
+use crate::Env;
+
+/// Fails with `hint` (how to run the suite with a cluster) when KUBECONFIG is not set.
+pub fn require_kubeconfig(hint: &str) -> Result<()> {
+    ensure!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "{hint} (KUBECONFIG is not set)"
+    );
+    Ok(())
+}
+
+/// A kube client for the cluster KUBECONFIG names, with the TLS provider the operator's
+/// HTTP clients use installed for the process.
+pub async fn connect() -> Result<Client> {
+    proxy_order_operator::provider::client::install_crypto_provider();
+    Client::try_default()
+        .await
+        .context("kube client from KUBECONFIG")
+}
 
 impl Env {
     pub fn orders(&self) -> Api<ProxyOrder> {
@@ -61,13 +81,17 @@ impl Env {
             .delete(name, &Default::default())
             .await
             .unwrap();
-        self.wait_for(&format!("{name} deleted"), 30, async || {
-            self.orders()
-                .get_opt(name)
-                .await
-                .unwrap()
-                .is_none()
-                .then_some(())
+        self.wait_gone(&self.orders(), name, &format!("{name} deleted"))
+            .await;
+    }
+
+    /// Waits up to 30 s until `api` has no object `name`.
+    pub async fn wait_gone<K>(&self, api: &Api<K>, name: &str, what: &str)
+    where
+        K: Clone + Debug + DeserializeOwned,
+    {
+        self.wait_for(what, 30, async || {
+            api.get_opt(name).await.unwrap().is_none().then_some(())
         })
         .await;
     }
@@ -76,16 +100,9 @@ impl Env {
         self.orders().get(name).await.unwrap()
     }
 
-    /// Decoded data of a Secret.
+    /// Decoded data of a Secret in the test's namespace (see [`secret_data_in`]).
     pub async fn secret_data(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        let s = self.secrets().get_opt(name).await.unwrap()?;
-        Some(
-            s.data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
-                .collect(),
-        )
+        secret_data_in(&self.client, &self.ns, name).await
     }
 
     /// Events about the ProxyOrder `name`, as (type, reason, note).
@@ -109,17 +126,35 @@ pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, val
         .unwrap_or_else(|e| panic!("Secret {ns}/{name}: {e}"));
 }
 
-/// Creates namespace `ns` with `labels` and the label that marks the end-to-end tests' own.
-pub async fn create_namespace(client: &Client, ns: &str, labels: Value) {
-    let mut labels = labels;
-    labels["proxy-order-operator/e2e"] = json!("true");
+/// Decoded data of Secret `ns/name`, `None` when there is no such Secret.
+pub async fn secret_data_in(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Option<BTreeMap<String, String>> {
+    let s = Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .unwrap()?;
+    Some(
+        s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect(),
+    )
+}
+
+/// Creates namespace `ns` with `labels`.
+pub async fn create_namespace(client: &Client, ns: &str, labels: Value) -> Result<()> {
     Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}})).unwrap(),
+            &serde_json::from_value(json!({"metadata": {"name": ns, "labels": labels}}))?,
         )
         .await
-        .unwrap_or_else(|e| panic!("namespace {ns}: {e}"));
+        .with_context(|| format!("creating namespace {ns}"))?;
+    Ok(())
 }
 
 /// Events in namespace `ns` about the object `name`, as (type, reason, note).
@@ -148,4 +183,29 @@ pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String
         .iter()
         .find(|c| c.type_ == type_)
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// The value of `key` in Secret `s`, as text.
+pub fn secret_text(s: &Secret, key: &str) -> Option<String> {
+    s.data
+        .as_ref()?
+        .get(key)
+        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_is_read_as_text() {
+        let s: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "s"},
+            "data": {"port": ByteString(b"8100".to_vec())},
+        }))
+        .unwrap();
+        assert_eq!(secret_text(&s, "port").as_deref(), Some("8100"));
+        assert_eq!(secret_text(&s, "password"), None);
+        assert_eq!(secret_text(&Secret::default(), "port"), None);
+    }
 }

@@ -3,8 +3,17 @@
 
 use std::{path::PathBuf, process::Command};
 
+use crate::{scratch_dir, workspace_root};
+
 fn chart_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/proxy-order-operator")
+    workspace_root().join("charts/proxy-order-operator")
+}
+
+/// Where a scenario's rendered chart goes, beside its operator log.
+fn rendered_chart(ns: &str) -> PathBuf {
+    scratch_dir()
+        .join("e2e-logs")
+        .join(format!("{ns}-chart.yaml"))
 }
 
 pub fn run(cmd: &mut Command, what: &str) -> String {
@@ -39,8 +48,7 @@ pub fn install_chart(ns: &str, sets: &[&str]) -> String {
         helm.args(["--set", set]);
     }
     let rendered = run(&mut helm, "helm template");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
-    let file = dir.join(format!("{ns}-chart.yaml"));
+    let file = rendered_chart(ns);
     std::fs::write(&file, rendered).unwrap();
     let applied = run(
         Command::new("kubectl").args([
@@ -62,11 +70,9 @@ pub fn install_chart(ns: &str, sets: &[&str]) -> String {
 }
 
 pub fn uninstall_chart(ns: &str) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-logs");
-    let file = dir.join(format!("{ns}-chart.yaml"));
     let _ = Command::new("kubectl")
         .args(["delete", "--ignore-not-found", "--wait=false", "-f"])
-        .arg(&file)
+        .arg(rendered_chart(ns))
         .output();
 }
 

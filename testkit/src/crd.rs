@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, Result, ensure};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client, CustomResourceExt, ResourceExt,
@@ -14,40 +15,42 @@ use proxy_order_operator::{
 };
 use serde_json::{Value, json};
 
-use super::Env;
+use crate::{Env, poll};
 
-/// Installs (or updates) the CRDs (ProxyOrder and ProxyProvider) and waits until both are
-/// served.
-pub async fn install_crd(client: &Client) {
+/// Installs (or updates) the operator's CRDs (ProxyOrder and ProxyProvider) by server-side
+/// apply as field manager `manager`, and waits until both are served.
+pub async fn install_crds(client: &Client, manager: &str) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
+        let name = crd.name_any();
         crds.patch(
-            &crd.name_any(),
-            &PatchParams::apply("e2e").force(),
+            &name,
+            &PatchParams::apply(manager).force(),
             &Patch::Apply(&crd),
         )
         .await
-        .unwrap_or_else(|e| panic!("CRD {} applies: {e}", crd.name_any()));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let c = crds.get(&crd.name_any()).await.unwrap();
-            let established = c
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "CRD {} not established",
-                crd.name_any()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        .with_context(|| format!("applying the CRD {name}"))?;
+        let established = poll(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            async || {
+                let c = crds.get(&name).await?;
+                let established = c
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                Ok::<_, anyhow::Error>(established.then_some(()))
+            },
+        )
+        .await?;
+        ensure!(
+            established.is_some(),
+            "CRD {name} not established after 30 s"
+        );
     }
+    Ok(())
 }
 
 /// Held by the scenarios that depend on the CRD's validation (admission) and by the one that
@@ -94,7 +97,9 @@ pub async fn store_past_the_schema(
             ),
         }
     }
-    install_crd(&env.client).await;
+    install_crds(&env.client, "e2e")
+        .await
+        .expect("the CRDs with their bounds apply");
     let probe = {
         let mut p = untyped.clone();
         p.metadata.name = Some(format!("{name}-probe"));
@@ -112,7 +117,6 @@ pub async fn store_past_the_schema(
 }
 
 /// A ProxyOrder spec value for tests that need the typed form.
-#[allow(dead_code)]
 pub fn spec(v: Value) -> ProxyOrderSpec {
     serde_json::from_value(v).unwrap()
 }

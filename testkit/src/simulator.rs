@@ -1,0 +1,102 @@
+//! The provider simulator: starting it in-process on a local port, and the request log
+//! provider calls are counted from; in a scenario, its orders and admin endpoints (faults,
+//! status changes).
+
+use anyhow::{Result, anyhow};
+use proxy_solutions_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+use crate::Env;
+
+/// Starts the simulator with `config` on a free port of 127.0.0.1.
+pub async fn start_simulator(config: SimConfig) -> Result<Simulator> {
+    Simulator::start(config, "127.0.0.1:0".parse()?)
+        .await
+        .map_err(|e| anyhow!("simulator: {e}"))
+}
+
+/// The provider-API requests the simulator whose admin API is at `admin` received (its
+/// request log, as JSON).
+pub async fn sim_requests(http: &reqwest::Client, admin: &str) -> Result<Vec<Value>> {
+    Ok(http
+        .get(format!("{admin}/requests"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
+/// Empties the request log of the simulator whose admin API is at `admin`.
+pub async fn sim_clear_requests(http: &reqwest::Client, admin: &str) -> Result<()> {
+    http.delete(format!("{admin}/requests"))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+impl Env {
+    pub async fn sim_order(&self, id: u64) -> Value {
+        reqwest::get(format!("{}/orders/{id}", self.sim.admin_url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sim_post(&self, path: &str, body: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.sim.admin_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+
+    /// Provider-API requests the simulator received.
+    pub async fn requests(&self) -> Vec<Value> {
+        sim_requests(&reqwest::Client::new(), &self.sim.admin_url())
+            .await
+            .expect("the simulator's request log")
+    }
+
+    /// Empties the simulator's request log.
+    pub async fn sim_clear_requests(&self) -> Result<()> {
+        sim_clear_requests(&reqwest::Client::new(), &self.sim.admin_url()).await
+    }
+
+    /// Change calls (POST /api/user/orders/{id}) received for `order`.
+    pub async fn change_calls(&self, order: u64) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["method"] == "POST" && r["path"] == format!("/api/user/orders/{order}"))
+            .collect()
+    }
+
+    pub async fn list_calls(&self) -> usize {
+        self.requests()
+            .await
+            .iter()
+            .filter(|r| r["method"] == "GET" && r["path"] == "/api/user/orders")
+            .count()
+    }
+}
+
+/// The proxy IPs of `order`, an order as the simulator's admin API returns it.
+pub fn proxy_ips(order: &Value) -> Vec<String> {
+    order["proxies"]
+        .as_array()
+        .expect("the order has proxies")
+        .iter()
+        .map(|p| p["ip"].as_str().expect("a proxy has an IP").to_string())
+        .collect()
+}
+
+/// The request body of `call`, an entry of the simulator's request log.
+pub fn body(call: &Value) -> &Value {
+    &call["body"]
+}
