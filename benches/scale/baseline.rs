@@ -6,17 +6,18 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, api::PostParams};
+use proxy_order_testkit::run_on_tasks;
 use serde_json::json;
 
-use crate::{CREATE_PORT, FIRST_ID, cluster::create_namespace, converge::create_all};
+use crate::{CREATE_PORT, CREATE_TASKS, FIRST_ID, cluster::create_bench_namespace};
 
 /// Creates the namespace `plain_ns` and N Secrets like the operator's in it; returns how long
 /// the creates took.
 pub(crate) async fn plain_secrets(n: usize, client: &Client, plain_ns: &str) -> Result<Duration> {
-    create_namespace(client, plain_ns).await?;
+    create_bench_namespace(client, plain_ns).await?;
     eprintln!("bench: baseline, creating {n} plain Secrets in {plain_ns}");
     let plain: Api<Secret> = Api::namespaced(client.clone(), plain_ns);
-    create_all(n, move |i| {
+    run_on_tasks(n, CREATE_TASKS, move |i| {
         let plain = plain.clone();
         async move {
             let s: Secret = serde_json::from_value(json!({

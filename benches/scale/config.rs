@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
+use proxy_order_testkit::{env_or, require_kubeconfig};
 
 /// The operator's refresh interval, shortened so that the idle window covers two of them:
 /// 10 s, or N/100 s for large N (each refresh reconciles every ProxyOrder, and a 10 s interval
@@ -31,14 +32,8 @@ pub(crate) struct Config {
 impl Config {
     /// Reads the environment; fails without KUBECONFIG or the operator binary.
     pub(crate) fn from_env() -> Result<Self> {
-        ensure!(
-            std::env::var_os("KUBECONFIG").is_some(),
-            "the benchmark needs a cluster: run it with `make bench` (KUBECONFIG is not set)"
-        );
-        let n: usize = match std::env::var("BENCH_N") {
-            Ok(v) => v.parse().context("BENCH_N must be a number")?,
-            Err(_) => 1000,
-        };
+        require_kubeconfig("the benchmark needs a cluster: run it with `make bench`")?;
+        let n: usize = env_or("BENCH_N", 1000)?;
         ensure!(n >= 1, "BENCH_N must be at least 1");
         let (refresh_s, idle_s) = (refresh_interval_s(n), idle_window_s(n));
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

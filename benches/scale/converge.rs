@@ -20,14 +20,13 @@ use kube::{
 };
 use parking_lot::Mutex;
 use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_testkit::{KEY_SECRET, OperatorProcess, run_on_tasks, secret_text, tail};
 use serde_json::json;
 
 use crate::{
-    CREATE_PORT, CREATE_TASKS, FIRST_ID, KEY_SECRET, POLL,
+    CREATE_PORT, CREATE_TASKS, FIRST_ID, POLL,
     apiserver::{Requests, requests},
-    cluster::secret_port,
     memory::{Mem, cpu_seconds, mem},
-    operator::{Operator, tail},
     order_name, secs,
 };
 
@@ -54,7 +53,7 @@ pub(crate) async fn converge(
     n: usize,
     orders: &Api<ProxyOrder>,
     secrets: &Api<Secret>,
-    op: &mut Operator,
+    op: &mut OperatorProcess,
 ) -> Result<Convergence> {
     eprintln!("bench: creating {n} ProxyOrders");
     // The Ready count comes from a watch (listing N objects per poll would load the API
@@ -109,7 +108,7 @@ pub(crate) async fn converge(
     let t0 = Instant::now();
     let creator = {
         let orders = orders.clone();
-        tokio::spawn(create_all(n, move |i| {
+        tokio::spawn(run_on_tasks(n, CREATE_TASKS, move |i| {
             let orders = orders.clone();
             async move {
                 let id = FIRST_ID + i as u64;
@@ -166,7 +165,7 @@ pub(crate) async fn converge(
             bail!(
                 "only {ready} of {n} ProxyOrders Ready after {:.0} s; operator log tail:\n{}",
                 secs(t),
-                tail(&std::fs::read_to_string(&op.log).unwrap_or_default(), 30)
+                tail(&op.log_text(), 30)
             );
         }
     };
@@ -192,7 +191,7 @@ pub(crate) async fn converge(
         .items
         .iter()
         .filter(|s| s.name_any().starts_with("bench-"))
-        .filter(|s| secret_port(s).as_deref() != Some(&CREATE_PORT.to_string()))
+        .filter(|s| secret_text(s, "port").as_deref() != Some(&CREATE_PORT.to_string()))
         .count();
     let secret_count = secrets
         .list(&ListParams::default())
@@ -224,32 +223,4 @@ fn is_ready(po: &ProxyOrder) -> bool {
             .conditions
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
-/// Runs `make(i)` for i in 0..n on `CREATE_TASKS` tasks; returns when all are done.
-pub(crate) async fn create_all<F, Fut>(n: usize, make: F) -> Result<Duration>
-where
-    F: Fn(usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<()>> + Send,
-{
-    let start = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..CREATE_TASKS {
-        let next = next.clone();
-        let make = make.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    return Ok::<_, anyhow::Error>(());
-                }
-                make(i).await?;
-            }
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(start.elapsed())
 }

@@ -17,14 +17,12 @@ use kube::{
 };
 use parking_lot::Mutex;
 use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_testkit::{OperatorProcess, secret_text, sim_clear_requests, sim_requests};
 use serde_json::json;
 
 use crate::{
-    EDIT_PORT, EDITS_PER_S,
-    cluster::secret_port,
-    operator::Operator,
-    order_name,
-    provider::{Calls, classify, sim_clear_requests, sim_requests},
+    EDIT_PORT, EDITS_PER_S, order_name,
+    provider::{Calls, classify},
     secs,
 };
 
@@ -47,7 +45,7 @@ pub(crate) async fn edits(
     n: usize,
     orders: &Api<ProxyOrder>,
     secrets: &Api<Secret>,
-    op: &mut Operator,
+    op: &mut OperatorProcess,
     http: &reqwest::Client,
     admin: &str,
 ) -> Result<Edits> {
@@ -82,7 +80,7 @@ pub(crate) async fn edits(
                 let mut p = pending.lock();
                 if let Some((want, at, seen)) = p.get_mut(&s.name_any())
                     && seen.is_none()
-                    && secret_port(&s).as_deref() == Some(want.as_str())
+                    && secret_text(&s, "port").as_deref() == Some(want.as_str())
                 {
                     *seen = Some(now - *at);
                 }

@@ -8,10 +8,11 @@ use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt, api::ListParams};
 use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_testkit::{sim_clear_requests, sim_requests};
 
 use crate::{
     apiserver::requests,
-    provider::{Calls, classify, sim_clear_requests, sim_requests},
+    provider::{Calls, classify},
 };
 
 /// What the idle window measured.

@@ -31,18 +31,17 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, api::DeleteParams};
 use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_testkit::{runtime, sim_clear_requests, sim_requests};
 
 use crate::{
     cluster::Cluster,
     config::Config,
     memory::{Memory, mem},
-    operator::Operator,
-    provider::{classify, sim_clear_requests, sim_requests, start_simulator},
+    provider::{classify, start_simulator},
     report::Report,
 };
 
 const API_KEY: &str = "bench-api-key";
-const KEY_SECRET: &str = "provider-key";
 const FIRST_ID: u64 = 100_000;
 /// Concurrent create tasks (ProxyOrders and the plain-Secret baseline alike).
 const CREATE_TASKS: usize = 8;
@@ -52,12 +51,7 @@ const POLL: Duration = Duration::from_millis(500);
 const EDITS_PER_S: u64 = 20;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    if let Err(e) = rt.block_on(run()) {
+    if let Err(e) = runtime().block_on(run()) {
         eprintln!("bench: FAILED: {e:#}");
         std::process::exit(1);
     }
@@ -68,7 +62,6 @@ async fn run() -> Result<()> {
     let n = cfg.n;
 
     // Set-up: the cluster, the simulator, the API-key Secret and the operator.
-    proxy_order_operator::provider::client::install_crypto_provider();
     let cluster = Cluster::set_up(n, &cfg.operator_bin).await?;
     let client = &cluster.client;
     let sim = start_simulator(n).await?;
@@ -76,12 +69,11 @@ async fn run() -> Result<()> {
     let http = reqwest::Client::new();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &cluster.ns);
     cluster::create_api_key_secret(&secrets).await?;
-    let mut op = Operator::start(
+    let mut op = operator::start(
         &cfg.operator_bin,
         &cluster.ns,
         &sim.base_url(),
         cfg.refresh_s,
-        &http,
     )
     .await?;
     let mem_start = mem(op.pid())?;

@@ -1,7 +1,7 @@
-//! The in-process provider simulator: starting it with N generated orders, reading and
-//! clearing the requests it recorded, and counting them by kind.
+//! The in-process provider simulator: starting it with N generated orders, and counting the
+//! requests it recorded by kind.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use proxy_solutions_sim::{SimConfig, Simulator, generate_orders};
 use serde_json::Value;
 
@@ -9,17 +9,13 @@ use crate::API_KEY;
 
 /// Simulator with N generated active orders (login user<ID>, port 8000).
 pub(crate) async fn start_simulator(n: usize) -> Result<Simulator> {
-    Simulator::start(
-        SimConfig {
-            api_keys: vec![API_KEY.to_string()],
-            orders: generate_orders(n as u32),
-            max_recorded_requests: (20 * n).max(100_000),
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
+    proxy_order_testkit::start_simulator(SimConfig {
+        api_keys: vec![API_KEY.to_string()],
+        orders: generate_orders(n as u32),
+        max_recorded_requests: (20 * n).max(100_000),
+        ..SimConfig::default()
+    })
     .await
-    .map_err(|e| anyhow!("simulator: {e}"))
 }
 
 #[derive(Default)]
@@ -55,22 +51,4 @@ pub(crate) fn classify(reqs: &[Value]) -> Calls {
         }
     }
     c
-}
-
-pub(crate) async fn sim_requests(http: &reqwest::Client, admin: &str) -> Result<Vec<Value>> {
-    Ok(http
-        .get(format!("{admin}/requests"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?)
-}
-
-pub(crate) async fn sim_clear_requests(http: &reqwest::Client, admin: &str) -> Result<()> {
-    http.delete(format!("{admin}/requests"))
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(())
 }
