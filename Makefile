@@ -51,8 +51,9 @@ fmt: ## format the code
 	$(CARGO) fmt --all
 
 .PHONY: clippy
-clippy: ## lints, warnings are errors (the test build, and the shipped code without failpoints)
-	+$(CARGO) clippy --locked --all-targets $(TEST_FEATURES) -- -D warnings
+clippy: ## lints, warnings are errors (every target including the cluster suites, and the shipped code without failpoints)
+	+$(CARGO) clippy --locked --workspace --all-targets $(TEST_FEATURES) -- -D warnings
+	+$(CARGO) clippy --locked --test e2e --test faults $(TEST_FEATURES) -- -D warnings
 	+$(CARGO) clippy --locked --lib --bins -- -D warnings
 
 .PHONY: unit
