@@ -230,7 +230,10 @@ pub async fn run(
     .try_filter_map(move |ev| {
         let changed = match ev {
             watcher::Event::Apply(pp) | watcher::Event::InitApply(pp) => {
-                let approvals = pp.annotations().get(crate::crd::APPROVE_ANNOTATION).cloned();
+                let approvals = pp
+                    .annotations()
+                    .get(crate::crd::APPROVE_ANNOTATION)
+                    .cloned();
                 let version = (pp.metadata.uid.clone(), pp.metadata.generation, approvals);
                 (seen.insert(pp.name_any(), version.clone()) != Some(version)).then_some(pp)
             }

@@ -52,6 +52,21 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
         ),
         ("unknown lang", json!({"orderId": 1, "lang": "DE"}), "lang"),
         (
+            "unknown managementPolicy",
+            json!({"orderId": 1, "managementPolicy": "Watch"}),
+            "managementPolicy",
+        ),
+        (
+            "Observe with Revoke",
+            json!({"orderId": 1, "managementPolicy": "Observe", "deletionPolicy": "Revoke"}),
+            "managementPolicy Observe",
+        ),
+        (
+            "maxQuantity 0",
+            json!({"orderId": 1, "maxQuantity": 0}),
+            "maxQuantity",
+        ),
+        (
             "unknown currency",
             json!({"orderId": 1, "currency": "GBP"}),
             "currency",

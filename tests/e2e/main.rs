@@ -8,6 +8,7 @@ mod conflicts;
 mod crash;
 mod deployment;
 mod lifecycle;
+mod policies;
 mod provider_errors;
 mod quantity;
 mod rotation;
