@@ -12,7 +12,9 @@ use secrecy::SecretString;
 use super::{
     faults::FaultSet,
     record::RequestLog,
-    rules::{self, ChangePlan, ChargePlan, PasswordChange, QuantityPlan, ValidationErrors},
+    rules::{
+        self, AddressPool, ChangePlan, ChargePlan, PasswordChange, QuantityPlan, ValidationErrors,
+    },
 };
 use crate::wire::{Access, Order, OrderStatus, PerformRequest, Proxy};
 
@@ -49,6 +51,8 @@ pub struct SimState {
     orders: BTreeMap<u64, Order>,
     /// Pool addresses (IPv4) currently held by some order, with a holder count.
     in_use: HashMap<Ipv4Addr, u32>,
+    /// Where fresh addresses come from.
+    pool: AddressPool,
     /// Where the next address allocation starts scanning the pool.
     cursor: u64,
     pub requests: RequestLog,
@@ -58,11 +62,24 @@ pub struct SimState {
 impl SimState {
     /// Builds the state from seed orders. Orders without `proxies` get `quantity` fresh
     /// addresses; orders without `access` get port 8000, login `user<ID>` and a random
-    /// password. Fails on duplicate ids or when the address pool runs out.
+    /// password. Fails on duplicate ids or when the address pool runs out. Addresses come from
+    /// the documentation pool.
     pub fn new(orders: Vec<Order>, log_capacity: usize) -> Result<Self, String> {
+        Self::with_pool(orders, log_capacity, AddressPool::Documentation)
+    }
+
+    /// [`SimState::new`] with fresh addresses from `pool`. With a loopback pool, every address
+    /// outside 127.0.0.0/8 that a seed order comes with is replaced by a fresh pool address
+    /// (in id order), as it is in orders stored later.
+    pub fn with_pool(
+        orders: Vec<Order>,
+        log_capacity: usize,
+        pool: AddressPool,
+    ) -> Result<Self, String> {
         let mut state = SimState {
             orders: BTreeMap::new(),
             in_use: HashMap::new(),
+            pool,
             cursor: 0,
             requests: RequestLog::new(log_capacity),
             faults: FaultSet::default(),
@@ -222,23 +239,39 @@ impl SimState {
         Ok(order.clone())
     }
 
-    /// Fills in `access` and `proxies` of an order that comes without them.
+    /// Fills in `access` and `proxies` of an order that comes without them, and replaces the
+    /// addresses the pool does not keep (see [`AddressPool::keeps`]). The order's addresses
+    /// are already held; on an error nothing of `proxies` has changed.
     fn complete(&mut self, order: &mut Order) -> Result<(), String> {
+        const EXHAUSTED: &str = "the simulator's address pool is exhausted";
         if order.access.is_none() {
             order.access = Some(default_access(order.id));
         }
-        if order.proxies.is_none() {
-            let ips = self
-                .allocate(order.quantity)
-                .ok_or("the simulator's address pool is exhausted")?;
+        let Some(proxies) = &mut order.proxies else {
+            let ips = self.allocate(order.quantity).ok_or(EXHAUSTED)?;
             order.proxies = Some(ips.into_iter().map(|ip| Proxy { ip }).collect());
+            return Ok(());
+        };
+        let pool = self.pool;
+        let foreign: Vec<&mut Proxy> = proxies.iter_mut().filter(|p| !pool.keeps(&p.ip)).collect();
+        if !foreign.is_empty() {
+            let fresh = self.allocate(foreign.len() as u32).ok_or(EXHAUSTED)?;
+            for (proxy, ip) in foreign.into_iter().zip(fresh) {
+                self.release(&proxy.ip);
+                proxy.ip = ip;
+            }
         }
         Ok(())
     }
 
     fn allocate(&mut self, count: u32) -> Option<Vec<String>> {
         let in_use = &self.in_use;
-        let ips = rules::allocate_ips(count, |ip| in_use.contains_key(&ip), &mut self.cursor)?;
+        let ips = rules::allocate_ips(
+            self.pool,
+            count,
+            |ip| in_use.contains_key(&ip),
+            &mut self.cursor,
+        )?;
         for ip in &ips {
             self.hold(ip);
         }
@@ -418,6 +451,30 @@ mod tests {
             s.charge(10001, &other).unwrap().status,
             OrderStatus::Waiting
         );
+    }
+
+    #[test]
+    fn loopback_pool_replaces_other_addresses() {
+        let pool = AddressPool::Loopback { block: 9 };
+        let mut s = SimState::with_pool(example_orders(), 10, pool).unwrap();
+        assert_eq!(
+            s.get(10000).unwrap().proxy_ips(),
+            ["127.9.0.1", "127.9.0.2"]
+        );
+        assert_eq!(s.get(10002).unwrap().proxy_ips(), ["127.9.0.6"]);
+        assert!(!s.ip_in_use("198.51.100.1"));
+        let mut o = s.get(10000).unwrap().clone();
+        o.proxies = Some(vec![
+            Proxy {
+                ip: "127.0.5.5".into(),
+            },
+            Proxy {
+                ip: "203.0.113.1".into(),
+            },
+        ]);
+        let (stored, _) = s.put_order(o).unwrap();
+        assert_eq!(stored.proxy_ips(), ["127.0.5.5", "127.9.0.7"]);
+        assert!(!s.ip_in_use("203.0.113.1") && s.ip_in_use("127.9.0.7"));
     }
 
     #[test]

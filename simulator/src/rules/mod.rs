@@ -27,7 +27,7 @@ pub use change::{
 pub use charge::{BALANCE_MERCHANT, ChargePlan, allowed_periods, plan_charge};
 pub use currency::{parse_lang_currency, round2, usd_rate};
 pub use perform::{MIN_AUTORESET_INTERVAL, OPERATIONS, check_perform};
-pub use pool::{POOL_SIZE, allocate_ips, pool_address};
+pub use pool::{AddressPool, LOOPBACK_POOL_SIZE, POOL_SIZE, allocate_ips, pool_address};
 pub use quantity::{QuantityPlan, max_quantity, scale_amount};
 
 /// Field → messages, the payload of a 422 answer.
