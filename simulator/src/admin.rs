@@ -67,6 +67,7 @@ pub(crate) async fn put_order(
         Err(e) => return validation_error(&e),
     };
     let result = sim.lock().put_order(order);
+    sim.sync_proxies([id]).await;
     match result {
         Ok((order, created)) => {
             let status = if created {
@@ -85,7 +86,11 @@ pub(crate) async fn delete_order(
     State(sim): State<Arc<Shared>>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let removed = path_id(path).and_then(|id| sim.lock().remove_order(id));
+    let Some(id) = path_id(path) else {
+        return respond::order_not_found();
+    };
+    let removed = sim.lock().remove_order(id);
+    sim.sync_proxies([id]).await;
     match removed {
         Some(order) => respond::ok(&order),
         None => respond::order_not_found(),
@@ -119,26 +124,28 @@ pub(crate) async fn set_status(
         ));
     }
     let updated = sim.lock().set_status(id, req.status);
+    sim.sync_proxies([id]).await;
     match updated {
         Some(order) => respond::ok(&order),
         None => respond::order_not_found(),
     }
 }
 
+/// The `order_id` query parameter, if given.
+fn order_id_query(uri: &Uri) -> Result<Option<u64>, ValidationErrors> {
+    match query_map(uri).get("order_id") {
+        None => Ok(None),
+        Some(raw) => raw.parse::<u64>().map(Some).map_err(|_| {
+            ValidationErrors::single("order_id", "The order_id must be a non-negative integer.")
+        }),
+    }
+}
+
 /// `GET /_sim/requests[?order_id=N]`
 pub(crate) async fn list_requests(State(sim): State<Arc<Shared>>, uri: Uri) -> Response {
-    let query = query_map(&uri);
-    let order_id = match query.get("order_id") {
-        None => None,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                return validation_error(&ValidationErrors::single(
-                    "order_id",
-                    "The order_id must be a non-negative integer.",
-                ));
-            }
-        },
+    let order_id = match order_id_query(&uri) {
+        Ok(id) => id,
+        Err(e) => return validation_error(&e),
     };
     let records = sim.lock().requests.list(order_id);
     respond::ok(&records)
@@ -193,4 +200,47 @@ pub(crate) async fn delete_fault(
     } else {
         respond::message(StatusCode::NOT_FOUND, "Fault not found")
     }
+}
+
+fn listeners_off() -> Response {
+    respond::message(
+        StatusCode::NOT_FOUND,
+        "Proxy listeners are off (start the simulator with --proxy-listeners)",
+    )
+}
+
+/// `GET /_sim/proxy-connects[?order_id=N]`: per order, the CONNECT requests its proxy
+/// listeners answered and how they ended; with `order_id`, one entry (zeros if none).
+pub(crate) async fn list_proxy_connects(State(sim): State<Arc<Shared>>, uri: Uri) -> Response {
+    let Some(proxies) = &sim.proxies else {
+        return listeners_off();
+    };
+    match order_id_query(&uri) {
+        Ok(order_id) => respond::ok(&proxies.connects(order_id)),
+        Err(e) => validation_error(&e),
+    }
+}
+
+/// `DELETE /_sim/proxy-connects`
+pub(crate) async fn clear_proxy_connects(State(sim): State<Arc<Shared>>) -> Response {
+    let Some(proxies) = &sim.proxies else {
+        return listeners_off();
+    };
+    respond::ok(&serde_json::json!({ "cleared": proxies.clear_connects() }))
+}
+
+/// `GET /_sim/proxy-listeners`: `[{"order_id", "address"}]`, the addresses served now.
+pub(crate) async fn list_proxy_listeners(State(sim): State<Arc<Shared>>) -> Response {
+    let Some(proxies) = &sim.proxies else {
+        return listeners_off();
+    };
+    let listeners: Vec<serde_json::Value> = proxies
+        .list()
+        .await
+        .into_iter()
+        .map(|(order_id, addr)| {
+            serde_json::json!({ "order_id": order_id, "address": addr.to_string() })
+        })
+        .collect();
+    respond::ok(&listeners)
 }

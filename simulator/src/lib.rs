@@ -5,6 +5,8 @@
 //! - The provider API lives under `/api` ([`Simulator::base_url`]), the admin API under `/_sim`
 //!   ([`Simulator::admin_url`]).
 //! - The provider's rules are pure functions in [`rules`]; the in-memory world is [`state`].
+//! - With [`SimConfig::proxy_listeners`] on, every active order's proxies are real HTTP
+//!   proxies on loopback addresses ([`proxy`]).
 //!
 //! Connections are served with hyper directly (HTTP/1.1) so a fault can close a connection
 //! without an answer, which an axum handler alone cannot do.
@@ -12,6 +14,7 @@
 pub mod admin;
 pub mod api;
 pub mod faults;
+pub mod proxy;
 pub mod record;
 pub mod respond;
 pub mod rules;
@@ -68,6 +71,11 @@ pub struct SimConfig {
     pub empty_change_is_read: bool,
     /// The request log keeps at most this many requests (oldest dropped first).
     pub max_recorded_requests: usize,
+    /// Serve a real HTTP proxy (CONNECT only) on every address of every active order, at the
+    /// order's port, accepting exactly the order's current credentials or allow-listed client
+    /// addresses. Addresses then come from a loopback block (127.B.0.1 upward) and seed
+    /// addresses outside 127.0.0.0/8 are replaced. Off by default: one listener per address.
+    pub proxy_listeners: bool,
 }
 
 impl Default for SimConfig {
@@ -80,6 +88,7 @@ impl Default for SimConfig {
             list_includes_access: false,
             empty_change_is_read: true,
             max_recorded_requests: 100_000,
+            proxy_listeners: false,
         }
     }
 }
@@ -94,10 +103,12 @@ pub(crate) struct Settings {
     pub rules: RuleOptions,
 }
 
-/// State shared by all handlers: settings plus the one mutex over the world.
+/// State shared by all handlers: settings plus the one mutex over the world, and the proxy
+/// listeners when they are on.
 pub(crate) struct Shared {
     pub settings: Settings,
     state: Mutex<SimState>,
+    pub proxies: Option<proxy::ProxyListeners>,
 }
 
 impl Shared {
@@ -105,6 +116,18 @@ impl Shared {
     /// locks are not poisoned).
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock()
+    }
+
+    /// Brings the proxy listeners of `ids` in line with the state (nothing when listeners are
+    /// off). Every handler that changes an order awaits this before it answers.
+    pub async fn sync_proxies(
+        self: &Arc<Self>,
+        ids: impl IntoIterator<Item = u64>,
+    ) -> Vec<proxy::BindFailure> {
+        match &self.proxies {
+            Some(proxies) => proxies.sync(self, ids).await,
+            None => Vec::new(),
+        }
     }
 }
 
@@ -134,6 +157,11 @@ fn router(shared: Arc<Shared>) -> Router {
                 .delete(admin::delete_order),
         )
         .route("/_sim/orders/{id}/status", post(admin::set_status))
+        .route(
+            "/_sim/proxy-connects",
+            get(admin::list_proxy_connects).delete(admin::clear_proxy_connects),
+        )
+        .route("/_sim/proxy-listeners", get(admin::list_proxy_listeners))
         .route(
             "/_sim/requests",
             get(admin::list_requests).delete(admin::clear_requests),
@@ -253,11 +281,20 @@ pub struct Simulator {
 impl Simulator {
     /// Binds `listen` (use port 0 for a free port), seeds the orders and serves in a spawned
     /// task. Returns once the listener is bound. Fails if binding fails or the seed is invalid
-    /// (duplicate ids, address pool exhausted).
+    /// (duplicate ids, address pool exhausted). With proxy listeners on, also returns once
+    /// every seed order's listeners are bound, and fails if one cannot be.
     pub async fn start(config: SimConfig, listen: SocketAddr) -> io::Result<Simulator> {
-        let state = SimState::new(config.orders, config.max_recorded_requests).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("invalid seed: {e}"))
-        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let proxies = if config.proxy_listeners {
+            Some(proxy::ProxyListeners::new(shutdown_rx.clone())?)
+        } else {
+            None
+        };
+        let pool = proxies.as_ref().map(|p| p.pool()).unwrap_or_default();
+        let state = SimState::with_pool(config.orders, config.max_recorded_requests, pool)
+            .map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidInput, format!("invalid seed: {e}"))
+            })?;
         let shared = Arc::new(Shared {
             settings: Settings {
                 api_keys: config.api_keys,
@@ -269,10 +306,20 @@ impl Simulator {
                 },
             },
             state: Mutex::new(state),
+            proxies,
         });
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ids: Vec<u64> = shared.lock().orders().map(|o| o.id).collect();
+        if let Some(failure) = shared.sync_proxies(ids).await.into_iter().next() {
+            if let Some(proxies) = &shared.proxies {
+                proxies.stop_all().await;
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                failure.to_string(),
+            ));
+        }
         let task = tokio::spawn(accept_loop(listener, router(shared.clone()), shutdown_rx));
         Ok(Simulator {
             addr,
@@ -307,25 +354,39 @@ impl Simulator {
         self.shared.lock().get(id).cloned()
     }
 
-    /// Creates or replaces an order, like `PUT /_sim/orders/{id}`.
-    pub fn put_order(&self, order: Order) -> Result<Order, ValidationErrors> {
-        self.shared.lock().put_order(order).map(|(o, _)| o)
+    /// Creates or replaces an order, like `PUT /_sim/orders/{id}` (its proxy listeners
+    /// included).
+    pub async fn put_order(&self, order: Order) -> Result<Order, ValidationErrors> {
+        let id = order.id;
+        let stored = self.shared.lock().put_order(order).map(|(o, _)| o);
+        self.shared.sync_proxies([id]).await;
+        stored
     }
 
-    /// The provider-API requests received so far, oldest first.
+    /// The CONNECT counts of an order's proxy listeners, like `GET /_sim/proxy-connects`;
+    /// `None` when proxy listeners are off.
+    pub fn proxy_connects(&self, id: u64) -> Option<proxy::ConnectCounts> {
+        let proxies = self.shared.proxies.as_ref()?;
+        proxies.connects(Some(id)).first().map(|e| e.counts)
+    }
+
     /// Injects a fault, as `POST /_sim/faults` does.
     pub fn add_fault(&self, spec: FaultSpec) -> faults::Fault {
         self.shared.lock().faults.add(spec)
     }
 
+    /// The provider-API requests received so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.list(None)
     }
 
     /// Stops accepting connections, lets open ones finish (up to 5 s) and waits for the server
-    /// task.
+    /// task. Proxy listeners are closed (and their tunnels ended) before it returns.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        if let Some(proxies) = &self.shared.proxies {
+            proxies.stop_all().await;
+        }
         let _ = self.task.await;
     }
 }

@@ -59,6 +59,12 @@ struct Cli {
     #[arg(long)]
     empty_change_is_error: bool,
 
+    /// Serve a real HTTP proxy (CONNECT only) on every address of every active order, at the
+    /// order's port, accepting exactly the order's current login/password or allow-listed
+    /// client addresses. Proxy addresses then come from a loopback block (127.B.0.1 upward).
+    #[arg(long, env = "SIM_PROXY_LISTENERS")]
+    proxy_listeners: bool,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -123,6 +129,7 @@ fn config(cli: &Cli) -> Result<SimConfig, String> {
         orders,
         list_includes_access: cli.list_includes_access,
         empty_change_is_read: !cli.empty_change_is_error,
+        proxy_listeners: cli.proxy_listeners,
         ..SimConfig::default()
     })
 }

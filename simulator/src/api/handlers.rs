@@ -78,7 +78,20 @@ pub(crate) async fn change_order(
     };
     let query = parse_lang_currency(&query_map(&uri));
     let req = parse_json_body::<ChangeRequest>(&headers, &body);
+    let resp = change_locked(&sim, id, query, req);
+    // The proxy listeners follow the change before the caller sees the answer.
+    sim.sync_proxies([id]).await;
+    resp
+}
 
+type LangCurrency = (crate::wire::Lang, Currency);
+
+fn change_locked(
+    sim: &Shared,
+    id: u64,
+    query: Result<LangCurrency, ValidationErrors>,
+    req: Result<ChangeRequest, ValidationErrors>,
+) -> Response {
     let mut st = sim.lock();
     let Some(order) = st.get(id) else {
         return respond::order_not_found();
@@ -121,6 +134,16 @@ pub(crate) async fn perform(
         return respond::order_not_found();
     };
     let req = parse_json_body::<PerformRequest>(&headers, &body);
+    let resp = perform_locked(&sim, id, req);
+    sim.sync_proxies([id]).await;
+    resp
+}
+
+fn perform_locked(
+    sim: &Shared,
+    id: u64,
+    req: Result<PerformRequest, ValidationErrors>,
+) -> Response {
     let mut st = sim.lock();
     if st.get(id).is_none() {
         return respond::order_not_found();
@@ -162,6 +185,12 @@ pub(crate) async fn charge(
         return respond::order_not_found();
     };
     let req = parse_json_body::<ChargeRequest>(&headers, &body);
+    let resp = charge_locked(&sim, id, req);
+    sim.sync_proxies([id]).await;
+    resp
+}
+
+fn charge_locked(sim: &Shared, id: u64, req: Result<ChargeRequest, ValidationErrors>) -> Response {
     let mut st = sim.lock();
     let Some(order) = st.get(id) else {
         return respond::order_not_found();

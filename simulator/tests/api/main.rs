@@ -9,5 +9,6 @@ mod change;
 mod faults;
 mod golden;
 mod perform_charge;
+mod proxy;
 mod request_log;
 mod support;
