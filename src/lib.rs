@@ -9,6 +9,7 @@ pub mod error;
 pub mod failpoint;
 pub mod leader;
 pub mod metrics;
+pub mod probe;
 pub mod provider;
 pub mod proxy_provider;
 pub mod server;

@@ -29,6 +29,19 @@ pub(crate) async fn sim() -> Simulator {
     sim_with(AuthScheme::default()).await
 }
 
+/// A simulator whose active orders are real proxies on loopback addresses.
+pub(crate) async fn sim_with_proxies() -> Simulator {
+    proxy_order_operator::provider::client::install_crypto_provider();
+    let config = SimConfig {
+        api_keys: vec![KEY.to_string()],
+        proxy_listeners: true,
+        ..SimConfig::default()
+    };
+    Simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator starts")
+}
+
 pub(crate) fn client_for(sim: &Simulator) -> ProviderClient {
     client_with(sim, |_| {})
 }
