@@ -234,13 +234,16 @@ pub(crate) async fn list_proxy_listeners(State(sim): State<Arc<Shared>>) -> Resp
     let Some(proxies) = &sim.proxies else {
         return listeners_off();
     };
-    let listeners: Vec<serde_json::Value> = proxies
+    #[derive(serde::Serialize)]
+    struct Served {
+        order_id: u64,
+        address: std::net::SocketAddr,
+    }
+    let listeners: Vec<Served> = proxies
         .list()
         .await
         .into_iter()
-        .map(|(order_id, addr)| {
-            serde_json::json!({ "order_id": order_id, "address": addr.to_string() })
-        })
+        .map(|(order_id, address)| Served { order_id, address })
         .collect();
     respond::ok(&listeners)
 }
