@@ -30,8 +30,10 @@ tests/controlplane/up.sh
 # shellcheck disable=SC1091
 source target/controlplane/env
 
-echo "==> starting the provider simulator on $sim_addr (API key: $api_key)"
-target/debug/proxy-solutions-sim --listen "$sim_addr" --api-key "$api_key" >"$work/sim.log" 2>&1 &
+# --proxy-listeners: the orders' proxies are real HTTP proxies on loopback addresses
+# (127.B.0.x), so the credentials in a Secret can be tried with curl.
+echo "==> starting the provider simulator on $sim_addr (API key: $api_key, proxies on loopback)"
+target/debug/proxy-solutions-sim --listen "$sim_addr" --api-key "$api_key" --proxy-listeners >"$work/sim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do
   curl -fsS "http://$sim_addr/_sim/healthz" >/dev/null 2>&1 && break
@@ -80,6 +82,9 @@ cat <<TXT
 
 Try next (in another shell: source target/controlplane/env):
   kubectl get secret example-proxy -o jsonpath='{.data.urls}' | base64 -d
+  curl -p -x "\$(kubectl get secret example-proxy -o jsonpath='{.data.urls}' | base64 -d | head -1)" http://$sim_addr/_sim/healthz
+                                          # the Secret's credentials open the simulated proxy
+  curl http://$sim_addr/_sim/proxy-connects   # CONNECTs per order and how they ended
   kubectl annotate pxo example proxy-solutions.net/rotate-password=\$(date +%s) --overwrite
   kubectl patch pxo example --type=merge -p '{"spec":{"login":"demo2"}}'
   kubectl patch pxo example --type=merge -p '{"spec":{"quantity":4}}'     # waits for expiry
