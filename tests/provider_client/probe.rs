@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use proxy_order_operator::{
     probe::{ProbeAuth, ProbeOutcome, probe},
-    provider::{ChangeRequest, IpAuth, ProviderApi, QueryOptions},
+    provider::{ChangeRequest, IpAuth, QueryOptions},
 };
 use proxy_solutions_sim::Simulator;
 use secrecy::{ExposeSecret, SecretString};
