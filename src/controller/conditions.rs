@@ -51,6 +51,14 @@ pub enum Reason {
     ObserveOnly,
     /// A change above a cost limit waits for `proxy-solutions.net/approve`.
     AwaitingApproval,
+    /// A CONNECT through one of the order's proxies with the published credentials worked.
+    Verified,
+    /// The order's proxy refused the published credentials (407).
+    CredentialsRejected,
+    /// The proxy accepted the credentials but could not reach the probe target.
+    ProbeTargetUnreachable,
+    /// The probe got no usable answer from the proxy.
+    ProbeFailed,
 }
 
 impl Reason {
@@ -77,6 +85,10 @@ impl Reason {
             Reason::Observed => "Observed",
             Reason::ObserveOnly => "ObserveOnly",
             Reason::AwaitingApproval => "AwaitingApproval",
+            Reason::Verified => "Verified",
+            Reason::CredentialsRejected => "CredentialsRejected",
+            Reason::ProbeTargetUnreachable => "ProbeTargetUnreachable",
+            Reason::ProbeFailed => "ProbeFailed",
         }
     }
 }
@@ -92,7 +104,21 @@ pub fn set(
     generation: Option<i64>,
     now: &Time,
 ) {
-    let status = if status { "True" } else { "False" }.to_string();
+    let status = if status { "True" } else { "False" };
+    set_status(conditions, type_, status, reason, message, generation, now);
+}
+
+/// [`set`] with the status as text, for `Unknown`.
+pub fn set_status(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: Reason,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let status = status.to_string();
     let message = message.into();
     let reason = reason.as_str().to_string();
     match conditions.iter_mut().find(|c| c.type_ == type_) {

@@ -12,6 +12,7 @@ pub mod providers;
 pub mod reconcile;
 pub mod tenancy;
 pub mod validate;
+pub mod verify;
 pub mod watch;
 
 mod mappers;
