@@ -5,6 +5,8 @@
 
 mod act;
 mod finalize;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::{
