@@ -6,6 +6,7 @@
 
 mod apply;
 mod mock;
+mod retries;
 
 use std::{sync::Arc, time::Duration};
 
