@@ -5,6 +5,7 @@
 //! topic.
 
 mod apply;
+mod finalize;
 mod mock;
 mod retries;
 
