@@ -73,6 +73,10 @@ impl Step {
         Step::new(Method::PATCH, path)
     }
 
+    pub fn put(path: impl Into<String>) -> Self {
+        Step::new(Method::PUT, path)
+    }
+
     /// Asserts about the request (its body, its query) before it is answered, after the
     /// checks already added.
     pub fn check(mut self, f: impl FnOnce(&Received) + Send + 'static) -> Self {

@@ -7,6 +7,7 @@
 mod apply;
 mod finalize;
 mod mock;
+mod observe;
 mod retries;
 
 use std::{sync::Arc, time::Duration};
