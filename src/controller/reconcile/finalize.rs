@@ -20,7 +20,7 @@ use crate::controller::{
     plan::{self, Inputs},
 };
 use crate::{
-    crd::{FINALIZER, ProxyOrder},
+    crd::{DeletionPolicy, FINALIZER, ProxyOrder},
     error::Result,
     provider::{ChangeRequest, IpAuth, QueryOptions},
 };
@@ -70,7 +70,10 @@ pub(super) async fn finalize(
     if !po.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    if !plan::is_paused(po.annotations()) {
+    // The policy went back to Orphan before a reconcile took the finalizer off: the spec says
+    // the order keeps its credentials.
+    let revokes = po.spec.deletion_policy == Some(DeletionPolicy::Revoke);
+    if revokes && !plan::is_paused(po.annotations()) {
         let obs = observe(po, ctx, ns, Instant::now()).await?;
         if let Some(wait) = obs.throttled {
             return Ok(Action::requeue(wait));

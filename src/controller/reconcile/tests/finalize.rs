@@ -180,8 +180,6 @@ async fn the_revoke_policy_adds_the_finalizer_before_anything_is_called() {
 }
 
 #[tokio::test]
-#[ignore = "finalize() revokes whenever the finalizer is present, even when spec.deletionPolicy \
-            is no longer Revoke"]
 async fn deleting_after_the_policy_went_back_to_orphan_revokes_nothing() {
     // The policy was switched from Revoke to the default (Orphan) and the ProxyOrder deleted
     // before a reconcile removed the finalizer: the spec says the order keeps its credentials,
