@@ -95,6 +95,30 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_backoff_max)]
     pub backoff_max: Duration,
 
+    /// Check that published credentials open a proxy: after each change, and then every
+    /// `--probe-interval`, one HTTP CONNECT through the order's first proxy to
+    /// `--probe-target` (condition `CredentialsVerified`). A proxy refusing them (407) has the
+    /// credentials read again. Needs `--probe-target`.
+    #[arg(long, env = "PROXY_ORDER_VERIFY_CREDENTIALS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", requires = "probe_target")]
+    pub verify_credentials: bool,
+
+    /// `host:port` the credentials probe CONNECTs to through the proxy (any address the
+    /// proxies can reach; the answer's content is never read).
+    #[arg(long, env = "PROXY_ORDER_PROBE_TARGET")]
+    pub probe_target: Option<String>,
+
+    /// How long one probe may take.
+    #[arg(long, env = "PROXY_ORDER_PROBE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+
+    /// How often unchanged credentials that verified are probed again.
+    #[arg(long, env = "PROXY_ORDER_PROBE_INTERVAL", default_value = "30m", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+
+    /// Credentials probes per second, all ProxyOrders together.
+    #[arg(long, env = "PROXY_ORDER_PROBE_RATE", default_value_t = 2.0, value_parser = parse_rate)]
+    pub probe_rate: f64,
+
     /// Log format.
     #[arg(long, env = "PROXY_ORDER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -164,6 +188,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Err(format!("duration {s:?} is longer than 7 days"))
     } else {
         Ok(d)
+    }
+}
+
+impl Config {
+    /// The credentials probe's settings, when `--verify-credentials` is on.
+    pub fn probe(&self) -> Option<crate::controller::verify::ProbeSettings> {
+        let target = self
+            .probe_target
+            .clone()
+            .filter(|_| self.verify_credentials)?;
+        Some(crate::controller::verify::ProbeSettings {
+            target,
+            timeout: self.probe_timeout,
+            interval: self.probe_interval,
+            rate: self.probe_rate,
+        })
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Context {
     pub claims: VersionIndex,
     /// Each ProxyOrder's resourceVersion after this process last wrote it.
     pub written: Written,
+    /// The credentials probe (`--verify-credentials`).
+    pub verifier: Option<super::verify::Verifier>,
 }
 
 /// A successful provider answer whose Secret or status write failed.

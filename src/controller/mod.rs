@@ -113,6 +113,7 @@ pub async fn run(
         secrets: Arc::default(),
         claims: cache::VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
         written: cache::Written::default(),
+        verifier: config.probe().map(verify::Verifier::new),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
@@ -150,6 +151,9 @@ pub async fn run(
                 forget.forget(&ObjectRef::from_obj(po));
                 if let Some(uid) = &po.metadata.uid {
                     forget.forget_uid(uid);
+                    if let Some(v) = &forget.verifier {
+                        v.forget(uid);
+                    }
                 }
             }
             if let Some(watcher::Event::Delete(po)) = ev.as_ref().filter(|_| gone) {

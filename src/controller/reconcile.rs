@@ -29,10 +29,12 @@ use super::{
     context::{Context, jitter},
     observe::{Observation, observe},
     plan::{self, Inputs, Plan, Requeue, Settle},
+    verify::CREDENTIALS_VERIFIED,
 };
 use crate::{
     crd::{DeletionPolicy, FINALIZER, ProxyOrder, ProxyOrderStatus},
     error::{Error, Result},
+    probe::ProbeOutcome,
 };
 use act::{Performed, forget_unsaved, perform};
 use finalize::{finalize, set_finalizer};
@@ -185,7 +187,7 @@ async fn reconcile_once(
         && ctx
             .written
             .is_replaced(&uid, po.resource_version().as_deref());
-    let (settle, baseline, status_version) = match decision {
+    let (mut settle, baseline, status_version) = match decision {
         Plan::Settle(settle) => {
             let mut settle = *settle;
             record_sync(&mut settle);
@@ -232,6 +234,34 @@ async fn reconcile_once(
             (settle, baseline, version)
         }
     };
+    // The credentials probe adds to the status, so it runs only on a current copy (as any
+    // status write is decided).
+    let current = fresh || ctx.written.is_last(&uid, po.resource_version().as_deref());
+    if let Some(v) = ctx.verifier.as_ref().filter(|_| current) {
+        let outcome = v
+            .check(
+                &uid,
+                po.metadata.generation,
+                &obs.observed.secret,
+                &mut settle,
+                &obs.observed.now,
+            )
+            .await;
+        if outcome == Some(ProbeOutcome::Rejected)
+            && let Some(c) = conditions::get(&settle.status.conditions, CREDENTIALS_VERIFIED)
+        {
+            let note = c.message.clone();
+            publish(
+                ctx,
+                po,
+                EventType::Warning,
+                "CredentialsRejected",
+                "Probe",
+                note,
+            )
+            .await;
+        }
+    }
     let outcome = Outcome {
         settle: &settle,
         baseline: &baseline,

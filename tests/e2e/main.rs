@@ -14,6 +14,7 @@ mod quantity;
 mod rotation;
 mod secrets;
 mod tenancy;
+mod verify;
 
 /// The password canary of the single-namespace scenarios.
 const PW_CANARY: &str = "pw-canary-Zx81q";

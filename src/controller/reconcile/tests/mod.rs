@@ -115,6 +115,7 @@ async fn world() -> World {
         secrets: Arc::default(),
         claims: VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
         written: Written::default(),
+        verifier: None,
     };
     World {
         sim,
