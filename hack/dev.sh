@@ -49,6 +49,7 @@ echo "==> starting the operator (log: $work/operator.log)"
 target/debug/proxy-order-operator \
   --provider-url "http://$sim_addr/api" \
   --operator-namespace default \
+  --verify-credentials --probe-target "$sim_addr" \
   --metrics-addr "$metrics_addr" >"$work/operator.log" 2>&1 &
 pids+=($!)
 
@@ -58,6 +59,12 @@ kubectl create secret generic provider-key --from-literal=api-key="$api_key" \
 kubectl apply -f examples/proxyorder.yaml >/dev/null
 if ! kubectl wait --for=condition=Ready proxyorder/example --timeout=60s >/dev/null; then
   echo "the example did not become Ready:" >&2
+  kubectl get proxyorder example -o yaml >&2
+  exit 1
+fi
+# The credentials probe goes through the simulator's proxy listener to the simulator itself.
+if ! kubectl wait --for=condition=CredentialsVerified proxyorder/example --timeout=30s >/dev/null; then
+  echo "the example's credentials were not verified:" >&2
   kubectl get proxyorder example -o yaml >&2
   exit 1
 fi

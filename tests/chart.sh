@@ -346,7 +346,7 @@ liveness=/healthz:metrics readiness=/readyz:metrics
 ports=metrics:8080
 EOF
   # no leader election, namespace, selector or query-parameter auth by default
-  if grep -E '^arg=|^env=PROXY_ORDER_(AUTH_QUERY_PARAM|SELECTOR|LEASE_DURATION)=' "${work}/default.deploy"; then
+  if grep -E '^arg=|^env=PROXY_ORDER_(AUTH_QUERY_PARAM|SELECTOR|LEASE_DURATION|VERIFY_CREDENTIALS|PROBE_[A-Z]+)=' "${work}/default.deploy"; then
     fail "unexpected default args/env (above)"
   fi
   grep -q '^resources=.*"limits"' "${work}/default.deploy" || fail "no resource limits"
@@ -449,6 +449,23 @@ EOF
     fail "podDisruptionBudget.enabled with replicaCount 1 was accepted"
   fi
   grep -q 'needs replicaCount > 1' "${work}/pdb.err" || fail "unexpected error: $(cat "${work}/pdb.err")"
+  # the credentials probe: off by default (checked above), on with its settings, and refused
+  # without a target
+  render "${work}/probe.yaml" --namespace ops --set verifyCredentials.enabled=true \
+    --set verifyCredentials.target=example.net:443 --set verifyCredentials.interval=1h
+  to_json "${work}/probe.yaml" "${work}/probe.json"
+  py deployment "${work}/probe.json" >"${work}/probe.deploy"
+  expect_lines "${work}/probe.deploy" <<'EOF'
+env=PROXY_ORDER_VERIFY_CREDENTIALS=true
+env=PROXY_ORDER_PROBE_TARGET=example.net:443
+env=PROXY_ORDER_PROBE_TIMEOUT=10s
+env=PROXY_ORDER_PROBE_INTERVAL=1h
+env=PROXY_ORDER_PROBE_RATE=2
+EOF
+  if render "${work}/notarget.yaml" --set verifyCredentials.enabled=true 2>"${work}/notarget.err"; then
+    fail "verifyCredentials.enabled without a target was accepted"
+  fi
+  grep -q 'verifyCredentials.target is required' "${work}/notarget.err" || fail "unexpected error: $(cat "${work}/notarget.err")"
 }
 
 t_crd_rendered() {
@@ -866,7 +883,7 @@ check "helm lint --strict (default values)" t_lint_default
 check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
 check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
-check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB options" t_template_options
+check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB, credentials probe options" t_template_options
 check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
 check "values.schema.json rejects an unknown key (bogus)" t_schema_unknown
