@@ -63,6 +63,7 @@ if ! kubectl wait --for=condition=Ready proxyorder/example --timeout=60s >/dev/n
   exit 1
 fi
 # The credentials probe goes through the simulator's proxy listener to the simulator itself.
+echo "==> waiting for CredentialsVerified (a CONNECT through the example's proxy)"
 if ! kubectl wait --for=condition=CredentialsVerified proxyorder/example --timeout=30s >/dev/null; then
   echo "the example's credentials were not verified:" >&2
   kubectl get proxyorder example -o yaml >&2
