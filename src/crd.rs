@@ -31,6 +31,14 @@ pub const PAUSED_ANNOTATION: &str = "proxy-solutions.net/paused";
 pub const FINGERPRINT_SALT_ANNOTATION: &str = "proxy-solutions.net/fingerprint-salt";
 /// Finalizer used only with `deletionPolicy: Revoke`.
 pub const FINALIZER: &str = "proxy-solutions.net/revoke";
+/// Annotation the operator sets on the Pod template of each `spec.secret.rolloutTargets`
+/// workload: a salted fingerprint of the credentials Secret's data, so that a change of the
+/// credentials changes the template and the workload's Pods are replaced.
+pub const CREDENTIALS_HASH_ANNOTATION: &str = "proxy-solutions.net/credentials-hash";
+/// Most `spec.secret.rolloutTargets` entries.
+pub const MAX_ROLLOUT_TARGETS: usize = 32;
+/// Most `matchLabels` entries and `matchExpressions` of one rollout target's selector.
+pub const MAX_SELECTOR_TERMS: usize = 16;
 /// Annotation approving a change the cost guardrail holds back: the `hash` of one of
 /// `status.plannedChanges` (on the ProxyOrder for `spec.maxQuantity`, on the ProxyProvider for
 /// its `maxQuantity`; several hashes may be given, separated by commas).
@@ -55,6 +63,11 @@ pub const DNS_SUBDOMAIN: &str =
 /// CEL rule: label (and annotation) keys are qualified names: an optional DNS-subdomain prefix
 /// and `/`, then a name of at most 63 characters.
 const QUALIFIED_KEYS: &str = "self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))";
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name of at most 63
+/// characters.
+const QUALIFIED_NAME: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// A label value: empty or at most 63 characters.
+const LABEL_VALUE: &str = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
 /// CEL rule: label values are empty or at most 63 characters of the label alphabet.
 const LABEL_VALUES: &str =
     "self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))";
@@ -282,6 +295,100 @@ pub struct SecretTarget {
     ))]
     #[x_kube(validation = template_keys_rule())]
     pub template: Option<BTreeMap<String, String>>,
+    /// Workloads in this namespace whose Pods use these credentials: when the credentials
+    /// change (a rotated password, a new login, port or proxy list), the operator sets the
+    /// annotation `proxy-solutions.net/credentials-hash` on their Pod template to a salted
+    /// fingerprint of the Secret's data, so that their Pods are replaced and read the new
+    /// values. The first publication of the Secret sets it too (one rollout, which establishes
+    /// the baseline); unchanged credentials never touch the workloads. Needs the operator to
+    /// run with `--rollout-targets` (chart: `rollout.enabled`); the outcome is the
+    /// `RolloutsUpdated` condition. At most 32 entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_ROLLOUT_TARGETS))]
+    pub rollout_targets: Option<Vec<RolloutTarget>>,
+}
+
+/// A Deployment, StatefulSet or DaemonSet in the ProxyOrder's namespace (there is no namespace
+/// field: a ProxyOrder restarts only workloads of its own namespace), by name or by labels.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.name) != has(self.selector)").message("a rollout target needs exactly one of name or selector"))]
+pub struct RolloutTarget {
+    /// `Deployment`, `StatefulSet` or `DaemonSet` (group `apps`).
+    pub kind: WorkloadKind,
+    /// Name of the workload. A named workload that does not exist makes `RolloutsUpdated`
+    /// False (reason `TargetNotFound`) until it is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = DNS_SUBDOMAIN)
+    )]
+    pub name: Option<String>,
+    /// Every workload of this kind whose labels match; it must not be empty. Matching none is
+    /// not an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<WorkloadSelector>,
+}
+
+/// The kinds of workload a rollout target can name.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
+)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+/// A label selector (as in a Deployment's `spec.selector`): all of `matchLabels` and all of
+/// `matchExpressions` must match. At least one term; at most 16 of each.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)").message("a rollout target's selector needs matchLabels or matchExpressions; an empty selector would match every workload of the kind"))]
+pub struct WorkloadSelector {
+    /// Labels the workload must carry, with these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend(
+        "maxProperties" = MAX_SELECTOR_TERMS,
+        "additionalProperties" = {"type": "string", "maxLength": 63}
+    ))]
+    #[x_kube(
+        validation = Rule::new(QUALIFIED_KEYS).message("selector.matchLabels keys must be qualified names: [prefix/]name, name at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit"),
+        validation = Rule::new(LABEL_VALUES).message("selector.matchLabels values must be empty or at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit")
+    )]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Requirements on the workload's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = MAX_SELECTOR_TERMS))]
+    pub match_expressions: Option<Vec<SelectorRequirement>>,
+}
+
+/// One requirement on a workload's labels.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.operator == 'In' || self.operator == 'NotIn') == (has(self.values) && size(self.values) > 0)").message("selector.matchExpressions: In and NotIn need values; Exists and DoesNotExist take none"))]
+pub struct SelectorRequirement {
+    /// The label key: a qualified name (`[prefix/]name`).
+    #[schemars(length(min = 1, max = 317), regex(pattern = QUALIFIED_NAME))]
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: SelectorOperator,
+    /// The values for `In` and `NotIn`: at most 16 label values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = MAX_SELECTOR_TERMS),
+        inner(length(max = 63), regex(pattern = LABEL_VALUE))
+    )]
+    pub values: Option<Vec<String>>,
+}
+
+/// How a selector requirement relates the label key to its values.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SelectorOperator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
 }
 
 /// Whether the operator changes the order or only reads it.

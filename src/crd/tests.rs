@@ -186,3 +186,76 @@ fn secret_name_defaults_to_resource_name() {
     assert_eq!(o.spec.secret_name("other"), "custom");
     assert!(o.writes_secret("custom") && !o.writes_secret("web-proxy"));
 }
+
+#[test]
+fn rollout_targets_are_bounded_and_validated() {
+    let p = &spec_prop("secret")["properties"]["rolloutTargets"];
+    assert_eq!(p["maxItems"], json!(MAX_ROLLOUT_TARGETS));
+    let item = &p["items"];
+    assert_eq!(item["required"], json!(["kind"]));
+    assert_eq!(rules(item), vec!["has(self.name) != has(self.selector)"]);
+    assert_eq!(
+        item["properties"]["kind"]["enum"],
+        json!(["Deployment", "StatefulSet", "DaemonSet"])
+    );
+    // A workload name is an object name, like the Secret's; no namespace can be given.
+    assert_eq!(item["properties"]["name"]["pattern"], json!(DNS_SUBDOMAIN));
+    assert!(item["properties"].get("namespace").is_none());
+    let sel = &item["properties"]["selector"];
+    assert!(
+        rules(sel)[0].contains("size(self.matchLabels) > 0"),
+        "{sel}"
+    );
+    assert_eq!(sel["properties"]["matchLabels"]["maxProperties"], json!(16));
+    assert_eq!(
+        rules(&sel["properties"]["matchLabels"]),
+        vec![QUALIFIED_KEYS, LABEL_VALUES]
+    );
+    let expr = &sel["properties"]["matchExpressions"];
+    assert_eq!(expr["maxItems"], json!(16));
+    assert_eq!(
+        expr["items"]["properties"]["operator"]["enum"],
+        json!(["In", "NotIn", "Exists", "DoesNotExist"])
+    );
+    assert_eq!(
+        expr["items"]["properties"]["key"]["pattern"],
+        json!(QUALIFIED_NAME)
+    );
+    assert_eq!(rules(&expr["items"]).len(), 1);
+}
+
+#[test]
+fn rollout_targets_round_trip_as_kubernetes_spells_them() {
+    let v = json!({
+        "orderId": 1,
+        "secret": {"rolloutTargets": [
+            {"kind": "Deployment", "name": "web"},
+            {"kind": "StatefulSet", "selector": {
+                "matchLabels": {"app": "db"},
+                "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]}]
+            }},
+            {"kind": "DaemonSet", "selector": {"matchExpressions": [{"key": "a", "operator": "Exists"}]}}
+        ]}
+    });
+    let spec: ProxyOrderSpec = serde_json::from_value(v.clone()).unwrap();
+    let targets = spec
+        .secret
+        .as_ref()
+        .unwrap()
+        .rollout_targets
+        .as_ref()
+        .unwrap();
+    assert_eq!(targets[1].kind, WorkloadKind::StatefulSet);
+    assert_eq!(
+        targets[1]
+            .selector
+            .as_ref()
+            .unwrap()
+            .match_expressions
+            .as_ref()
+            .unwrap()[0]
+            .operator,
+        SelectorOperator::NotIn
+    );
+    assert_eq!(serde_json::to_value(&spec).unwrap(), v);
+}

@@ -132,6 +132,55 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
             "template",
         ),
         (
+            "rollout target with name and selector",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Deployment", "name": "web",
+                   "selector": {"matchLabels": {"app": "web"}}}]}}),
+            "exactly one of name or selector",
+        ),
+        (
+            "rollout target with neither name nor selector",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Deployment"}]}}),
+            "exactly one of name or selector",
+        ),
+        (
+            "rollout target of an unknown kind",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Job", "name": "web"}]}}),
+            "rolloutTargets[0].kind",
+        ),
+        (
+            "rollout target name not a DNS subdomain",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Deployment", "name": "Web_1"}]}}),
+            "rolloutTargets[0].name",
+        ),
+        (
+            "empty rollout selector",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Deployment", "selector": {}}]}}),
+            "empty selector",
+        ),
+        (
+            "rollout selector operator",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "StatefulSet", "selector":
+                   {"matchExpressions": [{"key": "app", "operator": "Matches", "values": ["a"]}]}}]}}),
+            "operator",
+        ),
+        (
+            "rollout selector In without values",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "DaemonSet", "selector":
+                   {"matchExpressions": [{"key": "app", "operator": "In"}]}}]}}),
+            "In and NotIn need values",
+        ),
+        (
+            "rollout selector label value",
+            json!({"orderId": 1, "secret": {"rolloutTargets": [{"kind": "Deployment", "selector":
+                   {"matchLabels": {"app": "not a value"}}}]}}),
+            "matchLabels",
+        ),
+        (
+            "too many rollout targets",
+            json!({"orderId": 1, "secret": {"rolloutTargets": (0..33).map(|i| json!({"kind": "Deployment", "name": format!("w{i}")})).collect::<Vec<_>>()}}),
+            "rolloutTargets",
+        ),
+        (
             "too many IPs",
             json!({"orderId": 1, "ipAuth": (0..1001).map(|i| format!("10.1.{}.{}", i / 256, i % 256)).collect::<Vec<_>>()}),
             "ipAuth",
