@@ -30,6 +30,13 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_ALLOW_API_KEY_SECRET_REF", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_api_key_secret_ref: bool,
 
+    /// Act on `spec.secret.rolloutTargets`: annotate the Pod templates of those Deployments,
+    /// StatefulSets and DaemonSets with a hash of the credentials, so they restart when the
+    /// credentials change. Needs get, list and patch on them (chart: `rollout.enabled`); when
+    /// off, ProxyOrders naming targets say `RolloutsUpdated=False` (reason `RolloutDisabled`).
+    #[arg(long, env = "PROXY_ORDER_ROLLOUT_TARGETS")]
+    pub rollout_targets: bool,
+
     /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
     #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub refresh_interval: Duration,

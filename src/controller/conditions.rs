@@ -44,6 +44,18 @@ pub enum Reason {
     InvalidSpec,
     /// The credentials Secret could exceed the operator's size limit.
     SecretTooLarge,
+    /// Every rollout target's Pod template carries the current credentials hash.
+    UpToDate,
+    /// A rollout target named in the spec does not exist.
+    TargetNotFound,
+    /// The operator may not read or patch a kind of rollout target (chart: rollout.enabled).
+    Forbidden,
+    /// A rollout target is also the target of an older ProxyOrder.
+    TargetConflict,
+    /// Reading or patching a rollout target failed otherwise.
+    RolloutFailed,
+    /// The spec names rollout targets but the operator runs without `--rollout-targets`.
+    RolloutDisabled,
     /// `managementPolicy: Observe`: the Secret holds the credentials read from the provider,
     /// and (Synced) the provider matches the spec.
     Observed,
@@ -82,6 +94,12 @@ impl Reason {
             Reason::Progressing => "Progressing",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::SecretTooLarge => "SecretTooLarge",
+            Reason::UpToDate => "UpToDate",
+            Reason::TargetNotFound => "TargetNotFound",
+            Reason::Forbidden => "Forbidden",
+            Reason::TargetConflict => "TargetConflict",
+            Reason::RolloutFailed => "RolloutFailed",
+            Reason::RolloutDisabled => "RolloutDisabled",
             Reason::Observed => "Observed",
             Reason::ObserveOnly => "ObserveOnly",
             Reason::AwaitingApproval => "AwaitingApproval",

@@ -39,6 +39,8 @@ pub struct Settings {
     pub operator_namespace: String,
     /// Whether `spec.apiKeySecretRef` may be used.
     pub allow_api_key_secret_ref: bool,
+    /// Whether `spec.secret.rolloutTargets` are acted on (`--rollout-targets`).
+    pub rollout_targets: bool,
 }
 
 pub struct Context {

@@ -10,6 +10,7 @@ pub mod observe;
 pub mod plan;
 pub mod providers;
 pub mod reconcile;
+pub mod rollout;
 pub mod tenancy;
 pub mod validate;
 pub mod verify;
@@ -104,6 +105,7 @@ pub async fn run(
             kube_backoff_max: Duration::from_secs(30),
             operator_namespace: operator_ns.clone(),
             allow_api_key_secret_ref: config.allow_api_key_secret_ref,
+            rollout_targets: config.rollout_targets,
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),

@@ -267,9 +267,13 @@ async fn reconcile_once(
         baseline: &baseline,
         status_version,
     };
-    write(po, ctx, api, ns, &uid, &obs, outcome).await?;
+    let retry = write(po, ctx, api, ns, &uid, &obs, outcome).await?;
     if saves_answer {
         forget_unsaved(ctx, &key);
+    }
+    // Everything is stored; a rollout target the API server could not serve is tried again.
+    if let Some(e) = retry {
+        return Err(e);
     }
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }

@@ -13,12 +13,14 @@ use kube::{
     api::{Patch, PatchParams, PostParams},
 };
 use serde_json::json;
+use tracing::debug;
 
 use super::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ORDER_LABEL};
 use crate::controller::{
     context::Context,
     observe::{Observation, SecretSnapshot},
     plan::{self, Settle},
+    rollout,
 };
 use crate::{
     crd::{FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, ProxyOrder, ProxyOrderStatus},
@@ -38,9 +40,11 @@ pub(super) struct Outcome<'a> {
     pub status_version: Option<String>,
 }
 
-/// Writes the Secret (when its data or metadata differ) and then the status (when it differs
-/// from the baseline, what the API server holds). An unchanged resource causes no write at
-/// all, and a paused one no Secret write.
+/// Writes the Secret (when its data or metadata differ), brings the rollout targets to the
+/// credentials it holds (`rollout`), and then writes the status (when it differs from the
+/// baseline, what the API server holds). An unchanged resource causes no write at all, and a
+/// paused one no Secret write and no rollout. `Ok(Some(error))`: everything was written, but a
+/// rollout target failed transiently and is to be tried again.
 pub(super) async fn write(
     po: &ProxyOrder,
     ctx: &Context,
@@ -49,7 +53,7 @@ pub(super) async fn write(
     uid: &str,
     obs: &Observation,
     outcome: Outcome<'_>,
-) -> Result<()> {
+) -> Result<Option<Error>> {
     let Outcome {
         settle,
         baseline,
@@ -92,14 +96,42 @@ pub(super) async fn write(
         write_secret(ctx, po, ns, uid, data, meta, seen).await?;
         failpoint::hit("after-secret-write");
     }
-    if settle.status != *baseline {
+    // The credentials the Secret holds now: just written, or found current.
+    let published = match (&settle.secret, &obs.observed.secret) {
+        (Some(data), _) | (None, plan::OwnedSecret::Present(data)) => {
+            Some(rollout::Published { data, salt: &salt })
+        }
+        _ => None,
+    };
+    let mut status = settle.status.clone();
+    let retry = if paused {
+        None
+    } else {
+        rollout::roll_out(ctx, po, published, baseline, &mut status, &obs.observed.now).await?
+    };
+    if status != *baseline {
         ctx.fence.check()?;
         let before = status_version.clone().or_else(|| po.resource_version());
-        let written = patch_status_at(api, &name, &settle.status, status_version).await?;
-        ctx.written.note(uid, before, written);
-        failpoint::hit("after-status-write");
+        // A status that differs only by the rollout condition is written as well from a cached
+        // copy that may lag (decisions wait for a current one): conditional on its version, so
+        // a lagging copy writes nothing and the reconcile its watch event brings sets it.
+        let rollout_only = settle.status == *baseline;
+        let version = match rollout_only {
+            true => before.clone(),
+            false => status_version,
+        };
+        match patch_status_at(api, &name, &status, version).await {
+            Ok(written) => {
+                ctx.written.note(uid, before, written);
+                failpoint::hit("after-status-write");
+            }
+            Err(Error::Kube(kube::Error::Api(s))) if rollout_only && s.code == 409 => {
+                debug!(%name, "status changed since it was read; the rollout condition follows");
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(())
+    Ok(retry)
 }
 
 /// Labels and annotations of a credentials Secret.
