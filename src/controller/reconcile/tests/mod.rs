@@ -9,6 +9,7 @@ mod finalize;
 mod mock;
 mod observe;
 mod retries;
+mod rollout;
 
 use std::{sync::Arc, time::Duration};
 
@@ -106,6 +107,7 @@ async fn world() -> World {
             kube_backoff_max: Duration::from_secs(30),
             operator_namespace: OPERATOR_NS.into(),
             allow_api_key_secret_ref: true,
+            rollout_targets: true,
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),

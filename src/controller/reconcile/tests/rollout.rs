@@ -1,0 +1,317 @@
+//! Rollout targets in a reconcile: after the credentials Secret is written each target is read,
+//! only one whose Pod-template annotation differs from the credentials hash is patched (before
+//! the status), and failures end up in the `RolloutsUpdated` condition, not in a failed
+//! reconcile or lost credentials.
+
+use crate::{
+    controller::rollout::{ROLLOUTS_UPDATED, credentials_hash},
+    crd::{
+        CREDENTIALS_HASH_ANNOTATION, FINGERPRINT_SALT_ANNOTATION, RolloutTarget, SecretTarget,
+        WorkloadKind, WorkloadSelector,
+    },
+    credentials::SecretData,
+};
+
+use super::*;
+
+const APP: &str = "app";
+const DB_LABELS: &str = "app=db";
+
+fn deployments_path() -> String {
+    format!("/apis/apps/v1/namespaces/{NS}/deployments")
+}
+
+fn app_path() -> String {
+    format!("{}/{APP}", deployments_path())
+}
+
+fn statefulsets_path() -> String {
+    format!("/apis/apps/v1/namespaces/{NS}/statefulsets")
+}
+
+/// The port change of [`port_spec`] with these rollout targets.
+fn spec_with(targets: Vec<RolloutTarget>) -> ProxyOrderSpec {
+    ProxyOrderSpec {
+        secret: Some(SecretTarget {
+            rollout_targets: Some(targets),
+            ..Default::default()
+        }),
+        ..port_spec()
+    }
+}
+
+fn app_target() -> RolloutTarget {
+    RolloutTarget {
+        kind: WorkloadKind::Deployment,
+        name: Some(APP.into()),
+        selector: None,
+    }
+}
+
+fn db_target() -> RolloutTarget {
+    RolloutTarget {
+        kind: WorkloadKind::StatefulSet,
+        name: None,
+        selector: Some(WorkloadSelector {
+            match_labels: Some([("app".to_string(), "db".to_string())].into()),
+            match_expressions: None,
+        }),
+    }
+}
+
+/// A workload of `kind` named `name`, its Pod template annotated with `hash` if given.
+fn workload(kind: &str, name: &str, hash: Option<&str>) -> Value {
+    let mut annotations = json!({ "example.com/kept": "yes" });
+    if let Some(hash) = hash {
+        annotations[CREDENTIALS_HASH_ANNOTATION] = json!(hash);
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": { "name": name, "namespace": NS, "resourceVersion": "5",
+                      "labels": { "app": name } },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name }, "annotations": annotations },
+                "spec": { "containers": [{ "name": "c", "image": "example.com/app:1" }] },
+            },
+        },
+    })
+}
+
+/// The annotation patch of a workload: a server-side apply by the operator's field manager
+/// that carries that annotation and nothing else; `hash` receives its value.
+fn annotated(path: String, kind: &'static str, hash: Arc<Mutex<Option<String>>>) -> Step {
+    Step::patch(path)
+        .check(move |req| {
+            assert!(req.query.contains(&format!("fieldManager={FIELD_MANAGER}")));
+            assert!(req.query.contains("force=true"));
+            let body = &req.body;
+            assert_eq!(body["kind"], kind);
+            assert_eq!(body["apiVersion"], "apps/v1");
+            let annotations = body["spec"]["template"]["metadata"]["annotations"]
+                .as_object()
+                .expect("annotations");
+            assert_eq!(annotations.len(), 1, "{body}");
+            assert_eq!(body["spec"].as_object().unwrap().len(), 1, "{body}");
+            *hash.lock() = annotations[CREDENTIALS_HASH_ANNOTATION]
+                .as_str()
+                .map(str::to_string);
+        })
+        .reply_with(|req| (200, req.body.clone()))
+}
+
+/// The hash the operator must set for the Secret it created (its data and salt annotation).
+fn expected_hash(secret: &Secret) -> String {
+    let data = SecretData(
+        secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), String::from_utf8(v.0.clone()).unwrap()))
+            .collect(),
+    );
+    let salt = &secret.metadata.annotations.as_ref().unwrap()[FINGERPRINT_SALT_ANNOTATION];
+    credentials_hash(UID, salt, &data)
+}
+
+#[tokio::test]
+async fn new_credentials_annotate_every_target_once_then_nothing_is_written() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target(), db_target()]));
+    let app_hash = Arc::new(Mutex::new(None));
+    let db_hash = Arc::new(Mutex::new(None));
+    let written = Arc::new(Mutex::new(Value::Null));
+    let keep = written.clone();
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        // Each target is read after the Secret is written: by name, and by its selector.
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        Step::get(statefulsets_path())
+            .check(|req| {
+                assert!(
+                    req.query.contains("labelSelector=app%3Ddb"),
+                    "{} has no labelSelector={DB_LABELS}",
+                    req.query
+                )
+            })
+            .reply(
+                200,
+                json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
+                        "items": [workload("StatefulSet", "db", Some("sha256:stale"))] }),
+            ),
+        annotated(app_path(), "Deployment", app_hash.clone()),
+        annotated(
+            format!("{}/db", statefulsets_path()),
+            "StatefulSet",
+            db_hash.clone(),
+        ),
+        status_applied(&po, "101", move |body| {
+            assert_ready(&body["status"]);
+            *keep.lock() = body["status"].clone();
+        }),
+    ]);
+    let action = w
+        .reconcile(&po, steps)
+        .await
+        .expect("the reconcile succeeds");
+    assert_refresh(&action);
+
+    let created = created_secret(&w.api);
+    let hash = expected_hash(&serde_json::from_value(created.clone()).unwrap());
+    assert_eq!(app_hash.lock().as_deref(), Some(hash.as_str()));
+    assert_eq!(db_hash.lock().as_deref(), Some(hash.as_str()));
+    let status = written.lock().clone();
+    let cond = condition(&status, ROLLOUTS_UPDATED);
+    assert_eq!(cond["status"], "True", "{cond}");
+    assert_eq!(cond["reason"], "UpToDate");
+    assert_eq!(
+        cond["message"],
+        "2 workloads carry the current credentials hash: Deployment/app, StatefulSet/db"
+    );
+    assert!(w.event_reasons().contains(&"RolloutTriggered".to_string()));
+    // The workloads see a salted hash, never the password.
+    w.assert_password_only_in_secret();
+
+    // The next reconcile (from the copy the status write left) reads the targets, finds the
+    // hash and writes nothing at all.
+    w.api.clear();
+    let mut cached = at_version(&po, "101");
+    cached.status = Some(serde_json::from_value(status).unwrap());
+    let steps = vec![
+        read_api_key(),
+        credentials_are(created),
+        claim_exists(&w.sim),
+        claim_held(&w.sim),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, Some(&hash))),
+        Step::get(statefulsets_path()).reply(
+            200,
+            json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
+                    "items": [workload("StatefulSet", "db", Some(&hash))] }),
+        ),
+    ];
+    let action = w.reconcile(&cached, steps).await.unwrap();
+    assert_refresh(&action);
+    assert!(w.api.events().is_empty());
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_target_is_a_condition_and_the_credentials_are_kept() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).fail(403, "Forbidden"),
+        status_applied(&po, "101", |body| {
+            let status = &body["status"];
+            assert_ready(status);
+            let cond = condition(status, ROLLOUTS_UPDATED);
+            assert_eq!(cond["status"], "False", "{cond}");
+            assert_eq!(cond["reason"], "Forbidden");
+            assert!(
+                cond["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("may not get deployments"),
+                "{cond}"
+            );
+        }),
+    ]);
+    let action = w
+        .reconcile(&po, steps)
+        .await
+        .expect("not a failed reconcile");
+    assert_refresh(&action);
+    assert!(w.event_reasons().contains(&"Forbidden".to_string()));
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_target_leaves_the_others_patched() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target(), db_target()]));
+    let db_hash = Arc::new(Mutex::new(None));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).fail(404, "NotFound"),
+        Step::get(statefulsets_path()).reply(
+            200,
+            json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
+                    "items": [workload("StatefulSet", "db", None)] }),
+        ),
+        annotated(
+            format!("{}/db", statefulsets_path()),
+            "StatefulSet",
+            db_hash.clone(),
+        ),
+        status_applied(&po, "101", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
+            assert_eq!(
+                cond["message"],
+                "Deployment/app not found. StatefulSet/db carries the current credentials hash"
+            );
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    assert!(db_hash.lock().is_some());
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unavailable_api_server_retries_after_the_status_is_written() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).fail(503, "ServiceUnavailable"),
+        // The provider's answer is saved all the same.
+        status_applied(&po, "101", |body| {
+            assert_ready(&body["status"]);
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
+        }),
+    ]);
+    let err = w
+        .reconcile(&po, steps)
+        .await
+        .expect_err("retried with backoff");
+    assert!(
+        matches!(&err, crate::error::Error::Kube(kube::Error::Api(s)) if s.code == 503),
+        "{err}"
+    );
+    assert!(!w.has_unsaved(&po), "the credentials are saved");
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_the_flag_targets_are_not_read_and_the_condition_says_so() {
+    let mut w = world().await;
+    Arc::get_mut(&mut w.ctx)
+        .expect("not shared yet")
+        .settings
+        .rollout_targets = false;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        status_applied(&po, "101", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["status"], "False", "{cond}");
+            assert_eq!(cond["reason"], "RolloutDisabled");
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    w.sim.shutdown().await;
+}
