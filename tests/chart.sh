@@ -500,6 +500,10 @@ t_schema_nested_type() {
   schema_rejects "serviceMonitor/enabled" -f "${work}/bad-values.yaml"
 }
 t_schema_enum() { schema_rejects "ipAuthClear" --set provider.ipAuthClear=clear; }
+t_schema_rollout() {
+  schema_rejects "rollout" --set rollout.enabled=maybe
+  schema_rejects "bogus" --set rollout.bogus=1
+}
 t_schema_tenancy() {
   schema_rejects "allowApiKeySecretRef" --set allowApiKeySecretRef=maybe
   schema_rejects "providerKeyNamespaces" --set 'providerKeyNamespaces={Not_A_Namespace}'
@@ -520,6 +524,8 @@ rbac_combos=(
   "existing-service-account|--set serviceAccount.create=false --set serviceAccount.name=existing"
   "provider-key-namespaces|--set providerKeyNamespaces={keys-a,keys-b,ops}"
   "provider-key-namespaces-watch|--set watchNamespace=team-a --set providerKeyNamespaces={team-a,keys-a} --set allowApiKeySecretRef=false"
+  "rollout|--set rollout.enabled=true"
+  "rollout-watch-namespace|--set rollout.enabled=true --set watchNamespace=team-a"
 )
 
 rbac_of() { # COMBO-NAME: the normalised RBAC of that combination into ${work}/rbac-NAME
@@ -558,6 +564,14 @@ $1 $2 $3: proxy-solutions.net/proxyorders/finalizers update names=-
 $1 $2 $3: core/secrets create,get,list,patch,watch names=-
 $1 $2 $3: events.k8s.io/events create,patch names=-
 EOF
+}
+
+# With rollout.enabled: the workloads to restart, beside the other namespaced rules.
+rollout_rules() { # KIND NAME NAMESPACE
+  local res
+  for res in daemonsets deployments statefulsets; do
+    echo "$1 $2 $3: apps/${res} get,list,patch names=-"
+  done
 }
 
 # The cluster-scoped rules, always in the ClusterRole, and its binding.
@@ -663,6 +677,37 @@ t_rbac_exact() {
     provider_key_rules team-a "${fullname}"
     provider_key_rules keys-a "${fullname}"
   } | rbac_is provider-key-namespaces-watch
+  {
+    cluster_wide_rules "${fullname}"
+    rollout_rules ClusterRole "${fullname}" -
+    operator_namespace_rules "${fullname}"
+  } | rbac_is rollout
+  {
+    watch_namespace_rules team-a "${fullname}"
+    rollout_rules Role "${fullname}" team-a
+    operator_namespace_rules "${fullname}"
+  } | rbac_is rollout-watch-namespace
+}
+
+# rollout.enabled: the operator flag and the apps rules come together; without it, neither
+# (the operator then reports RolloutDisabled instead of being refused).
+t_rollout() {
+  local entry name
+  render "${work}/rollout.yaml" --namespace ops --set rollout.enabled=true
+  to_json "${work}/rollout.yaml" "${work}/rollout.json"
+  [[ "$(py deployment "${work}/rollout.json" | grep -cx 'arg=--rollout-targets')" == 1 ]] \
+    || fail "rollout.enabled=true does not pass --rollout-targets once"
+  for entry in "${rbac_combos[@]}"; do
+    name="${entry%%|*}"
+    [[ "${name}" == rollout* ]] && continue
+    rbac_of "${name}"
+    if grep -E ': apps/' "${work}/rbac-${name}"; then
+      fail "${name}: apps rules without rollout.enabled (above)"
+    fi
+    if py deployment "${work}/rbac-${name}.json" | grep -x 'arg=--rollout-targets'; then
+      fail "${name}: --rollout-targets without rollout.enabled"
+    fi
+  done
 }
 
 # The Role in the release namespace grants the order-claim Leases (create, list; get, update,
@@ -891,11 +936,13 @@ check "values.schema.json rejects an unknown nested key (provider.bogus)" t_sche
 check "values.schema.json rejects a wrong nested type (metrics.serviceMonitor.enabled)" t_schema_nested_type
 check "values.schema.json rejects an unknown enum value (provider.ipAuthClear)" t_schema_enum
 check "values.schema.json checks allowApiKeySecretRef and providerKeyNamespaces" t_schema_tenancy
+check "values.schema.json checks rollout.enabled" t_schema_rollout
 check "no '*' in any rendered Role/ClusterRole (${#rbac_combos[@]} value combinations)" t_no_wildcards
 check "RBAC is exactly what the operator uses (${#rbac_combos[@]} value combinations)" t_rbac_exact
 check "the Role in the release namespace grants the order-claim Lease verbs (every combination)" t_rbac_claims
 check "providerKeyNamespaces renders a read-only Secrets Role per namespace" t_rbac_provider_keys
 check "watchNamespace: the ClusterRole reaches Namespaces only by that name" t_rbac_namespaces
+check "rollout.enabled: --rollout-targets and the apps rules, only then" t_rollout
 check "server dry-run: both CRDs apply without warnings" t_dry_run_crd
 check "server dry-run: chart (default values) in a restricted namespace, no warnings" t_dry_run_default
 check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha

@@ -95,6 +95,14 @@ A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.rollout.enabled }}
+# Rollout targets (rollout.enabled): the workloads ProxyOrders name in
+# spec.secret.rolloutTargets, read by name (get) or label selector (list), and the
+# credentials-hash annotation of their Pod template set (patch, server-side apply).
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["get", "list", "patch"]
+{{- end }}
 {{- end }}
 
 {{/* The rules of ProxyProviders (cluster-scoped): always in a ClusterRole. */}}
