@@ -73,6 +73,20 @@ impl Env {
         Self::start_inner(name, &[], true, SimConfig::default()).await
     }
 
+    /// Like [`Env::start_as_chart`], with `chart_sets` as extra `--set` values of the chart and
+    /// `extra_args` for the operator (the chart's values do not reach the operator process:
+    /// a value that adds a flag needs it here too).
+    pub async fn start_as_chart_with(name: &str, chart_sets: &[&str], extra_args: &[&str]) -> Env {
+        Self::start_scoped(
+            name,
+            extra_args,
+            Some(chart_sets),
+            SimConfig::default(),
+            None,
+        )
+        .await
+    }
+
     async fn start_inner(
         name: &str,
         extra_args: &[&str],

@@ -11,6 +11,7 @@ mod lifecycle;
 mod policies;
 mod provider_errors;
 mod quantity;
+mod rollout;
 mod rotation;
 mod secrets;
 mod tenancy;
