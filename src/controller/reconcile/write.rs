@@ -96,13 +96,21 @@ pub(super) async fn write(
         write_secret(ctx, po, ns, uid, data, meta, seen).await?;
         failpoint::hit("after-secret-write");
     }
-    // The credentials the Secret holds now: just written, or found current.
-    let published = match (&settle.secret, &obs.observed.secret) {
-        (Some(data), _) | (None, plan::OwnedSecret::Present(data)) => {
-            Some(rollout::Published { data, salt: &salt })
+    // The data the Secret holds now: just written (over keys others added, which the write
+    // keeps), or found current. The same data gives the same hash in the next reconcile.
+    let merged = match (&settle.secret, &obs.observed.secret) {
+        (Some(written), plan::OwnedSecret::Present(before)) => {
+            let mut all = before.0.clone();
+            all.extend(written.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Some(SecretData(all))
         }
-        _ => None,
+        (Some(written), _) => Some(written.clone()),
+        (None, plan::OwnedSecret::Present(current)) => Some(current.clone()),
+        (None, _) => None,
     };
+    let published = merged
+        .as_ref()
+        .map(|data| rollout::Published { data, salt: &salt });
     let mut status = settle.status.clone();
     let retry = if paused {
         None
