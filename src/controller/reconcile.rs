@@ -235,31 +235,22 @@ async fn reconcile_once(
         }
     };
     // The credentials probe adds to the status, so it runs only on a current copy (as any
-    // status write is decided).
+    // status write is decided), never for a paused ProxyOrder, and only once the credentials
+    // are stored: after a call, in the next reconcile.
     let current = fresh || ctx.written.is_last(&uid, po.resource_version().as_deref());
-    if let Some(v) = ctx.verifier.as_ref().filter(|_| current) {
-        let outcome = v
-            .check(
-                &uid,
-                po.metadata.generation,
-                &obs.observed.secret,
-                &mut settle,
-                &obs.observed.now,
-            )
-            .await;
-        if outcome == Some(ProbeOutcome::Rejected)
-            && let Some(c) = conditions::get(&settle.status.conditions, CREDENTIALS_VERIFIED)
-        {
-            let note = c.message.clone();
-            publish(
-                ctx,
-                po,
-                EventType::Warning,
-                "CredentialsRejected",
-                "Probe",
-                note,
-            )
-            .await;
+    let paused = plan::is_paused(po.annotations());
+    if let Some(v) = ctx.verifier.as_ref().filter(|_| !paused) {
+        let due = v.is_due(&uid, &obs.observed.secret, &settle);
+        if saves_answer {
+            if due && settle.requeue == Requeue::Refresh {
+                settle.requeue = Requeue::Soon;
+            }
+        } else if !current {
+            if due {
+                return Ok(Step::Refetch(Some(obs)));
+            }
+        } else {
+            probe_credentials(ctx, v, po, &uid, &obs, &mut settle).await;
         }
     }
     let outcome = Outcome {
@@ -276,6 +267,43 @@ async fn reconcile_once(
         return Err(e);
     }
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
+}
+
+/// Probes the credentials (when due) and records the outcome; a rejection is an Event too.
+async fn probe_credentials(
+    ctx: &Context,
+    v: &super::verify::Verifier,
+    po: &ProxyOrder,
+    uid: &str,
+    obs: &Observation,
+    settle: &mut Settle,
+) {
+    // An observed order is read again only with an empty change body.
+    let can_read = !po.spec.observes() || obs.observed.empty_change_read;
+    let outcome = v
+        .check(
+            uid,
+            po.metadata.generation,
+            &obs.observed.secret,
+            settle,
+            can_read,
+            &obs.observed.now,
+        )
+        .await;
+    if outcome == Some(ProbeOutcome::Rejected)
+        && let Some(c) = conditions::get(&settle.status.conditions, CREDENTIALS_VERIFIED)
+    {
+        let note = c.message.clone();
+        publish(
+            ctx,
+            po,
+            EventType::Warning,
+            "CredentialsRejected",
+            "Probe",
+            note,
+        )
+        .await;
+    }
 }
 
 /// When a decision without a call changes a condition's reason, say so in an Event once.

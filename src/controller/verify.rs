@@ -3,10 +3,14 @@
 //! `--probe-target` with the credentials being published (see [`crate::probe`]). Probes share
 //! one rate limit (`--probe-rate`); one that finds no token waits for the next reconcile.
 //!
-//! A proxy that refuses the credentials (407) means the password changed at the provider
-//! behind the operator's back: the live password is no longer known (`Ready=False`, the
-//! password fingerprint cleared), so the next reconcile, at once, reads the credentials again
-//! (or, for a password from `spec.password.secretKeyRef`, sets it again).
+//! A proxy that refuses the login and password (407) means the password probably changed at
+//! the provider behind the operator's back: the live password is no longer known
+//! (`Ready=False`, the password fingerprint cleared), so the next reconcile, at once, reads the
+//! credentials again (or, for a password from `spec.password.secretKeyRef`, sets it again).
+//! That happens once per set of credentials: the same credentials refused again only set the
+//! condition, so a proxy that keeps refusing them costs no provider call. It never happens for
+//! an allow-list probe (the operator's own address is not allowed: a read cannot fix that) nor
+//! when no read is possible (an observed order without empty reads).
 
 use std::{
     collections::HashMap,
@@ -53,6 +57,8 @@ struct Last {
     fingerprint: String,
     at: Instant,
     verified: bool,
+    /// These credentials were refused once and read again already.
+    reread: bool,
 }
 
 /// Probes credentials and keeps when each ProxyOrder's were last probed.
@@ -83,28 +89,28 @@ impl Verifier {
         self.last.lock().remove(uid);
     }
 
+    /// Whether the credentials `settle` publishes are due for a probe (rate limit aside).
+    pub fn is_due(&self, uid: &str, current: &OwnedSecret, settle: &Settle) -> bool {
+        subject_of(current, settle).is_some_and(|s| self.due(uid, &s.fingerprint))
+    }
+
     /// Probes the credentials `settle` publishes, when they are due, and records the outcome
-    /// in its status. Returns the outcome when a probe ran.
+    /// in its status. `can_read`: a rejection may have the credentials read again. Returns the
+    /// outcome when a probe ran.
     pub async fn check(
         &self,
         uid: &str,
         generation: Option<i64>,
         current: &OwnedSecret,
         settle: &mut Settle,
+        can_read: bool,
         now: &Time,
     ) -> Option<ProbeOutcome> {
-        if !conditions::is_true(&settle.status.conditions, READY) {
-            return None;
-        }
-        let data = match (&settle.secret, current) {
-            (Some(data), _) | (None, OwnedSecret::Present(data)) => data,
-            _ => return None,
-        };
-        let first_ip = settle.status.proxies.as_ref()?.first()?;
-        let subject = subject(data, first_ip)?;
+        let subject = subject_of(current, settle)?;
         if !self.due(uid, &subject.fingerprint) || self.limiter.try_acquire(PROBE_KEY).is_err() {
             return None;
         }
+        let basic = matches!(subject.auth, ProbeAuth::Basic { .. });
         let outcome = probe(
             subject.proxy,
             &self.settings.target,
@@ -112,22 +118,28 @@ impl Verifier {
             self.settings.timeout,
         )
         .await;
-        self.last.lock().insert(
+        let rejected = outcome == ProbeOutcome::Rejected;
+        let mut last = self.last.lock();
+        let already = last
+            .get(uid)
+            .is_some_and(|l| l.fingerprint == subject.fingerprint && l.reread);
+        let reread = rejected && basic && can_read && !already;
+        last.insert(
             uid.to_string(),
             Last {
                 fingerprint: subject.fingerprint,
                 at: Instant::now(),
                 verified: outcome == ProbeOutcome::Verified,
+                reread: already || reread,
             },
         );
-        record(
-            settle,
-            &outcome,
-            subject.proxy,
-            &self.settings.target,
-            generation,
-            now,
-        );
+        drop(last);
+        let probed = Probed {
+            proxy: subject.proxy,
+            target: &self.settings.target,
+            reread,
+        };
+        record(settle, &outcome, &probed, generation, now);
         Some(outcome)
     }
 
@@ -146,6 +158,25 @@ impl Verifier {
             _ => true,
         }
     }
+}
+
+/// What `settle` publishes (or the Secret holds) to probe, once the credentials are Ready.
+fn subject_of(current: &OwnedSecret, settle: &Settle) -> Option<Subject> {
+    if !conditions::is_true(&settle.status.conditions, READY) {
+        return None;
+    }
+    let data = match (&settle.secret, current) {
+        (Some(data), _) | (None, OwnedSecret::Present(data)) => data,
+        _ => return None,
+    };
+    subject(data, settle.status.proxies.as_ref()?.first()?)
+}
+
+/// Where a probe went, and whether its rejection has the credentials read again.
+struct Probed<'a> {
+    proxy: SocketAddr,
+    target: &'a str,
+    reread: bool,
 }
 
 /// The proxy and credentials the Secret `data` publishes, with the order's first proxy IP.
@@ -176,16 +207,16 @@ fn subject(data: &SecretData, first_ip: &str) -> Option<Subject> {
     })
 }
 
-/// Records `outcome` in `settle`. A rejection also marks the live password unknown, so that
-/// it is read (or set) again at once.
+/// Records `outcome` in `settle`. A rejection that is to be read again also marks the live
+/// password unknown, so that it is read (or set) again at once.
 fn record(
     settle: &mut Settle,
     outcome: &ProbeOutcome,
-    proxy: SocketAddr,
-    target: &str,
+    probed: &Probed,
     generation: Option<i64>,
     now: &Time,
 ) {
+    let (proxy, target) = (probed.proxy, probed.target);
     let status = &mut settle.status;
     let (state, reason, message) = match outcome {
         ProbeOutcome::Verified => (
@@ -195,12 +226,20 @@ fn record(
                 "a CONNECT to {target} through proxy {proxy} with the published credentials succeeded"
             ),
         ),
-        ProbeOutcome::Rejected => (
+        ProbeOutcome::Rejected if probed.reread => (
             "False",
             Reason::CredentialsRejected,
             format!(
                 "proxy {proxy} refused the published credentials (407): they were probably \
                  changed at the provider; reading them again"
+            ),
+        ),
+        ProbeOutcome::Rejected => (
+            "False",
+            Reason::CredentialsRejected,
+            format!(
+                "proxy {proxy} refuses the published credentials (407); they are not read \
+                 again (already read again once, an allow-list probe, or no read possible)"
             ),
         ),
         ProbeOutcome::TargetUnreachable { status: code } => (
@@ -219,7 +258,7 @@ fn record(
         generation,
         now,
     );
-    if *outcome == ProbeOutcome::Rejected {
+    if probed.reread {
         conditions::set(
             &mut status.conditions,
             READY,

@@ -76,7 +76,7 @@ async fn verified_credentials_are_probed_again_only_when_they_change_or_are_due(
     let pw = data("team-a", "pw-1", &port.to_string());
     let mut s = ready_settle(Some(pw.clone()));
     let out = v
-        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, &now())
+        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
         .await;
     assert_eq!(out, Some(ProbeOutcome::Verified));
     let c = conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).unwrap();
@@ -87,13 +87,14 @@ async fn verified_credentials_are_probed_again_only_when_they_change_or_are_due(
     let mut again = ready_settle(None);
     let present = OwnedSecret::Present(pw);
     assert_eq!(
-        v.check("uid", Some(1), &present, &mut again, &now()).await,
+        v.check("uid", Some(1), &present, &mut again, true, &now())
+            .await,
         None
     );
     // New credentials: probed at once.
     let mut changed = ready_settle(Some(data("team-a", "pw-2", &port.to_string())));
     assert!(
-        v.check("uid", Some(1), &present, &mut changed, &now())
+        v.check("uid", Some(1), &present, &mut changed, true, &now())
             .await
             .is_some()
     );
@@ -106,7 +107,7 @@ async fn a_rejection_marks_the_password_unknown_and_asks_for_a_read_now() {
     let v = verifier(Duration::from_secs(3600));
     let mut s = ready_settle(Some(data("team-a", "stale-pw", &port.to_string())));
     let out = v
-        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, &now())
+        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
         .await;
     assert_eq!(out, Some(ProbeOutcome::Rejected));
     for t in [CREDENTIALS_VERIFIED, READY] {
@@ -127,7 +128,7 @@ async fn an_unreachable_target_is_unknown_and_changes_nothing_else() {
     let (port, _) = proxy("HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
     let v = verifier(Duration::from_secs(3600));
     let mut s = ready_settle(Some(data("team-a", "pw", &port.to_string())));
-    v.check("uid", Some(1), &OwnedSecret::Missing, &mut s, &now())
+    v.check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
         .await;
     let c = conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).unwrap();
     assert_eq!(
@@ -145,8 +146,92 @@ async fn nothing_is_probed_before_the_credentials_are_published() {
     s.status.conditions.clear();
     let present = OwnedSecret::Present(data("a", "b", "1"));
     assert_eq!(
-        v.check("uid", Some(1), &present, &mut s, &now()).await,
+        v.check("uid", Some(1), &present, &mut s, true, &now())
+            .await,
         None
     );
     assert!(conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).is_none());
+}
+
+#[tokio::test]
+async fn the_same_credentials_refused_again_are_not_read_again() {
+    let (port, _) = proxy("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+    // Due again at once, to see the second rejection.
+    let v = verifier(Duration::ZERO);
+    let creds = data("team-a", "pw", &port.to_string());
+    let mut first = ready_settle(Some(creds.clone()));
+    v.check(
+        "uid",
+        Some(1),
+        &OwnedSecret::Missing,
+        &mut first,
+        true,
+        &now(),
+    )
+    .await;
+    assert_eq!(first.status.password_fingerprint, None, "read again once");
+    // The read brought the same credentials, and the proxy still refuses them.
+    let mut second = ready_settle(None);
+    let out = v
+        .check(
+            "uid",
+            Some(1),
+            &OwnedSecret::Present(creds),
+            &mut second,
+            true,
+            &now(),
+        )
+        .await;
+    assert_eq!(out, Some(ProbeOutcome::Rejected));
+    let c = conditions::get(&second.status.conditions, CREDENTIALS_VERIFIED).unwrap();
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "CredentialsRejected")
+    );
+    assert!(c.message.contains("not read again"), "{}", c.message);
+    assert!(
+        second.status.password_fingerprint.is_some(),
+        "no second read"
+    );
+    assert!(conditions::is_true(&second.status.conditions, READY));
+    assert_eq!(second.requeue, Requeue::Refresh);
+}
+
+#[tokio::test]
+async fn a_refused_allow_list_or_an_order_that_cannot_be_read_is_not_read_again() {
+    let (port, _) = proxy("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+    let v = verifier(Duration::from_secs(3600));
+    // No login and password: an allow-list probe.
+    let mut allow = ready_settle(Some(SecretData(
+        [(KEY_PORT.to_string(), port.to_string())]
+            .into_iter()
+            .collect(),
+    )));
+    v.check(
+        "a",
+        Some(1),
+        &OwnedSecret::Missing,
+        &mut allow,
+        true,
+        &now(),
+    )
+    .await;
+    // An observed order without empty reads.
+    let mut observed = ready_settle(Some(data("team-a", "pw", &port.to_string())));
+    v.check(
+        "b",
+        Some(1),
+        &OwnedSecret::Missing,
+        &mut observed,
+        false,
+        &now(),
+    )
+    .await;
+    for s in [allow, observed] {
+        let c = conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).unwrap();
+        assert_eq!(c.status, "False");
+        assert!(s.status.password_fingerprint.is_some());
+        assert!(conditions::is_true(&s.status.conditions, READY));
+        assert_eq!(s.requeue, Requeue::Refresh);
+    }
 }
