@@ -72,15 +72,30 @@ impl VersionIndex {
         }
     }
 
+    /// What the streams that cover `ns/name` report, when they agree. Several streams can cover
+    /// one object (the operator's namespace is watched whole and by label), and each is polled on
+    /// its own: the one that just woke a reconcile may be ahead of another that has not yet
+    /// delivered the same change. Disagreement therefore means "changing": no version is
+    /// vouched for, so the object is read from the API server rather than served stale.
     fn entry(&self, ns: &str, name: &str) -> Option<Entry> {
         let key = (ns.to_string(), name.to_string());
         let streams = self.streams.lock();
-        streams
-            .iter()
-            .find_map(|s| s.lock().live.get(&key).cloned())
+        let mut found: Option<Entry> = None;
+        for s in streams.iter() {
+            let Some(e) = s.lock().live.get(&key).cloned() else {
+                continue;
+            };
+            match &found {
+                Some(f) if *f != e => return None,
+                Some(_) => {}
+                None => found = Some(e),
+            }
+        }
+        found
     }
 
-    /// The resourceVersion a watch last reported for `ns/name`, if one covers it.
+    /// The resourceVersion the watches covering `ns/name` report, if one covers it and all that
+    /// do agree.
     pub fn version(&self, ns: &str, name: &str) -> Option<String> {
         self.entry(ns, name).map(|e| e.resource_version)
     }
@@ -366,6 +381,29 @@ mod tests {
         two.apply(&Ev::Init);
         two.apply(&Ev::InitDone);
         assert_eq!(index.version("a", "s").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn streams_that_disagree_vouch_for_no_version() {
+        let cache = Arc::new(SecretCache::default());
+        let (one, two) = (cache.index.tracker(), cache.index.tracker());
+        one.apply(&watcher::Event::Apply(meta("a", "key", "1", None)));
+        two.apply(&watcher::Event::Apply(meta("a", "key", "1", None)));
+        cache.keep("a", secret("a", "key", "1"));
+        assert!(cache.current("a", "key").is_some());
+        // The second stream delivers a change first (and wakes a reconcile); the first has not
+        // caught up yet. The old copy must not be served, whichever stream is asked first.
+        two.apply(&watcher::Event::Apply(meta("a", "key", "2", None)));
+        assert_eq!(cache.index.version("a", "key"), None);
+        assert!(cache.current("a", "key").is_none());
+        // Read from the API server meanwhile: passed through, not kept as current.
+        cache.admit("a", secret("a", "key", "2"));
+        one.apply(&watcher::Event::Apply(meta("a", "key", "2", None)));
+        assert_eq!(cache.index.version("a", "key").as_deref(), Some("2"));
+        // A stream that does not cover the object at all does not count as disagreeing.
+        let three = cache.index.tracker();
+        three.apply(&watcher::Event::Apply(meta("a", "other", "9", None)));
+        assert_eq!(cache.index.version("a", "key").as_deref(), Some("2"));
     }
 
     #[test]
