@@ -154,7 +154,8 @@ pub struct PendingRequest {
 pub struct PlannedChange {
     /// Approves exactly this change when set as the `proxy-solutions.net/approve` annotation
     /// where `approveOn` says. Any other change (another target quantity, another current
-    /// quantity, another ProxyOrder) has another hash, so an approval never carries over.
+    /// quantity, another ProxyOrder, the same change held again after it was sent) has another
+    /// hash, so an approval never carries over.
     pub hash: String,
     /// The field the change is for (`quantity`).
     pub field: String,
@@ -170,4 +171,9 @@ pub struct PlannedChange {
     /// Where the limit is set and the approval goes: `ProxyOrder` (its `spec.maxQuantity`) or
     /// `ProxyProvider <name>` (its `spec.maxQuantity`, approved by whoever may annotate it).
     pub approve_on: String,
+    /// When the operator first held this change back. Part of the hash: once the change has
+    /// been sent, the same increase coming back later (after a decrease, or after someone else
+    /// changed the order) is held again under a new hash, so an approval is used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_since: Option<Time>,
 }

@@ -3,6 +3,7 @@
 //! names its hash (on the ProxyOrder, or on the ProxyProvider for the provider's limit, which
 //! tenants cannot annotate).
 
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use sha2::{Digest, Sha256};
 
 use super::{Inputs, Observed};
@@ -51,28 +52,59 @@ pub(super) fn unapproved_quantity(
         .into_iter()
         .filter(|(_, limit, _)| want > *limit)
         .filter_map(|(approve_on, limit, approved)| {
-            let hash = change_hash(inp, &approve_on, have, want, limit);
-            (!approved.contains(&hash)).then(|| PlannedChange {
-                hash,
+            let mut planned = PlannedChange {
+                hash: String::new(),
                 field: "quantity".to_string(),
                 from: have,
                 to: want,
                 limit,
                 approve_on,
-            })
+                held_since: None,
+            };
+            // The same change still held since an earlier reconcile keeps its time, and so its
+            // hash; a new one (or the same one back after it was sent) starts now.
+            planned.held_since = inp
+                .status
+                .planned_changes
+                .iter()
+                .find(|p| same_change(p, &planned))
+                .map_or_else(|| Some(whole_seconds(&obs.now)), |p| p.held_since.clone());
+            planned.hash = change_hash(inp, &planned);
+            (!approved.contains(&planned.hash)).then_some(planned)
         })
         .collect()
 }
 
-/// Identifies one planned change: this ProxyOrder (UID), its order, where it is approved, and
-/// the current value, the target and the limit. A change of any of them needs a new approval.
-fn change_hash(inp: &Inputs, approve_on: &str, have: u32, want: u32, limit: u32) -> String {
+/// Whether `a` and `b` hold back the same change (their times and hashes aside).
+fn same_change(a: &PlannedChange, b: &PlannedChange) -> bool {
+    (&a.field, a.from, a.to, a.limit, &a.approve_on)
+        == (&b.field, b.from, b.to, b.limit, &b.approve_on)
+}
+
+/// `t` without its fraction of a second: the status stores whole seconds, and the hash must be
+/// the same before and after the round trip.
+fn whole_seconds(t: &Time) -> Time {
+    Time(Timestamp::from_second(t.0.as_second()).unwrap_or(t.0))
+}
+
+/// Identifies one planned change: this ProxyOrder (UID), its order, where it is approved, the
+/// current value, the target, the limit and when it was first held. A change of any of them
+/// needs a new approval. (A change held before `heldSince` existed has none and keeps its hash.)
+fn change_hash(inp: &Inputs, p: &PlannedChange) -> String {
     let mut h = Sha256::new();
     let order = inp.spec.order_id.to_string();
-    let values = [have.to_string(), want.to_string(), limit.to_string()];
-    for part in [inp.uid, order.as_str(), approve_on, "quantity"]
-        .into_iter()
-        .chain(values.iter().map(String::as_str))
+    let mut values = vec![p.from.to_string(), p.to.to_string(), p.limit.to_string()];
+    if let Some(since) = &p.held_since {
+        values.push(since.0.as_second().to_string());
+    }
+    for part in [
+        inp.uid,
+        order.as_str(),
+        p.approve_on.as_str(),
+        p.field.as_str(),
+    ]
+    .into_iter()
+    .chain(values.iter().map(String::as_str))
     {
         h.update(part.as_bytes());
         h.update([0]);

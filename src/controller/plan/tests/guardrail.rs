@@ -125,3 +125,79 @@ fn the_providers_limit_is_approved_on_the_provider_only() {
     let call = expect_call(res.plan(&limited(vec!["other".into(), planned.hash.clone()])));
     assert_eq!(call.request.quantity, Some(5));
 }
+
+/// `obs` seen `secs` seconds later.
+fn later(obs: &Observed, secs: i64) -> Observed {
+    let at = obs.now.0.as_second() + secs;
+    Observed {
+        now: Time(k8s_openapi::jiff::Timestamp::from_second(at).unwrap()),
+        ..obs.clone()
+    }
+}
+
+#[test]
+fn a_held_change_keeps_its_hash_while_held_and_through_a_failed_call() {
+    let (res, obs) = over_the_limit(5);
+    let first = expect_settle(res.plan(&obs)).status;
+    let held = first.planned_changes[0].clone();
+    assert!(held.held_since.is_some());
+    // Reconciled again a minute later: the same change, the same time, the same hash.
+    let res = res.with_status(first.clone());
+    let again = expect_settle(res.plan(&later(&obs, 60))).status;
+    assert_eq!(again.planned_changes, vec![held.clone()]);
+
+    // Approved, but the call fails: the retry is still approved.
+    let res = res.annotate(APPROVE_ANNOTATION, &held.hash);
+    let obs = later(&obs, 120);
+    let call = expect_call(res.plan(&obs));
+    assert_eq!(call.request.quantity, Some(5));
+    let failed = res.after(&obs, &call, Err(&ProviderError::Transport("reset".into())));
+    assert_eq!(failed.status.planned_changes, vec![held]);
+    let res = res.with_status(failed.status);
+    let retry = expect_call(res.plan(&later(&obs, 30)));
+    assert_eq!(retry.request.quantity, Some(5));
+}
+
+#[test]
+fn an_approval_is_used_once() {
+    let (res, obs) = over_the_limit(5);
+    let held = expect_settle(res.plan(&obs)).status;
+    let hash = held.planned_changes[0].hash.clone();
+    let res = res.with_status(held).annotate(APPROVE_ANNOTATION, &hash);
+    let obs = later(&obs, 10);
+    let call = expect_call(res.plan(&obs));
+    let sent = res.after(&obs, &call, Ok(&with_quantity(expired_order(), 5)));
+    assert!(sent.status.planned_changes.is_empty());
+
+    // Later the order is back at 2 proxies (a decrease, or someone else's change) and the
+    // spec still asks for 5, the approval still on the ProxyOrder: the same increase is a new
+    // change and waits for a new approval.
+    let res = res.with_status(sent.status);
+    let back = later(&obs, 3600);
+    let s = expect_settle(res.plan(&back));
+    let [again] = s.status.planned_changes.as_slice() else {
+        panic!("held again: {:#?}", s.status.planned_changes);
+    };
+    assert_eq!((again.from, again.to), (2, 5));
+    assert_ne!(again.hash, hash, "the used approval does not carry over");
+    assert_cond(&s.status, SYNCED, "False", "AwaitingApproval");
+    // Its own approval sends it.
+    let res = res
+        .with_status(s.status.clone())
+        .annotate(APPROVE_ANNOTATION, &again.hash);
+    assert_eq!(expect_call(res.plan(&back)).request.quantity, Some(5));
+}
+
+#[test]
+fn a_change_held_before_held_since_existed_keeps_its_approval() {
+    let (res, obs) = over_the_limit(5);
+    let mut status = expect_settle(res.plan(&obs)).status;
+    // As an older operator wrote it: no time, and the hash over the rest.
+    status.planned_changes[0].held_since = None;
+    let res = res.with_status(status);
+    let s = expect_settle(res.plan(&later(&obs, 60)));
+    let kept = &s.status.planned_changes[0];
+    assert_eq!(kept.held_since, None);
+    let res = res.annotate(APPROVE_ANNOTATION, &kept.hash.clone());
+    assert_eq!(expect_call(res.plan(&obs)).request.quantity, Some(5));
+}
