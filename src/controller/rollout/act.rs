@@ -94,7 +94,8 @@ pub async fn roll_out(
                 patched.push(workload.to_string());
                 current.push(workload);
             }
-            Err(e) => Failure::of(e, workload.kind, "patch", Some(&workload))
+            Err(e) => patch_failure(ctx, &ns, &workload, e)
+                .await
                 .note(&mut problems, &mut transient),
         }
     }
@@ -239,6 +240,22 @@ async fn read(ctx: &Context, ns: &str, target: &RolloutTarget) -> Result<Vec<Wor
         // The schema refuses a target with neither.
         (None, None) => Ok(Vec::new()),
     }
+}
+
+/// What a failed patch of `workload` means. A workload deleted after it was read is not
+/// refused by its name: an apply of a missing object is a create, which the operator may not do
+/// (403) or which is not a valid workload (422). So a refusal other than 404 is checked with a
+/// read, and a workload that is gone is reported as not found.
+async fn patch_failure(ctx: &Context, ns: &str, workload: &WorkloadRef, e: kube::Error) -> Failure {
+    let refused =
+        matches!(&e, kube::Error::Api(s) if s.code < 500 && s.code != 404 && s.code != 429);
+    if refused && let Ok(None) = api(ctx, ns, workload.kind).get_opt(&workload.name).await {
+        return Failure {
+            problem: Problem::NotFound(workload.clone()),
+            transient: None,
+        };
+    }
+    Failure::of(e, workload.kind, "patch", Some(workload))
 }
 
 /// Sets the annotation on the workload's Pod template: a server-side apply of that one field

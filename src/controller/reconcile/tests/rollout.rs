@@ -267,6 +267,57 @@ async fn a_missing_target_leaves_the_others_patched() {
 }
 
 #[tokio::test]
+async fn a_target_deleted_between_its_read_and_its_patch_is_not_found_not_forbidden() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        // Deleted meanwhile: the apply would create it, which the operator may not do.
+        Step::patch(app_path()).fail(403, "Forbidden"),
+        Step::get(app_path()).fail(404, "NotFound"),
+        status_applied(&po, "101", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["status"], "False", "{cond}");
+            assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
+            assert_eq!(cond["message"], "Deployment/app not found");
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    assert!(!w.event_reasons().contains(&"Forbidden".to_string()));
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_patch_of_a_target_that_exists_says_so() {
+    let mut w = world().await;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        Step::patch(app_path()).fail(403, "Forbidden"),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        status_applied(&po, "101", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["reason"], "Forbidden", "{cond}");
+            assert!(
+                cond["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("may not patch deployments"),
+                "{cond}"
+            );
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_unavailable_api_server_retries_after_the_status_is_written() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
