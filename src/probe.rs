@@ -127,17 +127,39 @@ fn valid_target(target: &str) -> bool {
         })
 }
 
-/// The request head; a secret, since it carries the encoded password.
+/// The request head; a secret, since it carries the encoded password. Both buffers that hold
+/// the password are allocated at their final size, so no reallocation leaves a copy of it
+/// behind, and both are zeroed when dropped.
 fn connect_request(target: &str, auth: &ProbeAuth) -> SecretString {
-    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let ProbeAuth::Basic { login, password } = auth {
-        let pair = SecretString::from(format!("{login}:{}", password.expose_secret()));
-        head.push_str("Proxy-Authorization: Basic ");
+    const AUTH: &str = "Proxy-Authorization: Basic ";
+    let line = |head: &mut String, parts: &[&str]| parts.iter().for_each(|p| head.push_str(p));
+    let mut len = "CONNECT  HTTP/1.1\r\nHost: \r\n\r\n".len() + 2 * target.len();
+    let pair = match auth {
+        ProbeAuth::Basic { login, password } => {
+            let password = password.expose_secret();
+            let mut pair = String::with_capacity(login.len() + 1 + password.len());
+            line(&mut pair, &[login, ":", password]);
+            len += AUTH.len() + pair.len().div_ceil(3) * 4 + 2;
+            Some(SecretString::from(pair))
+        }
+        ProbeAuth::AllowList => None,
+    };
+    let mut head = String::with_capacity(len);
+    line(
+        &mut head,
+        &["CONNECT ", target, " HTTP/1.1\r\nHost: ", target, "\r\n"],
+    );
+    if let Some(pair) = &pair {
+        head.push_str(AUTH);
         base64::engine::general_purpose::STANDARD
             .encode_string(pair.expose_secret().as_bytes(), &mut head);
         head.push_str("\r\n");
     }
     head.push_str("\r\n");
+    debug_assert!(
+        head.len() == len && head.capacity() == len,
+        "the head was sized wrong"
+    );
     SecretString::from(head)
 }
 

@@ -235,3 +235,32 @@ async fn the_password_never_appears_in_outcomes_or_debug_output() {
     let request = connect_request(TARGET, &basic());
     assert!(!leaks(&format!("{request:?}")));
 }
+
+/// The buffers holding the password are sized once (`connect_request` asserts it in debug
+/// builds), for every padding of the encoded pair, and the head is the same as one built the
+/// plain way.
+#[test]
+fn the_request_head_is_built_in_buffers_of_its_final_size() {
+    for login_len in 0..4 {
+        for password_len in 0..7 {
+            let login = "l".repeat(login_len);
+            let password = "p".repeat(password_len);
+            let auth = ProbeAuth::Basic {
+                login: login.clone(),
+                password: SecretString::from(password.clone()),
+            };
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"));
+            let want = format!(
+                "CONNECT {TARGET} HTTP/1.1\r\nHost: {TARGET}\r\n\
+                 Proxy-Authorization: Basic {encoded}\r\n\r\n"
+            );
+            assert_eq!(connect_request(TARGET, &auth).expose_secret(), want);
+        }
+    }
+    let allow = connect_request(TARGET, &ProbeAuth::AllowList);
+    assert_eq!(
+        allow.expose_secret(),
+        format!("CONNECT {TARGET} HTTP/1.1\r\nHost: {TARGET}\r\n\r\n")
+    );
+}
