@@ -53,6 +53,13 @@ pub struct ProxyOrderStatus {
     /// The last `proxy-solutions.net/sync-requested-at` value that was carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_requested: Option<String>,
+    /// The credentials hash every rollout target carried when `RolloutsUpdated` last became
+    /// True for this generation. While the credentials and `spec.secret.rolloutTargets` stay
+    /// the same, the targets are not read again: a refresh costs no API-server read. (A
+    /// workload created later starts with the current credentials, and the next change of
+    /// them reads every target again.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_hash: Option<String>,
     /// A non-idempotent request (password generation, proxy removal) that was about to be
     /// sent. Present only between recording the intent and recording the outcome, so a
     /// restart can tell that the request may already have reached the provider.

@@ -176,11 +176,27 @@ async fn new_credentials_annotate_every_target_once_then_nothing_is_written() {
     // The workloads see a salted hash, never the password.
     w.assert_password_only_in_secret();
 
-    // The next reconcile (from the copy the status write left) reads the targets, finds the
-    // hash and writes nothing at all.
+    assert_eq!(status["rolloutHash"], json!(hash));
+
+    // The next reconcile (from the copy the status write left) knows every target carries
+    // the hash of unchanged credentials: it reads no target and writes nothing at all.
     w.api.clear();
     let mut cached = at_version(&po, "101");
-    cached.status = Some(serde_json::from_value(status).unwrap());
+    cached.status = Some(serde_json::from_value(status.clone()).unwrap());
+    let steps = vec![
+        read_api_key(),
+        credentials_are(created.clone()),
+        claim_exists(&w.sim),
+        claim_held(&w.sim),
+    ];
+    let action = w.reconcile(&cached, steps).await.unwrap();
+    assert_refresh(&action);
+    assert!(w.api.events().is_empty());
+
+    // Another generation (the targets may have changed): read again, nothing to patch.
+    w.api.clear();
+    let mut edited = cached.clone();
+    edited.metadata.generation = Some(2);
     let steps = vec![
         read_api_key(),
         credentials_are(created),
@@ -192,10 +208,14 @@ async fn new_credentials_annotate_every_target_once_then_nothing_is_written() {
             json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
                     "items": [workload("StatefulSet", "db", Some(&hash))] }),
         ),
+        status_applied(&edited, "102", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["status"], "True", "{cond}");
+            assert_eq!(cond["observedGeneration"], 2, "{cond}");
+        }),
     ];
-    let action = w.reconcile(&cached, steps).await.unwrap();
+    let action = w.reconcile(&edited, steps).await.unwrap();
     assert_refresh(&action);
-    assert!(w.api.events().is_empty());
     w.sim.shutdown().await;
 }
 
@@ -255,6 +275,8 @@ async fn a_missing_target_leaves_the_others_patched() {
         status_applied(&po, "101", |body| {
             let cond = condition(&body["status"], ROLLOUTS_UPDATED);
             assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
+            // Not settled: the next reconcile reads the targets again.
+            assert!(body["status"].get("rolloutHash").is_none(), "{body}");
             assert_eq!(
                 cond["message"],
                 "Deployment/app not found. StatefulSet/db carries the current credentials hash"
