@@ -237,7 +237,10 @@ impl ProviderClient {
     }
 
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-        let mut body = Vec::new();
+        // Sized once from Content-Length when the provider sends it (within the limit): a large
+        // order list then takes its own size in memory, not up to twice that while it grows.
+        let announced = resp.content_length().and_then(|n| usize::try_from(n).ok());
+        let mut body = Vec::with_capacity(announced.unwrap_or(0).min(self.config.max_body_bytes));
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(e))? {
             if body.len() + chunk.len() > self.config.max_body_bytes {
                 return Err(ProviderError::Decode(format!(

@@ -94,7 +94,11 @@ impl OrderCache {
         }
         match fetch().await? {
             Ok(list) => {
-                let list = Arc::new(OrderIndex::from(list));
+                let mut index = OrderIndex::from(list);
+                if let Some((_, old)) = &guard.fetched {
+                    index.share_unchanged(old);
+                }
+                let list = Arc::new(index);
                 guard.fetched = Some((Instant::now(), list.clone()));
                 guard.failed = None;
                 Ok(Ok(list))
@@ -148,6 +152,17 @@ pub struct OrderIndex {
 impl OrderIndex {
     pub fn get(&self, id: u64) -> Option<&Order> {
         self.orders.get(&id).map(|o| o.as_ref())
+    }
+
+    /// Points every order that is the same as in `old` at `old`'s copy, dropping the one just
+    /// decoded: a refresh that finds most orders unchanged keeps the memory they already
+    /// occupy instead of a second copy scattered among the freed first.
+    fn share_unchanged(&mut self, old: &OrderIndex) {
+        for (id, order) in self.orders.iter_mut() {
+            if let Some(same) = old.orders.get(id).filter(|o| **o == *order) {
+                *order = same.clone();
+            }
+        }
     }
 }
 
@@ -251,6 +266,28 @@ mod tests {
         );
         assert!(matches!(get("k", q, Duration::ZERO).await, Ok(Ok(_))));
         assert_eq!(fetches.load(Ordering::SeqCst), 4, "stale: fetched again");
+    }
+
+    #[tokio::test]
+    async fn a_refresh_keeps_the_copies_of_unchanged_orders() {
+        let cache = OrderCache::default();
+        let q = QueryOptions::default();
+        let fetch = |orders: Vec<Order>| {
+            cache.get("k", q, Duration::ZERO, None, move || async move {
+                listed(&orders)
+            })
+        };
+        let Ok(Ok(first)) = fetch(vec![order(1, 1), order(2, 1)]).await else {
+            panic!("listed");
+        };
+        let Ok(Ok(second)) = fetch(vec![order(1, 1), order(2, 4), order(3, 1)]).await else {
+            panic!("listed");
+        };
+        // The unchanged order is the same allocation; the changed and the new one are new.
+        assert!(Arc::ptr_eq(&first.orders[&1], &second.orders[&1]));
+        assert!(!Arc::ptr_eq(&first.orders[&2], &second.orders[&2]));
+        assert_eq!(second.get(2).map(|o| o.quantity), Some(4));
+        assert_eq!(second.get(3).map(|o| o.quantity), Some(1));
     }
 
     #[tokio::test]
