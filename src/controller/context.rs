@@ -41,6 +41,9 @@ pub struct Settings {
     pub allow_api_key_secret_ref: bool,
     /// Whether `spec.secret.rolloutTargets` are acted on (`--rollout-targets`).
     pub rollout_targets: bool,
+    /// Whether this instance handles only the ProxyOrders matching `--selector`: its cache
+    /// then does not hold every ProxyOrder of a namespace.
+    pub sharded: bool,
 }
 
 pub struct Context {

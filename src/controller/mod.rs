@@ -106,6 +106,7 @@ pub async fn run(
             operator_namespace: operator_ns.clone(),
             allow_api_key_secret_ref: config.allow_api_key_secret_ref,
             rollout_targets: config.rollout_targets,
+            sharded: config.selector.is_some(),
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),

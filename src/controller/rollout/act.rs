@@ -90,8 +90,27 @@ pub async fn roll_out(
             Err(failure) => failure.note(&mut problems, &mut transient),
         }
     }
-    let cached = ctx.store.as_ref().map(|s| s.state()).unwrap_or_default();
-    let others: Vec<&ProxyOrder> = cached.iter().map(|o| o.as_ref()).collect();
+    let peers = match peers(ctx, &ns).await {
+        Ok(peers) => peers,
+        Err(e) => {
+            // Without the namespace's ProxyOrders a conflict cannot be ruled out: patch nothing.
+            let problem = Problem::Failed(format!(
+                "could not list the namespace's ProxyOrders to rule out a conflict: {e}"
+            ));
+            let transient_error =
+                !matches!(&e, kube::Error::Api(s) if s.code < 500 && s.code != 429);
+            Failure {
+                problem,
+                transient: transient_error.then_some(e),
+            }
+            .note(&mut problems, &mut transient);
+            let verdict = condition(&[], &problems);
+            status.rollout_hash = None;
+            set_condition(ctx, po, before, status, verdict, now).await;
+            return Ok(transient);
+        }
+    };
+    let others: Vec<&ProxyOrder> = peers.iter().map(|o| o.as_ref()).collect();
     let decision = decide(&hash, found, po, &others);
     let mut current = decision.current;
     problems.extend(decision.conflicts);
@@ -252,6 +271,19 @@ async fn read(ctx: &Context, ns: &str, target: &RolloutTarget) -> Result<Vec<Wor
         // The schema refuses a target with neither.
         (None, None) => Ok(Vec::new()),
     }
+}
+
+/// The ProxyOrders that may target the same workloads: the controller's cache, unless this
+/// instance is one of several split by `--selector`; then the cache holds only its own share,
+/// and the namespace's ProxyOrders are listed (only when a rollout is not settled), so two
+/// instances never take turns annotating one workload.
+async fn peers(ctx: &Context, ns: &str) -> Result<Vec<std::sync::Arc<ProxyOrder>>, kube::Error> {
+    if !ctx.settings.sharded {
+        return Ok(ctx.store.as_ref().map(|s| s.state()).unwrap_or_default());
+    }
+    let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), ns);
+    let list = api.list(&ListParams::default()).await?;
+    Ok(list.items.into_iter().map(std::sync::Arc::new).collect())
 }
 
 /// What a failed patch of `workload` means. A workload deleted after it was read is not

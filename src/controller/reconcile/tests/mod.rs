@@ -108,6 +108,7 @@ async fn world() -> World {
             operator_namespace: OPERATOR_NS.into(),
             allow_api_key_secret_ref: true,
             rollout_targets: true,
+            sharded: false,
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),

@@ -13,6 +13,7 @@ use crate::{
 };
 
 use super::*;
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
 const APP: &str = "app";
 const DB_LABELS: &str = "app=db";
@@ -331,6 +332,85 @@ async fn a_refused_patch_of_a_target_that_exists_says_so() {
                     .as_str()
                     .unwrap()
                     .contains("may not patch deployments"),
+                "{cond}"
+            );
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    w.sim.shutdown().await;
+}
+
+/// Under `--selector` the cache holds only this instance's share of the ProxyOrders: an older
+/// ProxyOrder of another instance that targets the same workload is found by listing the
+/// namespace, and the workload is left to it.
+#[tokio::test]
+async fn a_sharded_instance_lists_the_namespace_to_find_an_older_owner() {
+    let mut w = world().await;
+    Arc::get_mut(&mut w.ctx)
+        .expect("not shared yet")
+        .settings
+        .sharded = true;
+    let mut po = proxy_order(spec_with(vec![app_target()]));
+    po.metadata.creation_timestamp = Some(Time(Timestamp::from_second(1_800_000_100).unwrap()));
+    let mut older = proxy_order(spec_with(vec![app_target()]));
+    older.metadata.name = Some("other-shard".into());
+    older.metadata.uid = Some("uid-other-shard".into());
+    older.metadata.creation_timestamp = Some(Time(Timestamp::from_second(1_800_000_000).unwrap()));
+    let list = json!({
+        "apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrderList",
+        "metadata": {}, "items": [to_json(&older), to_json(&po)],
+    });
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        Step::get(format!(
+            "/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders"
+        ))
+        .reply(200, list),
+        // No patch: the older ProxyOrder owns the workload.
+        status_applied(&po, "101", |body| {
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["reason"], "TargetConflict", "{cond}");
+            assert!(
+                cond["message"].as_str().unwrap().contains("other-shard"),
+                "{cond}"
+            );
+            assert!(body["status"].get("rolloutHash").is_none(), "{body}");
+        }),
+    ]);
+    w.reconcile(&po, steps).await.unwrap();
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sharded_instance_that_cannot_list_the_namespace_patches_nothing() {
+    let mut w = world().await;
+    Arc::get_mut(&mut w.ctx)
+        .expect("not shared yet")
+        .settings
+        .sharded = true;
+    let po = proxy_order(spec_with(vec![app_target()]));
+    let mut steps = first_observation(&w.sim);
+    steps.extend([
+        read_order(&po),
+        secret_created(),
+        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+        Step::get(format!(
+            "/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders"
+        ))
+        .fail(403, "Forbidden"),
+        status_applied(&po, "101", |body| {
+            assert_ready(&body["status"]);
+            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+            assert_eq!(cond["status"], "False", "{cond}");
+            assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
+            assert!(
+                cond["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("rule out a conflict"),
                 "{cond}"
             );
         }),
