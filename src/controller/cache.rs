@@ -20,13 +20,48 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 
-/// `(namespace, name)`.
-type Key = (String, String);
+/// `namespace/name` (neither may contain a `/`), one allocation per object.
+type Key = Box<str>;
+
+fn key(ns: &str, name: &str) -> Key {
+    let mut k = String::with_capacity(ns.len() + 1 + name.len());
+    k.push_str(ns);
+    k.push('/');
+    k.push_str(name);
+    k.into_boxed_str()
+}
+
+/// A resourceVersion as the index keeps it: the decimal numbers the API server hands out
+/// inline, anything else (they are opaque strings) as text. Only compared for equality, and
+/// only a canonical number is stored as one, so two different strings never compare equal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Version {
+    Number(u64),
+    Text(Box<str>),
+}
+
+impl Version {
+    fn of(rv: &str) -> Self {
+        match rv.parse::<u64>() {
+            Ok(n) if n.to_string() == rv => Version::Number(n),
+            _ => Version::Text(rv.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Version::Number(n) => write!(f, "{n}"),
+            Version::Text(t) => f.write_str(t),
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
-    resource_version: String,
-    label: Option<String>,
+    resource_version: Version,
+    label: Option<Box<str>>,
 }
 
 #[derive(Default)]
@@ -78,7 +113,7 @@ impl VersionIndex {
     /// delivered the same change. Disagreement therefore means "changing": no version is
     /// vouched for, so the object is read from the API server rather than served stale.
     fn entry(&self, ns: &str, name: &str) -> Option<Entry> {
-        let key = (ns.to_string(), name.to_string());
+        let key = key(ns, name);
         let streams = self.streams.lock();
         let mut found: Option<Entry> = None;
         for s in streams.iter() {
@@ -97,12 +132,12 @@ impl VersionIndex {
     /// The resourceVersion the watches covering `ns/name` report, if one covers it and all that
     /// do agree.
     pub fn version(&self, ns: &str, name: &str) -> Option<String> {
-        self.entry(ns, name).map(|e| e.resource_version)
+        self.entry(ns, name).map(|e| e.resource_version.to_string())
     }
 
     /// Whether a watch reports `ns/name`, and the value of the index's label on it.
     pub fn label(&self, ns: &str, name: &str) -> Option<Option<String>> {
-        self.entry(ns, name).map(|e| e.label)
+        self.entry(ns, name).map(|e| e.label.map(String::from))
     }
 }
 
@@ -114,10 +149,17 @@ impl Tracker {
     }
 
     fn entry<K: kube::Resource>(&self, obj: &PartialObjectMeta<K>) -> Option<(Key, Entry)> {
-        let resource_version = obj.resource_version()?;
-        let label = self.label.and_then(|l| obj.labels().get(l).cloned());
+        let resource_version = Version::of(obj.metadata.resource_version.as_deref()?);
+        let label = self
+            .label
+            .and_then(|l| obj.labels().get(l))
+            .map(|v| v.as_str().into());
+        let meta = &obj.metadata;
         Some((
-            (obj.namespace().unwrap_or_default(), obj.name_any()),
+            key(
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default(),
+            ),
             Entry {
                 resource_version,
                 label,
@@ -163,10 +205,10 @@ impl Tracker {
                 news
             }
             watcher::Event::Delete(obj) => {
-                let key = (obj.namespace().unwrap_or_default(), obj.name_any());
-                part.live.remove(&key);
+                let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                part.live.remove(&key(&ns, &name));
                 if let Some(cache) = &self.on_delete {
-                    cache.forget(&key.0, &key.1);
+                    cache.forget(&ns, &name);
                 }
                 true
             }
@@ -221,7 +263,7 @@ impl SecretCache {
         let version = self.index.version(ns, name)?;
         let copies = self.copies.lock();
         copies
-            .get(&(ns.to_string(), name.to_string()))
+            .get(&key(ns, name))
             .filter(|s| s.metadata.resource_version.as_deref() == Some(version.as_str()))
             .cloned()
     }
@@ -241,15 +283,13 @@ impl SecretCache {
         if secret.metadata.resource_version.is_some() {
             self.copies
                 .lock()
-                .insert((ns.to_string(), secret.name_any()), secret.clone());
+                .insert(key(ns, &secret.name_any()), secret.clone());
         }
         secret
     }
 
     pub fn forget(&self, ns: &str, name: &str) {
-        self.copies
-            .lock()
-            .remove(&(ns.to_string(), name.to_string()));
+        self.copies.lock().remove(&key(ns, name));
     }
 
     /// How many copies are kept.
@@ -267,14 +307,17 @@ impl SecretCache {
 /// The resourceVersions each ProxyOrder (by UID) had before and after this process last
 /// wrote it.
 #[derive(Default)]
-pub struct Written(Mutex<HashMap<String, (Option<String>, String)>>);
+pub struct Written(Mutex<HashMap<Box<str>, (Option<Version>, Version)>>);
 
 impl Written {
     /// A write of `uid` that replaced version `before` and left version `after`.
     pub fn note(&self, uid: &str, before: Option<String>, after: Option<String>) {
         let mut map = self.0.lock();
         match after {
-            Some(after) => map.insert(uid.to_string(), (before, after)),
+            Some(after) => map.insert(
+                uid.into(),
+                (before.as_deref().map(Version::of), Version::of(&after)),
+            ),
             None => map.remove(uid),
         };
     }
@@ -282,17 +325,22 @@ impl Written {
     /// Whether `resource_version` is the version this process's last write of `uid` left:
     /// then a cached copy at that version is as current as a fresh read.
     pub fn is_last(&self, uid: &str, resource_version: Option<&str>) -> bool {
-        let map = self.0.lock();
-        resource_version.is_some()
-            && map.get(uid).map(|(_, after)| after.as_str()) == resource_version
+        let Some(rv) = resource_version.map(Version::of) else {
+            return false;
+        };
+        self.0.lock().get(uid).is_some_and(|(_, after)| *after == rv)
     }
 
     /// Whether `resource_version` is the version this process's last write of `uid` replaced:
     /// then a cached copy at that version lags that write, and the watch will bring it.
     pub fn is_replaced(&self, uid: &str, resource_version: Option<&str>) -> bool {
-        let map = self.0.lock();
-        resource_version.is_some()
-            && map.get(uid).and_then(|(before, _)| before.as_deref()) == resource_version
+        let Some(rv) = resource_version.map(Version::of) else {
+            return false;
+        };
+        self.0
+            .lock()
+            .get(uid)
+            .is_some_and(|(before, _)| before.as_ref() == Some(&rv))
     }
 
     pub fn forget(&self, uid: &str) {
@@ -381,6 +429,37 @@ mod tests {
         two.apply(&Ev::Init);
         two.apply(&Ev::InitDone);
         assert_eq!(index.version("a", "s").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn versions_are_kept_exactly_numbers_or_not() {
+        for rv in [
+            "0",
+            "7",
+            "18446744073709551615",
+            "007",
+            "+7",
+            "18446744073709551616",
+            "a1",
+            "",
+        ] {
+            assert_eq!(Version::of(rv).to_string(), rv);
+        }
+        assert_eq!(Version::of("42"), Version::Number(42));
+        assert_ne!(Version::of("007"), Version::of("7"));
+        assert_ne!(Version::of("+7"), Version::of("7"));
+        let index = VersionIndex::new(Some("holder"));
+        let t = index.tracker();
+        t.apply(&watcher::Event::Apply(meta("a", "s", "0012", Some("u1"))));
+        assert_eq!(index.version("a", "s").as_deref(), Some("0012"));
+        assert!(!t.apply(&watcher::Event::Apply(meta("a", "s", "0012", Some("u1")))));
+        assert!(t.apply(&watcher::Event::Apply(meta("a", "s", "12", Some("u1")))));
+        assert_eq!(index.label("a", "s"), Some(Some("u1".to_string())));
+        // Keys do not run into each other.
+        t.apply(&watcher::Event::Apply(meta("a", "b-c", "1", None)));
+        t.apply(&watcher::Event::Apply(meta("a-b", "c", "2", None)));
+        assert_eq!(index.version("a", "b-c").as_deref(), Some("1"));
+        assert_eq!(index.version("a-b", "c").as_deref(), Some("2"));
     }
 
     #[test]
