@@ -307,7 +307,10 @@ impl SecretCache {
 /// The resourceVersions each ProxyOrder (by UID) had before and after this process last
 /// wrote it.
 #[derive(Default)]
-pub struct Written(Mutex<HashMap<Box<str>, (Option<Version>, Version)>>);
+pub struct Written(Mutex<HashMap<Box<str>, Write>>);
+
+/// The version a write replaced (if known) and the one it left.
+type Write = (Option<Version>, Version);
 
 impl Written {
     /// A write of `uid` that replaced version `before` and left version `after`.
