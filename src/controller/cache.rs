@@ -331,7 +331,10 @@ impl Written {
         let Some(rv) = resource_version.map(Version::of) else {
             return false;
         };
-        self.0.lock().get(uid).is_some_and(|(_, after)| *after == rv)
+        self.0
+            .lock()
+            .get(uid)
+            .is_some_and(|(_, after)| *after == rv)
     }
 
     /// Whether `resource_version` is the version this process's last write of `uid` replaced:

@@ -30,6 +30,25 @@ fn statefulsets_path() -> String {
     format!("/apis/apps/v1/namespaces/{NS}/statefulsets")
 }
 
+fn proxyorders_path() -> String {
+    format!("/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders")
+}
+
+/// A world whose operator settings `change` adjusts.
+async fn world_with(change: impl FnOnce(&mut crate::controller::context::Settings)) -> World {
+    let mut w = world().await;
+    change(&mut Arc::get_mut(&mut w.ctx).expect("not shared yet").settings);
+    w
+}
+
+/// The first reconcile of `po` up to its Secret's creation, then `rest`.
+fn after_the_secret(w: &World, po: &ProxyOrder, rest: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut steps = first_observation(&w.sim);
+    steps.extend([read_order(po), secret_created()]);
+    steps.extend(rest);
+    steps
+}
+
 /// The port change of [`port_spec`] with these rollout targets.
 fn spec_with(targets: Vec<RolloutTarget>) -> ProxyOrderSpec {
     ProxyOrderSpec {
@@ -125,36 +144,37 @@ async fn new_credentials_annotate_every_target_once_then_nothing_is_written() {
     let db_hash = Arc::new(Mutex::new(None));
     let written = Arc::new(Mutex::new(Value::Null));
     let keep = written.clone();
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        // Each target is read after the Secret is written: by name, and by its selector.
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        Step::get(statefulsets_path())
-            .check(|req| {
-                assert!(
-                    req.query.contains("labelSelector=app%3Ddb"),
-                    "{} has no labelSelector={DB_LABELS}",
-                    req.query
-                )
-            })
-            .reply(
-                200,
-                json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
-                        "items": [workload("StatefulSet", "db", Some("sha256:stale"))] }),
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            // Each target is read after the Secret is written: by name, and by its selector.
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            Step::get(statefulsets_path())
+                .check(|req| {
+                    assert!(
+                        req.query.contains("labelSelector=app%3Ddb"),
+                        "{} has no labelSelector={DB_LABELS}",
+                        req.query
+                    )
+                })
+                .reply(
+                    200,
+                    json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
+                            "items": [workload("StatefulSet", "db", Some("sha256:stale"))] }),
+                ),
+            annotated(app_path(), "Deployment", app_hash.clone()),
+            annotated(
+                format!("{}/db", statefulsets_path()),
+                "StatefulSet",
+                db_hash.clone(),
             ),
-        annotated(app_path(), "Deployment", app_hash.clone()),
-        annotated(
-            format!("{}/db", statefulsets_path()),
-            "StatefulSet",
-            db_hash.clone(),
-        ),
-        status_applied(&po, "101", move |body| {
-            assert_ready(&body["status"]);
-            *keep.lock() = body["status"].clone();
-        }),
-    ]);
+            status_applied(&po, "101", move |body| {
+                assert_ready(&body["status"]);
+                *keep.lock() = body["status"].clone();
+            }),
+        ],
+    );
     let action = w
         .reconcile(&po, steps)
         .await
@@ -224,26 +244,27 @@ async fn new_credentials_annotate_every_target_once_then_nothing_is_written() {
 async fn a_forbidden_target_is_a_condition_and_the_credentials_are_kept() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).fail(403, "Forbidden"),
-        status_applied(&po, "101", |body| {
-            let status = &body["status"];
-            assert_ready(status);
-            let cond = condition(status, ROLLOUTS_UPDATED);
-            assert_eq!(cond["status"], "False", "{cond}");
-            assert_eq!(cond["reason"], "Forbidden");
-            assert!(
-                cond["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("may not get deployments"),
-                "{cond}"
-            );
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).fail(403, "Forbidden"),
+            status_applied(&po, "101", |body| {
+                let status = &body["status"];
+                assert_ready(status);
+                let cond = condition(status, ROLLOUTS_UPDATED);
+                assert_eq!(cond["status"], "False", "{cond}");
+                assert_eq!(cond["reason"], "Forbidden");
+                assert!(
+                    cond["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("may not get deployments"),
+                    "{cond}"
+                );
+            }),
+        ],
+    );
     let action = w
         .reconcile(&po, steps)
         .await
@@ -258,32 +279,33 @@ async fn a_missing_target_leaves_the_others_patched() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target(), db_target()]));
     let db_hash = Arc::new(Mutex::new(None));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).fail(404, "NotFound"),
-        Step::get(statefulsets_path()).reply(
-            200,
-            json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
-                    "items": [workload("StatefulSet", "db", None)] }),
-        ),
-        annotated(
-            format!("{}/db", statefulsets_path()),
-            "StatefulSet",
-            db_hash.clone(),
-        ),
-        status_applied(&po, "101", |body| {
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
-            // Not settled: the next reconcile reads the targets again.
-            assert!(body["status"].get("rolloutHash").is_none(), "{body}");
-            assert_eq!(
-                cond["message"],
-                "Deployment/app not found. StatefulSet/db carries the current credentials hash"
-            );
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).fail(404, "NotFound"),
+            Step::get(statefulsets_path()).reply(
+                200,
+                json!({ "apiVersion": "apps/v1", "kind": "StatefulSetList", "metadata": {},
+                        "items": [workload("StatefulSet", "db", None)] }),
+            ),
+            annotated(
+                format!("{}/db", statefulsets_path()),
+                "StatefulSet",
+                db_hash.clone(),
+            ),
+            status_applied(&po, "101", |body| {
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
+                // Not settled: the next reconcile reads the targets again.
+                assert!(body["status"].get("rolloutHash").is_none(), "{body}");
+                assert_eq!(
+                    cond["message"],
+                    "Deployment/app not found. StatefulSet/db carries the current credentials hash"
+                );
+            }),
+        ],
+    );
     w.reconcile(&po, steps).await.unwrap();
     assert!(db_hash.lock().is_some());
     w.sim.shutdown().await;
@@ -293,21 +315,22 @@ async fn a_missing_target_leaves_the_others_patched() {
 async fn a_target_deleted_between_its_read_and_its_patch_is_not_found_not_forbidden() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        // Deleted meanwhile: the apply would create it, which the operator may not do.
-        Step::patch(app_path()).fail(403, "Forbidden"),
-        Step::get(app_path()).fail(404, "NotFound"),
-        status_applied(&po, "101", |body| {
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["status"], "False", "{cond}");
-            assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
-            assert_eq!(cond["message"], "Deployment/app not found");
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            // Deleted meanwhile: the apply would create it, which the operator may not do.
+            Step::patch(app_path()).fail(403, "Forbidden"),
+            Step::get(app_path()).fail(404, "NotFound"),
+            status_applied(&po, "101", |body| {
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["status"], "False", "{cond}");
+                assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
+                assert_eq!(cond["message"], "Deployment/app not found");
+            }),
+        ],
+    );
     w.reconcile(&po, steps).await.unwrap();
     assert!(!w.event_reasons().contains(&"Forbidden".to_string()));
     w.sim.shutdown().await;
@@ -317,25 +340,26 @@ async fn a_target_deleted_between_its_read_and_its_patch_is_not_found_not_forbid
 async fn a_refused_patch_of_a_target_that_exists_says_so() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        Step::patch(app_path()).fail(403, "Forbidden"),
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        status_applied(&po, "101", |body| {
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["reason"], "Forbidden", "{cond}");
-            assert!(
-                cond["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("may not patch deployments"),
-                "{cond}"
-            );
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            Step::patch(app_path()).fail(403, "Forbidden"),
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            status_applied(&po, "101", |body| {
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["reason"], "Forbidden", "{cond}");
+                assert!(
+                    cond["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("may not patch deployments"),
+                    "{cond}"
+                );
+            }),
+        ],
+    );
     w.reconcile(&po, steps).await.unwrap();
     w.sim.shutdown().await;
 }
@@ -345,11 +369,7 @@ async fn a_refused_patch_of_a_target_that_exists_says_so() {
 /// namespace, and the workload is left to it.
 #[tokio::test]
 async fn a_sharded_instance_lists_the_namespace_to_find_an_older_owner() {
-    let mut w = world().await;
-    Arc::get_mut(&mut w.ctx)
-        .expect("not shared yet")
-        .settings
-        .sharded = true;
+    let mut w = world_with(|s| s.sharded = true).await;
     let mut po = proxy_order(spec_with(vec![app_target()]));
     po.metadata.creation_timestamp = Some(Time(Timestamp::from_second(1_800_000_100).unwrap()));
     let mut older = proxy_order(spec_with(vec![app_target()]));
@@ -360,61 +380,53 @@ async fn a_sharded_instance_lists_the_namespace_to_find_an_older_owner() {
         "apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrderList",
         "metadata": {}, "items": [to_json(&older), to_json(&po)],
     });
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        Step::get(format!(
-            "/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders"
-        ))
-        .reply(200, list),
-        // No patch: the older ProxyOrder owns the workload.
-        status_applied(&po, "101", |body| {
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["reason"], "TargetConflict", "{cond}");
-            assert!(
-                cond["message"].as_str().unwrap().contains("other-shard"),
-                "{cond}"
-            );
-            assert!(body["status"].get("rolloutHash").is_none(), "{body}");
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            Step::get(proxyorders_path()).reply(200, list),
+            // No patch: the older ProxyOrder owns the workload.
+            status_applied(&po, "101", |body| {
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["reason"], "TargetConflict", "{cond}");
+                assert!(
+                    cond["message"].as_str().unwrap().contains("other-shard"),
+                    "{cond}"
+                );
+                assert!(body["status"].get("rolloutHash").is_none(), "{body}");
+            }),
+        ],
+    );
     w.reconcile(&po, steps).await.unwrap();
     w.sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_sharded_instance_that_cannot_list_the_namespace_patches_nothing() {
-    let mut w = world().await;
-    Arc::get_mut(&mut w.ctx)
-        .expect("not shared yet")
-        .settings
-        .sharded = true;
+    let mut w = world_with(|s| s.sharded = true).await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-        Step::get(format!(
-            "/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders"
-        ))
-        .fail(403, "Forbidden"),
-        status_applied(&po, "101", |body| {
-            assert_ready(&body["status"]);
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["status"], "False", "{cond}");
-            assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
-            assert!(
-                cond["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("rule out a conflict"),
-                "{cond}"
-            );
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
+            Step::get(proxyorders_path()).fail(403, "Forbidden"),
+            status_applied(&po, "101", |body| {
+                assert_ready(&body["status"]);
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["status"], "False", "{cond}");
+                assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
+                assert!(
+                    cond["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("rule out a conflict"),
+                    "{cond}"
+                );
+            }),
+        ],
+    );
     w.reconcile(&po, steps).await.unwrap();
     w.sim.shutdown().await;
 }
@@ -423,18 +435,19 @@ async fn a_sharded_instance_that_cannot_list_the_namespace_patches_nothing() {
 async fn an_unavailable_api_server_retries_after_the_status_is_written() {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        Step::get(app_path()).fail(503, "ServiceUnavailable"),
-        // The provider's answer is saved all the same.
-        status_applied(&po, "101", |body| {
-            assert_ready(&body["status"]);
-            let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-            assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
-        }),
-    ]);
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [
+            Step::get(app_path()).fail(503, "ServiceUnavailable"),
+            // The provider's answer is saved all the same.
+            status_applied(&po, "101", |body| {
+                assert_ready(&body["status"]);
+                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+                assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
+            }),
+        ],
+    );
     let err = w
         .reconcile(&po, steps)
         .await
@@ -449,22 +462,17 @@ async fn an_unavailable_api_server_retries_after_the_status_is_written() {
 
 #[tokio::test]
 async fn without_the_flag_targets_are_not_read_and_the_condition_says_so() {
-    let mut w = world().await;
-    Arc::get_mut(&mut w.ctx)
-        .expect("not shared yet")
-        .settings
-        .rollout_targets = false;
+    let mut w = world_with(|s| s.rollout_targets = false).await;
     let po = proxy_order(spec_with(vec![app_target()]));
-    let mut steps = first_observation(&w.sim);
-    steps.extend([
-        read_order(&po),
-        secret_created(),
-        status_applied(&po, "101", |body| {
+    let steps = after_the_secret(
+        &w,
+        &po,
+        [status_applied(&po, "101", |body| {
             let cond = condition(&body["status"], ROLLOUTS_UPDATED);
             assert_eq!(cond["status"], "False", "{cond}");
             assert_eq!(cond["reason"], "RolloutDisabled");
-        }),
-    ]);
+        })],
+    );
     w.reconcile(&po, steps).await.unwrap();
     w.sim.shutdown().await;
 }
