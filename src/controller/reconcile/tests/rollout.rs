@@ -49,6 +49,19 @@ fn after_the_secret(w: &World, po: &ProxyOrder, rest: impl IntoIterator<Item = S
     steps
 }
 
+/// Asserts the written status's `RolloutsUpdated` condition: False with `reason`, its message
+/// mentioning `mentions`.
+fn rollout_condition_is(body: &Value, reason: &str, mentions: &str) {
+    let cond = condition(&body["status"], ROLLOUTS_UPDATED);
+    assert_eq!(
+        (&cond["status"], &cond["reason"]),
+        (&json!("False"), &json!(reason)),
+        "{cond}"
+    );
+    let message = cond["message"].as_str().unwrap_or_default();
+    assert!(message.contains(mentions), "{cond}");
+}
+
 /// The port change of [`port_spec`] with these rollout targets.
 fn spec_with(targets: Vec<RolloutTarget>) -> ProxyOrderSpec {
     ProxyOrderSpec {
@@ -311,57 +324,42 @@ async fn a_missing_target_leaves_the_others_patched() {
     w.sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_target_deleted_between_its_read_and_its_patch_is_not_found_not_forbidden() {
+/// A patch of the one target refused with 403, then `read_after` (the check whether it still
+/// exists): the condition must say `reason`, mentioning `mentions`.
+async fn refused_patch(read_after: Step, reason: &str, mentions: &str) -> Vec<String> {
     let mut w = world().await;
     let po = proxy_order(spec_with(vec![app_target()]));
+    let (reason, mentions) = (reason.to_string(), mentions.to_string());
     let steps = after_the_secret(
         &w,
         &po,
         [
             Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-            // Deleted meanwhile: the apply would create it, which the operator may not do.
             Step::patch(app_path()).fail(403, "Forbidden"),
-            Step::get(app_path()).fail(404, "NotFound"),
-            status_applied(&po, "101", |body| {
-                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-                assert_eq!(cond["status"], "False", "{cond}");
-                assert_eq!(cond["reason"], "TargetNotFound", "{cond}");
-                assert_eq!(cond["message"], "Deployment/app not found");
+            read_after,
+            status_applied(&po, "101", move |body| {
+                rollout_condition_is(body, &reason, &mentions);
             }),
         ],
     );
     w.reconcile(&po, steps).await.unwrap();
-    assert!(!w.event_reasons().contains(&"Forbidden".to_string()));
+    let events = w.event_reasons();
     w.sim.shutdown().await;
+    events
+}
+
+#[tokio::test]
+async fn a_target_deleted_between_its_read_and_its_patch_is_not_found_not_forbidden() {
+    // Deleted meanwhile: the apply would create it, which the operator may not do.
+    let gone = Step::get(app_path()).fail(404, "NotFound");
+    let events = refused_patch(gone, "TargetNotFound", "Deployment/app not found").await;
+    assert!(!events.contains(&"Forbidden".to_string()), "{events:?}");
 }
 
 #[tokio::test]
 async fn a_refused_patch_of_a_target_that_exists_says_so() {
-    let mut w = world().await;
-    let po = proxy_order(spec_with(vec![app_target()]));
-    let steps = after_the_secret(
-        &w,
-        &po,
-        [
-            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-            Step::patch(app_path()).fail(403, "Forbidden"),
-            Step::get(app_path()).reply(200, workload("Deployment", APP, None)),
-            status_applied(&po, "101", |body| {
-                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-                assert_eq!(cond["reason"], "Forbidden", "{cond}");
-                assert!(
-                    cond["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("may not patch deployments"),
-                    "{cond}"
-                );
-            }),
-        ],
-    );
-    w.reconcile(&po, steps).await.unwrap();
-    w.sim.shutdown().await;
+    let there = Step::get(app_path()).reply(200, workload("Deployment", APP, None));
+    refused_patch(there, "Forbidden", "may not patch deployments").await;
 }
 
 /// Under `--selector` the cache holds only this instance's share of the ProxyOrders: an older
@@ -388,12 +386,7 @@ async fn a_sharded_instance_lists_the_namespace_to_find_an_older_owner() {
             Step::get(proxyorders_path()).reply(200, list),
             // No patch: the older ProxyOrder owns the workload.
             status_applied(&po, "101", |body| {
-                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-                assert_eq!(cond["reason"], "TargetConflict", "{cond}");
-                assert!(
-                    cond["message"].as_str().unwrap().contains("other-shard"),
-                    "{cond}"
-                );
+                rollout_condition_is(body, "TargetConflict", "other-shard");
                 assert!(body["status"].get("rolloutHash").is_none(), "{body}");
             }),
         ],
@@ -414,16 +407,7 @@ async fn a_sharded_instance_that_cannot_list_the_namespace_patches_nothing() {
             Step::get(proxyorders_path()).fail(403, "Forbidden"),
             status_applied(&po, "101", |body| {
                 assert_ready(&body["status"]);
-                let cond = condition(&body["status"], ROLLOUTS_UPDATED);
-                assert_eq!(cond["status"], "False", "{cond}");
-                assert_eq!(cond["reason"], "RolloutFailed", "{cond}");
-                assert!(
-                    cond["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("rule out a conflict"),
-                    "{cond}"
-                );
+                rollout_condition_is(body, "RolloutFailed", "rule out a conflict");
             }),
         ],
     );
