@@ -343,7 +343,7 @@ async fn announce_transition(
 
 /// Publishes an Event. Events with the same type, reason and action are counted as one
 /// series, so `action` names what was done (e.g. which fields a call changed).
-async fn publish(
+pub(super) async fn publish(
     ctx: &Context,
     po: &ProxyOrder,
     type_: EventType,

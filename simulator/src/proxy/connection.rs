@@ -175,88 +175,60 @@ fn current_access(shared: &Shared, order_id: u64, local: SocketAddr) -> Option<A
 
 async fn handle(mut stream: TcpStream, peer: SocketAddr, order_id: u64, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
-    let Ok(local) = stream.local_addr() else {
-        return;
-    };
-    let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)).await {
-        Ok(Ok(HeadRead::Complete(head, rest))) => (head, rest),
-        Ok(Ok(HeadRead::TooLarge)) => {
-            finish(
-                &shared,
-                order_id,
-                &mut stream,
-                ConnectOutcome::BadRequest,
-                ANSWER_400,
-            )
-            .await;
-            return;
+    match admit(&mut stream, peer, order_id, &shared).await {
+        Verdict::Tunnel(target, rest) => tunnel(&shared, order_id, stream, target, &rest).await,
+        Verdict::Answer(outcome, answer) => {
+            finish(&shared, order_id, &mut stream, outcome, answer).await
         }
-        Ok(Ok(HeadRead::Closed)) | Ok(Err(_)) | Err(_) => return,
+        Verdict::Close => {}
+    }
+}
+
+/// What to do with one connection, after reading its request head.
+enum Verdict {
+    /// Connected to the target: tunnel, starting with the bytes the client sent early.
+    Tunnel(TcpStream, Vec<u8>),
+    /// Answer and close.
+    Answer(ConnectOutcome, &'static [u8]),
+    /// Close unanswered.
+    Close,
+}
+
+async fn admit(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    order_id: u64,
+    shared: &Shared,
+) -> Verdict {
+    let bad = |answer| Verdict::Answer(ConnectOutcome::BadRequest, answer);
+    let Ok(local) = stream.local_addr() else {
+        return Verdict::Close;
+    };
+    let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(stream)).await {
+        Ok(Ok(HeadRead::Complete(head, rest))) => (head, rest),
+        Ok(Ok(HeadRead::TooLarge)) => return bad(ANSWER_400),
+        Ok(Ok(HeadRead::Closed)) | Ok(Err(_)) | Err(_) => return Verdict::Close,
     };
     let Some(head) = parse_head(&head) else {
-        finish(
-            &shared,
-            order_id,
-            &mut stream,
-            ConnectOutcome::BadRequest,
-            ANSWER_400,
-        )
-        .await;
-        return;
+        return bad(ANSWER_400);
     };
     if head.method != "CONNECT" {
-        finish(
-            &shared,
-            order_id,
-            &mut stream,
-            ConnectOutcome::BadRequest,
-            ANSWER_405,
-        )
-        .await;
-        return;
+        return bad(ANSWER_405);
     }
     if !valid_target(&head.target) {
-        finish(
-            &shared,
-            order_id,
-            &mut stream,
-            ConnectOutcome::BadRequest,
-            ANSWER_400,
-        )
-        .await;
-        return;
+        return bad(ANSWER_400);
     }
-    let Some(access) = current_access(&shared, order_id, local) else {
+    let Some(access) = current_access(shared, order_id, local) else {
         // No longer served here: close unanswered, like a port nobody listens on.
-        return;
+        return Verdict::Close;
     };
     if !authorised(&access, peer.ip(), head.authorization.as_deref()) {
-        finish(
-            &shared,
-            order_id,
-            &mut stream,
-            ConnectOutcome::Rejected,
-            ANSWER_407,
-        )
-        .await;
-        return;
+        return Verdict::Answer(ConnectOutcome::Rejected, ANSWER_407);
     }
-    let target = match tokio::time::timeout(TARGET_TIMEOUT, TcpStream::connect(&head.target)).await
-    {
-        Ok(Ok(target)) => target,
-        Ok(Err(_)) | Err(_) => {
-            finish(
-                &shared,
-                order_id,
-                &mut stream,
-                ConnectOutcome::TargetUnreachable,
-                ANSWER_502,
-            )
-            .await;
-            return;
-        }
-    };
-    tunnel(&shared, order_id, stream, target, &rest).await;
+    match tokio::time::timeout(TARGET_TIMEOUT, TcpStream::connect(&head.target)).await {
+        Ok(Ok(target)) => Verdict::Tunnel(target, rest),
+        Ok(Err(_)) | Err(_) => Verdict::Answer(ConnectOutcome::TargetUnreachable, ANSWER_502),
+    }
 }
 
 /// Records the outcome, then sends the answer and closes the connection.

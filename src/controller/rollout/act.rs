@@ -6,17 +6,17 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::Time,
 };
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     api::{DynamicObject, ListParams, Patch, PatchParams},
     discovery::ApiResource,
-    runtime::events::{Event, EventType, Recorder},
+    runtime::events::EventType,
 };
 use serde_json::json;
 use tracing::debug;
 
 use super::{
-    Problem, ROLLOUTS_UPDATED, Workload, WorkloadRef, condition, credentials_hash, decide,
-    disabled, kind_name, listed, selector_query, targets,
+    Decision, Problem, ROLLOUTS_UPDATED, Workload, WorkloadRef, condition, credentials_hash,
+    decide, disabled, kind_name, listed, selector_query, targets,
 };
 use crate::{
     controller::{
@@ -90,28 +90,25 @@ pub async fn roll_out(
             Err(failure) => failure.note(&mut problems, &mut transient),
         }
     }
-    let peers = match peers(ctx, &ns).await {
-        Ok(peers) => peers,
+    let decision = match peers(ctx, &ns).await {
+        Ok(peers) => {
+            let others: Vec<&ProxyOrder> = peers.iter().map(|o| o.as_ref()).collect();
+            decide(&hash, found, po, &others)
+        }
         Err(e) => {
             // Without the namespace's ProxyOrders a conflict cannot be ruled out: patch nothing.
             let problem = Problem::Failed(format!(
                 "could not list the namespace's ProxyOrders to rule out a conflict: {e}"
             ));
-            let transient_error =
-                !matches!(&e, kube::Error::Api(s) if s.code < 500 && s.code != 429);
+            let retry = !matches!(&e, kube::Error::Api(s) if s.code < 500 && s.code != 429);
             Failure {
                 problem,
-                transient: transient_error.then_some(e),
+                transient: retry.then_some(e),
             }
             .note(&mut problems, &mut transient);
-            let verdict = condition(&[], &problems);
-            status.rollout_hash = None;
-            set_condition(ctx, po, before, status, verdict, now).await;
-            return Ok(transient);
+            Decision::default()
         }
     };
-    let others: Vec<&ProxyOrder> = peers.iter().map(|o| o.as_ref()).collect();
-    let decision = decide(&hash, found, po, &others);
     let mut current = decision.current;
     problems.extend(decision.conflicts);
 
@@ -329,21 +326,7 @@ async fn patch(
     Ok(())
 }
 
-/// Publishes an Event about the ProxyOrder (Warnings through the shared recorder, which counts
-/// repeats as one series).
+/// Publishes an Event about the ProxyOrder under the action `Rollout`.
 async fn publish(ctx: &Context, po: &ProxyOrder, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Rollout".to_string(),
-        secondary: None,
-    };
-    let recorder = match type_ {
-        EventType::Warning => ctx.recorder.clone(),
-        EventType::Normal => Recorder::new(ctx.client.clone(), ctx.reporter.clone()),
-    };
-    if let Err(e) = recorder.publish(&event, &po.object_ref(&())).await {
-        debug!(error = %e, "could not publish event");
-    }
+    crate::controller::reconcile::publish(ctx, po, type_, reason, "Rollout", note).await;
 }
