@@ -97,6 +97,14 @@ fn spec_with_targets(order: u64, targets: Value) -> Value {
            "password": {"generate": true}, "secret": {"rolloutTargets": targets}})
 }
 
+/// Applies ProxyOrder `rol` targeting the Deployments labelled `app=web`, and waits until it
+/// is Ready.
+async fn apply_web_by_selector(env: &Env) {
+    let targets = json!([{"kind": "Deployment", "selector": {"matchLabels": {"app": "web"}}}]);
+    env.apply("rol", spec_with_targets(ACTIVE, targets)).await;
+    env.wait_ready("rol").await;
+}
+
 #[tokio::test]
 async fn a_deployment_rolls_once_per_rotation_and_never_otherwise() {
     // The chart's permissions with rollout.enabled: they are enough.
@@ -107,15 +115,7 @@ async fn a_deployment_rolls_once_per_rotation_and_never_otherwise() {
     create_deployment(&env, "bystander").await;
     wait_replica_sets(&env, "web", None, 1).await;
 
-    env.apply(
-        "rol",
-        spec_with_targets(
-            ACTIVE,
-            json!([{"kind": "Deployment", "selector": {"matchLabels": {"app": "web"}}}]),
-        ),
-    )
-    .await;
-    env.wait_ready("rol").await;
+    apply_web_by_selector(&env).await;
     let po = env
         .wait_condition("rol", ROLLOUTS, "True", "UpToDate")
         .await;
@@ -259,15 +259,7 @@ async fn without_the_charts_rollout_permissions_nothing_is_touched_and_the_condi
     // The chart's default permissions, the operator asked to act on rollout targets anyway.
     let env = Env::start_as_chart_with("rollout-forbidden", &[], &["--rollout-targets"]).await;
     create_deployment(&env, "web").await;
-    env.apply(
-        "rol",
-        spec_with_targets(
-            ACTIVE,
-            json!([{"kind": "Deployment", "selector": {"matchLabels": {"app": "web"}}}]),
-        ),
-    )
-    .await;
-    env.wait_ready("rol").await;
+    apply_web_by_selector(&env).await;
     let po = env
         .wait_condition("rol", ROLLOUTS, "False", "Forbidden")
         .await;

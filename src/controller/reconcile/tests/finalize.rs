@@ -66,13 +66,32 @@ fn finalizers_set(rv: &'static str, finalizers: Vec<&'static str>, po: &ProxyOrd
         .reply(200, to_json(po))
 }
 
+/// `po` once its finalizers are removed.
+fn without_finalizers(po: &ProxyOrder) -> ProxyOrder {
+    let mut gone = po.clone();
+    gone.metadata.finalizers = Some(Vec::new());
+    gone
+}
+
+/// The deleting `po` is read once and its finalizer removed; the provider gets no request.
+async fn lets_go_without_a_provider_request(po: ProxyOrder) {
+    let mut w = world().await;
+    let steps = vec![
+        read_order(&po),
+        finalizers_set(RV, vec![], &without_finalizers(&po)),
+    ];
+    let action = w.reconcile(&po, steps).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    assert!(w.sim.requests().is_empty(), "{:?}", w.sim.requests());
+    w.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn deleting_with_revoke_rotates_the_password_and_clears_the_allow_list_then_lets_go() {
     let mut w = world().await;
     let po = deleting(managed(Some(DeletionPolicy::Revoke)), &[FINALIZER]);
     let before = w.live_password();
-    let mut gone = po.clone();
-    gone.metadata.finalizers = Some(Vec::new());
+    let gone = without_finalizers(&po);
     let steps = vec![
         // Deletion is acted on only from the API server's copy.
         read_order(&po),
@@ -117,16 +136,9 @@ async fn deleting_without_the_finalizer_makes_no_call_and_no_write() {
 #[tokio::test]
 async fn deleting_a_paused_order_lets_go_without_a_provider_request() {
     // Paused: nothing is read or revoked, the finalizer is removed at once.
-    let mut w = world().await;
     let mut po = deleting(managed(Some(DeletionPolicy::Revoke)), &[FINALIZER]);
     po.metadata.annotations = Some([(PAUSED_ANNOTATION.to_string(), "true".to_string())].into());
-    let mut gone = po.clone();
-    gone.metadata.finalizers = Some(Vec::new());
-    let steps = vec![read_order(&po), finalizers_set(RV, vec![], &gone)];
-    let action = w.reconcile(&po, steps).await.unwrap();
-    assert_eq!(action, Action::await_change());
-    assert!(w.sim.requests().is_empty(), "{:?}", w.sim.requests());
-    w.sim.shutdown().await;
+    lets_go_without_a_provider_request(po).await;
 }
 
 #[tokio::test]
@@ -134,8 +146,7 @@ async fn deleting_an_order_that_never_published_credentials_revokes_nothing() {
     let mut w = world().await;
     let mut po = deleting(managed(Some(DeletionPolicy::Revoke)), &[FINALIZER]);
     po.status = None;
-    let mut gone = po.clone();
-    gone.metadata.finalizers = Some(Vec::new());
+    let gone = without_finalizers(&po);
     let steps = vec![
         read_order(&po),
         read_api_key(),
@@ -184,13 +195,5 @@ async fn deleting_after_the_policy_went_back_to_orphan_revokes_nothing() {
     // The policy was switched from Revoke to the default (Orphan) and the ProxyOrder deleted
     // before a reconcile removed the finalizer: the spec says the order keeps its credentials,
     // so the finalizer goes without a provider request.
-    let mut w = world().await;
-    let po = deleting(managed(None), &[FINALIZER]);
-    let mut gone = po.clone();
-    gone.metadata.finalizers = Some(Vec::new());
-    let steps = vec![read_order(&po), finalizers_set(RV, vec![], &gone)];
-    let action = w.reconcile(&po, steps).await.unwrap();
-    assert_eq!(action, Action::await_change());
-    assert!(w.sim.requests().is_empty(), "{:?}", w.sim.requests());
-    w.sim.shutdown().await;
+    lets_go_without_a_provider_request(deleting(managed(None), &[FINALIZER])).await;
 }

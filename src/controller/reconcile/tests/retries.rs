@@ -113,6 +113,18 @@ async fn a_forbidden_secret_write_keeps_the_answer_for_the_next_reconcile() {
     a_failed_secret_write_keeps_the_answer(403, "Forbidden").await;
 }
 
+/// A password generation for [`ORDER_ID`]: a request that must not repeat.
+fn generate_spec() -> ProxyOrderSpec {
+    ProxyOrderSpec {
+        order_id: ORDER_ID,
+        password: Some(crate::crd::PasswordSource {
+            generate: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_conflicting_intent_is_decided_again_from_a_fresh_read_before_the_call() {
     // A password generation must not repeat, so its intent is recorded first, conditional on
@@ -120,15 +132,7 @@ async fn a_conflicting_intent_is_decided_again_from_a_fresh_read_before_the_call
     // 409, nothing is sent, the ProxyOrder is read again and the intent recorded at its new
     // version; the final status write is conditional on the version the intent left.
     let mut w = world().await;
-    let spec = ProxyOrderSpec {
-        order_id: ORDER_ID,
-        password: Some(crate::crd::PasswordSource {
-            generate: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let po = proxy_order(spec);
+    let po = proxy_order(generate_spec());
     let before = w.live_password();
     let intent_at = |rv: &'static str| {
         move |req: &Received| {
@@ -175,15 +179,7 @@ async fn a_generated_password_whose_secret_write_failed_is_saved_from_the_kept_a
     // in the kept answer. Once the intent may be read back, the read is answered from it: no
     // request reaches the provider, and the Secret gets the password the provider holds.
     let mut w = world().await;
-    let spec = ProxyOrderSpec {
-        order_id: ORDER_ID,
-        password: Some(crate::crd::PasswordSource {
-            generate: Some(true),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let po = proxy_order(spec);
+    let po = proxy_order(generate_spec());
     let before = w.live_password();
     let intent = Arc::new(Mutex::new(Value::Null));
     let keep = intent.clone();
