@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use kube::runtime::{
     events::{Recorder, Reporter},
     reflector::{ObjectRef, Store},
@@ -106,16 +107,25 @@ impl Context {
         self.written.forget(uid);
     }
 
+    /// Counts one more consecutive failure of this ProxyOrder and says how many came before
+    /// it (0 for the first), the attempt number its retry delay is computed for.
+    pub fn count_failure(&self, key: ObjectRef<ProxyOrder>) -> u32 {
+        let mut map = self.backoff.lock();
+        let n = map.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        *n - 1
+    }
+
     /// The delay before retrying after the `attempt`-th consecutive transient failure:
-    /// exponential from `backoff_base`, capped at `backoff_max`, with ±20% jitter, and never
-    /// shorter than what the provider asked for.
+    /// exponential from `backoff_base` with jitter, at most `backoff_max`, and never shorter
+    /// than what the provider asked for (up to that ceiling).
     pub fn backoff_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         backoff_delay(
             self.settings.backoff_base,
             self.settings.backoff_max,
             attempt,
             retry_after,
-            rand::random::<f64>(),
+            rand::random(),
         )
     }
 
@@ -126,24 +136,37 @@ impl Context {
             self.settings.kube_backoff_max,
             attempt,
             None,
-            rand::random::<f64>(),
+            rand::random(),
         )
     }
 }
 
+/// The most doublings a delay is computed through; the ceiling is reached long before.
+const MAX_DOUBLINGS: u32 = 32;
+
+/// The delay before the retry after the `attempt`-th consecutive failure (0 for the first):
+/// backon's exponential backoff, doubling from `base`, with a jitter that adds up to as much
+/// again (drawn from `seed`), never longer than `max`; a longer `retry_after` from the
+/// provider is honoured up to `max`.
 pub fn backoff_delay(
     base: Duration,
     max: Duration,
     attempt: u32,
     retry_after: Option<Duration>,
-    unit_random: f64,
+    seed: u64,
 ) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.min(16)).min(max);
-    let jitter = 0.8 + 0.4 * unit_random.clamp(0.0, 1.0);
-    let d = exp.mul_f64(jitter);
-    // The provider's Retry-After is honoured up to the backoff ceiling.
+    let d = ExponentialBuilder::new()
+        .with_min_delay(base)
+        .with_max_delay(max)
+        .with_factor(2.0)
+        .without_max_times()
+        .with_jitter()
+        .with_jitter_seed(seed)
+        .build()
+        .nth(attempt.min(MAX_DOUBLINGS) as usize)
+        .map_or(max, |d| d.min(max));
     match retry_after {
-        Some(r) if r > d => r.min(max.max(d)),
+        Some(r) if r > d => r.min(max),
         _ => d,
     }
 }
@@ -157,26 +180,49 @@ pub fn jitter(d: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    const SECOND: Duration = Duration::from_secs(1);
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn delays(attempt: u32, retry_after: Option<Duration>) -> Vec<Duration> {
+        (0..200)
+            .map(|seed| backoff_delay(SECOND, MINUTE, attempt, retry_after, seed))
+            .collect()
+    }
+
+    fn within(ds: &[Duration], low: Duration, high: Duration) -> bool {
+        ds.iter().all(|d| (low..high).contains(d))
+    }
+
     #[test]
-    fn backoff_grows_caps_and_honours_retry_after() {
-        let base = Duration::from_secs(1);
-        let max = Duration::from_secs(60);
-        let mid = |a| backoff_delay(base, max, a, None, 0.5);
-        assert_eq!(mid(0), Duration::from_secs(1));
-        assert_eq!(mid(1), Duration::from_secs(2));
-        assert_eq!(mid(3), Duration::from_secs(8));
-        assert_eq!(mid(30), Duration::from_secs(60));
-        assert_eq!(
-            backoff_delay(base, max, 0, None, 0.0),
-            Duration::from_millis(800)
+    fn backoff_doubles_with_jitter_of_up_to_as_much_again() {
+        assert!(within(&delays(0, None), SECOND, 2 * SECOND));
+        assert!(within(&delays(1, None), 2 * SECOND, 4 * SECOND));
+        assert!(within(&delays(3, None), 8 * SECOND, 16 * SECOND));
+        let spread = delays(2, None);
+        let (low, high) = (spread.iter().min(), spread.iter().max());
+        assert!(
+            high.unwrap().saturating_sub(*low.unwrap()) > SECOND,
+            "no jitter: {low:?}..{high:?}"
         );
-        assert_eq!(
-            backoff_delay(base, max, 0, None, 1.0),
-            Duration::from_millis(1200)
+    }
+
+    #[test]
+    fn backoff_never_exceeds_its_ceiling() {
+        for attempt in [5, 6, 7, 30, u32::MAX] {
+            assert!(delays(attempt, None).iter().all(|d| *d <= MINUTE));
+        }
+        assert!(delays(30, None).iter().all(|d| *d == MINUTE));
+    }
+
+    #[test]
+    fn backoff_honours_retry_after_up_to_its_ceiling() {
+        assert!(
+            delays(0, Some(30 * SECOND))
+                .iter()
+                .all(|d| *d == 30 * SECOND)
         );
-        assert_eq!(
-            backoff_delay(base, max, 0, Some(Duration::from_secs(30)), 0.5),
-            Duration::from_secs(30)
-        );
+        assert!(delays(0, Some(10 * MINUTE)).iter().all(|d| *d == MINUTE));
+        // A shorter Retry-After does not shorten the backoff.
+        assert!(within(&delays(3, Some(SECOND)), 8 * SECOND, 16 * SECOND));
     }
 }

@@ -78,13 +78,7 @@ pub fn error_policy(po: Arc<ProxyOrder>, error: &Error, ctx: Arc<Context>) -> Ac
             reason: error.kind().to_string(),
         })
         .inc();
-    let key = ObjectRef::from_obj(&*po);
-    let attempt = {
-        let mut map = ctx.backoff.lock();
-        let n = map.entry(key).or_insert(0);
-        *n += 1;
-        *n - 1
-    };
+    let attempt = ctx.count_failure(ObjectRef::from_obj(&*po));
     Action::requeue(ctx.kube_backoff_delay(attempt))
 }
 
@@ -420,12 +414,7 @@ fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> 
             Action::requeue(jitter(ctx.settings.terminal_recheck))
         }
         Requeue::Backoff { retry_after } => {
-            let attempt = {
-                let mut map = ctx.backoff.lock();
-                let n = map.entry(key.clone()).or_insert(0);
-                *n += 1;
-                *n - 1
-            };
+            let attempt = ctx.count_failure(key.clone());
             Action::requeue(ctx.backoff_delay(attempt, *retry_after))
         }
     }
