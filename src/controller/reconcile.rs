@@ -405,6 +405,11 @@ fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> 
             Action::requeue(jitter(ctx.settings.refresh_interval))
         }
         Requeue::Soon => Action::requeue(Duration::from_millis(200)),
+        Requeue::After(wait) => {
+            reset(ctx);
+            ctx.terminal.lock().remove(key);
+            Action::requeue(*wait)
+        }
         Requeue::AwaitChange => {
             reset(ctx);
             Action::await_change()

@@ -1,7 +1,9 @@
 //! The `CredentialsVerified` condition (`--verify-credentials`): after the credentials change,
 //! and then every `--probe-interval`, one HTTP CONNECT through the order's first proxy to
 //! `--probe-target` with the credentials being published (see [`crate::probe`]). Probes share
-//! one rate limit (`--probe-rate`); one that finds no token waits for the next reconcile.
+//! one rate limit (`--probe-rate`); a ProxyOrder whose probe finds no token comes back at a
+//! random time within the span the waiting probes need at that rate, so a backlog is worked
+//! off at the rate instead of in bursts that mostly find no token again.
 //!
 //! A proxy that refuses the login and password (407) means the password probably changed at
 //! the provider behind the operator's back: the live password is no longer known
@@ -13,7 +15,7 @@
 //! when no read is possible (an observed order without empty reads).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
@@ -66,6 +68,8 @@ pub struct Verifier {
     settings: ProbeSettings,
     limiter: RateLimiter,
     last: Mutex<HashMap<String, Last>>,
+    /// ProxyOrders (by UID) whose due probe found no token and that have not been probed since.
+    waiting: Mutex<HashSet<String>>,
 }
 
 /// What a probe is of: the proxy, and how to authenticate to it.
@@ -81,12 +85,14 @@ impl Verifier {
             limiter: RateLimiter::new(settings.rate),
             settings,
             last: Mutex::default(),
+            waiting: Mutex::default(),
         }
     }
 
     /// Forgets a deleted ProxyOrder.
     pub fn forget(&self, uid: &str) {
         self.last.lock().remove(uid);
+        self.waiting.lock().remove(uid);
     }
 
     /// Whether the credentials `settle` publishes are due for a probe (rate limit aside).
@@ -107,9 +113,16 @@ impl Verifier {
         now: &Time,
     ) -> Option<ProbeOutcome> {
         let subject = subject_of(current, settle)?;
-        if !self.due(uid, &subject.fingerprint) || self.limiter.try_acquire(PROBE_KEY).is_err() {
+        if !self.due(uid, &subject.fingerprint) {
             return None;
         }
+        if let Err(wait) = self.limiter.try_acquire(PROBE_KEY) {
+            if settle.requeue == Requeue::Refresh {
+                settle.requeue = Requeue::After(self.throttled(uid, wait, rand::random()));
+            }
+            return None;
+        }
+        self.waiting.lock().remove(uid);
         let basic = matches!(subject.auth, ProbeAuth::Basic { .. });
         let outcome = probe(
             subject.proxy,
@@ -141,6 +154,21 @@ impl Verifier {
         };
         record(settle, &outcome, &probed, generation, now);
         Some(outcome)
+    }
+
+    /// When a ProxyOrder whose due probe found no token (the next one is `wait` away) comes
+    /// back: at `unit_random` of the way through the time the waiting probes need at the
+    /// probe rate, so their returns are spread at that rate.
+    fn throttled(&self, uid: &str, wait: Duration, unit_random: f64) -> Duration {
+        let waiting = {
+            let mut w = self.waiting.lock();
+            w.insert(uid.to_string());
+            w.len()
+        };
+        let span = Duration::try_from_secs_f64(waiting as f64 / self.settings.rate)
+            .unwrap_or(self.settings.interval)
+            .min(self.settings.interval);
+        wait + span.mul_f64(unit_random.clamp(0.0, 1.0))
     }
 
     /// Whether credentials with `fingerprint` should be probed now.

@@ -138,6 +138,9 @@ pub enum Requeue {
     Refresh,
     /// Soon: more work follows immediately.
     Soon,
+    /// After this long, sooner than the refresh, for work that waits its turn (a credentials
+    /// probe that found no token); otherwise as [`Requeue::Refresh`].
+    After(std::time::Duration),
     /// A transient provider failure: back off, at least `retry_after`.
     Backoff {
         retry_after: Option<std::time::Duration>,

@@ -235,3 +235,62 @@ async fn a_refused_allow_list_or_an_order_that_cannot_be_read_is_not_read_again(
         assert_eq!(s.requeue, Requeue::Refresh);
     }
 }
+
+#[tokio::test]
+async fn a_probe_that_finds_no_token_comes_back_within_the_span_the_waiting_probes_need() {
+    let (port, count) = proxy("HTTP/1.1 200 Connection established\r\n\r\n").await;
+    // One probe every 2 s, a burst of one.
+    let v = Verifier::new(ProbeSettings {
+        target: "127.0.0.1:9".into(),
+        timeout: Duration::from_secs(2),
+        interval: Duration::from_secs(3600),
+        rate: 0.5,
+    });
+    let pw = data("team-a", "pw-1", &port.to_string());
+    let mut first = ready_settle(Some(pw.clone()));
+    let out = v
+        .check(
+            "a",
+            Some(1),
+            &OwnedSecret::Missing,
+            &mut first,
+            true,
+            &now(),
+        )
+        .await;
+    assert_eq!(out, Some(ProbeOutcome::Verified));
+    assert_eq!(first.requeue, Requeue::Refresh);
+    let period = Duration::from_secs(2);
+    for (uid, waiting) in [("b", 1), ("c", 2)] {
+        let mut s = ready_settle(Some(pw.clone()));
+        let out = v
+            .check(uid, Some(1), &OwnedSecret::Missing, &mut s, true, &now())
+            .await;
+        assert_eq!(out, None, "{uid} was probed without a token");
+        assert!(conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).is_none());
+        match s.requeue {
+            Requeue::After(d) => assert!(
+                d > Duration::ZERO && d <= period + period * waiting,
+                "{uid}: back after {d:?}"
+            ),
+            other => panic!("{uid}: {other:?}"),
+        }
+    }
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The returns are spread over the time the waiting probes need: three waiting, 6 s.
+    let wait = Duration::from_millis(1500);
+    assert_eq!(v.throttled("d", wait, 0.0), wait);
+    assert_eq!(v.throttled("d", wait, 1.0), wait + 3 * period);
+    v.forget("d");
+    assert_eq!(v.throttled("e", wait, 1.0), wait + 3 * period);
+    // Never later than the probe interval.
+    let slow = Verifier::new(ProbeSettings {
+        rate: 0.0001,
+        interval: Duration::from_secs(60),
+        ..v.settings.clone()
+    });
+    assert_eq!(
+        slow.throttled("a", wait, 1.0),
+        wait + Duration::from_secs(60)
+    );
+}
