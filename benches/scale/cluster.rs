@@ -1,13 +1,10 @@
 //! The cluster side of the set-up: the kube client, the operator's CRDs, the benchmark's
 //! namespaces and the provider API-key Secret.
 
-use anyhow::{Context as _, Result};
-use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{Api, Client, api::PostParams};
-use proxy_order_testkit::{KEY_SECRET, connect, create_namespace, install_crds};
+use anyhow::Result;
+use kube::Client;
+use proxy_order_testkit::{connect, create_namespace, install_crds};
 use serde_json::json;
-
-use crate::API_KEY;
 
 /// The API server the benchmark runs against and the two namespaces it uses.
 pub(crate) struct Cluster {
@@ -44,21 +41,6 @@ impl Cluster {
             plain_ns,
         })
     }
-}
-
-/// The provider API key the ProxyOrders reference, in `secrets`' namespace.
-pub(crate) async fn create_api_key_secret(secrets: &Api<Secret>) -> Result<()> {
-    secrets
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "metadata": {"name": KEY_SECRET},
-                "data": {"api-key": ByteString(API_KEY.as_bytes().to_vec())},
-            }))?,
-        )
-        .await
-        .context("API-key Secret")?;
-    Ok(())
 }
 
 /// Creates namespace `name`, labelled as the benchmark's.

@@ -20,7 +20,9 @@ use kube::{
 };
 use parking_lot::Mutex;
 use proxy_order_operator::crd::ProxyOrder;
-use proxy_order_testkit::{KEY_SECRET, OperatorProcess, run_on_tasks, secret_text, tail};
+use proxy_order_testkit::{
+    KEY_SECRET, OperatorProcess, conditions_true, run_on_tasks, secret_text, tail,
+};
 use serde_json::json;
 
 use crate::{
@@ -215,12 +217,5 @@ pub(crate) async fn converge(
 }
 
 fn is_ready(po: &ProxyOrder) -> bool {
-    let Some(st) = po.status.as_ref() else {
-        return false;
-    };
-    st.observed_generation == po.metadata.generation
-        && st
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
+    conditions_true(po, &["Ready"])
 }

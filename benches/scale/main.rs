@@ -31,7 +31,7 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, api::DeleteParams};
 use proxy_order_operator::crd::ProxyOrder;
-use proxy_order_testkit::{runtime, sim_clear_requests, sim_requests};
+use proxy_order_testkit::{KEY_SECRET, put_secret_in, runtime, sim_clear_requests, sim_requests};
 
 use crate::{
     cluster::Cluster,
@@ -68,7 +68,7 @@ async fn run() -> Result<()> {
     let admin = sim.admin_url();
     let http = reqwest::Client::new();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &cluster.ns);
-    cluster::create_api_key_secret(&secrets).await?;
+    put_secret_in(client, &cluster.ns, KEY_SECRET, "api-key", API_KEY).await;
     let mut op = operator::start(
         &cfg.operator_bin,
         &cluster.ns,

@@ -176,6 +176,19 @@ pub async fn events_about(client: &Client, ns: &str, name: &str) -> Vec<(String,
         .collect()
 }
 
+/// Whether every condition of `types` is True for the ProxyOrder's current generation.
+pub fn conditions_true(po: &ProxyOrder, types: &[&str]) -> bool {
+    let Some(st) = po.status.as_ref() else {
+        return false;
+    };
+    st.observed_generation == po.metadata.generation
+        && types.iter().all(|t| {
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == *t && c.status == "True")
+        })
+}
+
 pub fn condition(po: &ProxyOrder, type_: &str) -> Option<(String, String, String)> {
     po.status
         .as_ref()?

@@ -26,8 +26,8 @@ mod waits;
 pub use self::{
     chart::{impersonating_kubeconfig, install_chart, run, uninstall_chart},
     cluster::{
-        condition, connect, create_namespace, events_about, put_secret_in, require_kubeconfig,
-        secret_data_in, secret_text,
+        condition, conditions_true, connect, create_namespace, events_about, put_secret_in,
+        require_kubeconfig, secret_data_in, secret_text,
     },
     crd::{CRD_SCHEMA, install_crds, spec, store_past_the_schema},
     env::{Env, create_e2e_namespace, e2e_client},

@@ -3,6 +3,7 @@
 
 use std::{convert::Infallible, time::Duration};
 
+use kube::Api;
 use proxy_order_operator::crd::ProxyOrder;
 
 use crate::{Env, condition, tail};
@@ -57,9 +58,23 @@ impl Env {
         status: &str,
         reason: &str,
     ) -> ProxyOrder {
-        let what = format!("{name} {type_}={status}/{reason}");
+        self.wait_condition_in(&self.ns, name, type_, status, reason)
+            .await
+    }
+
+    /// [`Env::wait_condition`] for ProxyOrder `ns/name`, in any namespace.
+    pub async fn wait_condition_in(
+        &self,
+        ns: &str,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> ProxyOrder {
+        let what = format!("{ns}/{name} {type_}={status}/{reason}");
+        let orders: Api<ProxyOrder> = Api::namespaced(self.client.clone(), ns);
         self.wait_for(&what, 30, async || {
-            let po = self.orders().get_opt(name).await.ok()??;
+            let po = orders.get_opt(name).await.ok()??;
             let c = condition(&po, type_)?;
             let current = po.status.as_ref()?.observed_generation == po.metadata.generation;
             (current && c.0 == status && c.1 == reason).then_some(po)

@@ -256,14 +256,8 @@ impl Tenancy {
         status: &str,
         reason: &str,
     ) -> ProxyOrder {
-        let what = format!("{ns}/{name} {type_}={status}/{reason}");
         self.env
-            .wait_for(&what, 30, async || {
-                let po = self.orders(ns).get_opt(name).await.ok()??;
-                let c = condition(&po, type_)?;
-                let current = po.status.as_ref()?.observed_generation == po.metadata.generation;
-                (current && c.0 == status && c.1 == reason).then_some(po)
-            })
+            .wait_condition_in(ns, name, type_, status, reason)
             .await
     }
 

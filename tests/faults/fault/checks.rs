@@ -9,20 +9,12 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 use kube::{ResourceExt, api::ListParams};
 use proxy_order_operator::crd::ProxyOrder;
-use proxy_order_testkit::{Env, secret_text, tail};
+use proxy_order_testkit::{Env, conditions_true, secret_text, tail};
 
 /// Ready (the Secret holds the live credentials) and Synced (the provider matches the spec)
 /// for the current generation.
 pub(super) fn is_ready(po: &ProxyOrder) -> bool {
-    let Some(st) = po.status.as_ref() else {
-        return false;
-    };
-    let is_true = |t: &str| {
-        st.conditions
-            .iter()
-            .any(|c| c.type_ == t && c.status == "True")
-    };
-    st.observed_generation == po.metadata.generation && is_true("Ready") && is_true("Synced")
+    conditions_true(po, &["Ready", "Synced"])
 }
 
 /// Polls the ProxyOrders until `done` holds for all `n`, tolerating API errors (the API
