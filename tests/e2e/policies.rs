@@ -48,6 +48,10 @@ async fn observe_publishes_the_credentials_and_never_sends_a_change() {
     })
     .await;
     assert_eq!(changes_sent(&env, ACTIVE).await, Vec::<Value>::new());
+    // The one empty-body read that published the credentials; the edit and the forced
+    // refresh read nothing more.
+    let reads = env.change_calls(ACTIVE).await;
+    assert_eq!(reads.len(), 1, "{reads:#?}");
     assert_eq!(env.sim_order(ACTIVE).await["access"], before["access"]);
 
     // Manage applies the spec with one call.
