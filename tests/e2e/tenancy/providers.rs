@@ -325,3 +325,78 @@ async fn a_providers_key_and_auth_are_its_own() {
     t.assert_no_leaks(&[WRONG_KEY]).await;
     t.finish().await;
 }
+
+#[tokio::test]
+async fn a_providers_quantity_limit_is_approved_on_the_provider_only() {
+    const APPROVE: &str = "proxy-solutions.net/approve";
+    let mut t = Tenancy::start("limit", SimConfig::default(), &[]).await;
+    let ns = t.namespace("a", json!({})).await;
+    let have = t.env.sim_order(EXPIRED).await["quantity"].as_u64().unwrap();
+    let want = have + 2;
+    let mut spec = t.provider_spec(&[&ns], None);
+    spec["maxQuantity"] = json!(have + 1);
+    let provider = t.apply_provider("limited", spec).await;
+    t.apply(
+        &ns,
+        "big",
+        via(&provider, EXPIRED, json!({"quantity": want})),
+    )
+    .await;
+    let po = t
+        .wait_condition(&ns, "big", "Synced", "False", "AwaitingApproval")
+        .await;
+    let planned = po.status.unwrap().planned_changes;
+    assert_eq!(planned.len(), 1, "{planned:#?}");
+    assert_eq!(planned[0].approve_on, format!("ProxyProvider {provider}"));
+    assert_eq!((planned[0].from as u64, planned[0].to as u64), (have, want));
+    let hash = planned[0].hash.clone();
+    let quantity_calls = async || {
+        t.env
+            .change_calls(EXPIRED)
+            .await
+            .iter()
+            .filter(|c| c["body"].get("quantity").is_some())
+            .count()
+    };
+
+    // The tenant approving it on its own ProxyOrder sends nothing (the refresh request after
+    // it shows when a reconcile has seen it).
+    t.annotate(&ns, "big", APPROVE, Some(&hash)).await;
+    t.annotate(
+        &ns,
+        "big",
+        "proxy-solutions.net/sync-requested-at",
+        Some("self-approved"),
+    )
+    .await;
+    t.env
+        .wait_for("the tenant's approval is looked at", 30, async || {
+            let st = t.get(&ns, "big").await.status?;
+            (st.sync_requested.as_deref() == Some("self-approved")).then_some(())
+        })
+        .await;
+    let po = t.get(&ns, "big").await;
+    assert_eq!(condition(&po, "Synced").unwrap().1, "AwaitingApproval");
+    assert_eq!(quantity_calls().await, 0, "a tenant cannot approve it");
+
+    // Approved on the ProxyProvider: exactly one call.
+    t.providers_api()
+        .patch(
+            &provider,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"annotations": {APPROVE: hash}}})),
+        )
+        .await
+        .unwrap();
+    let po = t
+        .wait_condition(&ns, "big", "Synced", "True", "Applied")
+        .await;
+    assert!(po.status.unwrap().planned_changes.is_empty());
+    assert_eq!(quantity_calls().await, 1);
+    assert_eq!(
+        t.env.sim_order(EXPIRED).await["quantity"].as_u64(),
+        Some(want)
+    );
+    t.assert_no_forbidden();
+    t.finish().await;
+}
