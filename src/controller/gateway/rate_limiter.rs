@@ -25,10 +25,21 @@ pub struct RateLimiter {
 type KeyLimiter =
     governor::RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Instant>>;
 
-/// One key's limiter and the rate it was built for.
+/// One key's limiter, the rate it was built for and when it was last asked.
 struct Bucket {
     rate: f64,
     limiter: KeyLimiter,
+    used: Instant,
+}
+
+impl Bucket {
+    /// Whether the bucket has filled up again since it was last asked, so that a new one
+    /// would behave the same: a key not used for that long need not be kept.
+    fn is_full_again(&self, now: Instant) -> bool {
+        let refill = Duration::try_from_secs_f64(f64::from(burst(self.rate).get()) / self.rate)
+            .unwrap_or(Duration::MAX);
+        now.saturating_duration_since(self.used) >= refill
+    }
 }
 
 /// Tokio's clock, which tests can pause and advance.
@@ -77,21 +88,28 @@ impl RateLimiter {
     /// ProxyProviders use with different rates must not get a new burst at every switch.
     pub fn try_acquire_at(&self, key_fp: &str, rate: f64) -> Result<(), Duration> {
         let rate = if rate > 0.0 { rate } else { self.rate };
+        let now = TokioClock.now();
         let mut map = self.buckets.lock();
         let new_bucket = || Bucket {
             rate,
             limiter: governor::RateLimiter::direct_with_clock(quota(rate), TokioClock),
+            used: now,
         };
+        if !map.contains_key(key_fp) {
+            // Keys come and go (rotated API keys, removed ProxyProviders): before adding one,
+            // drop those whose buckets are full again.
+            map.retain(|_, b| !b.is_full_again(now));
+        }
         let bucket = map.entry(key_fp.to_string()).or_insert_with(new_bucket);
+        bucket.used = now;
         if bucket.rate != rate {
             *bucket = new_bucket();
             let _ = bucket.limiter.check_n(burst(rate));
         }
-        bucket.limiter.check().map_err(|not_until| {
-            not_until
-                .wait_time_from(TokioClock.now())
-                .max(Duration::from_millis(1))
-        })
+        bucket
+            .limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(now).max(Duration::from_millis(1)))
     }
 }
 
@@ -160,5 +178,32 @@ mod tests {
             allowed += limiter.try_acquire_at("k", rate).is_ok() as u32;
         }
         assert_eq!(allowed, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_whose_buckets_filled_up_again_are_dropped_when_another_comes() {
+        let limiter = RateLimiter::new(2.0);
+        let keys = |l: &RateLimiter| {
+            let mut k: Vec<String> = l.buckets.lock().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        for _ in 0..4 {
+            assert_eq!(limiter.try_acquire("old"), Ok(()));
+        }
+        // A burst of 4 at 2/s is full again after 2 s.
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert_eq!(limiter.try_acquire("mid"), Ok(()));
+        assert_eq!(keys(&limiter), ["mid", "old"], "not full again yet");
+        assert!(limiter.try_acquire("old").is_ok());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            limiter.try_acquire("mid"),
+            Ok(()),
+            "a known key drops nothing"
+        );
+        assert_eq!(keys(&limiter), ["mid", "old"]);
+        assert_eq!(limiter.try_acquire("new"), Ok(()));
+        assert_eq!(keys(&limiter), ["mid", "new"]);
     }
 }
