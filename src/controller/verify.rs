@@ -112,10 +112,12 @@ impl Verifier {
         can_read: bool,
         now: &Time,
     ) -> Option<ProbeOutcome> {
-        let subject = subject_of(current, settle)?;
-        if !self.due(uid, &subject.fingerprint) {
+        let Some(subject) = subject_of(current, settle).filter(|s| self.due(uid, &s.fingerprint))
+        else {
+            // Nothing to probe (any more): not waiting for a turn either.
+            self.waiting.lock().remove(uid);
             return None;
-        }
+        };
         if let Err(wait) = self.limiter.try_acquire(PROBE_KEY) {
             if settle.requeue == Requeue::Refresh {
                 settle.requeue = Requeue::After(self.throttled(uid, wait, rand::random()));
