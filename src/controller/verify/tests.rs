@@ -283,6 +283,20 @@ async fn a_probe_that_finds_no_token_comes_back_within_the_span_the_waiting_prob
     assert_eq!(v.throttled("d", wait, 1.0), wait + 3 * period);
     v.forget("d");
     assert_eq!(v.throttled("e", wait, 1.0), wait + 3 * period);
+    // One that has nothing to probe any more (no credentials published) no longer waits.
+    let mut nothing = ready_settle(None);
+    let out = v
+        .check(
+            "e",
+            Some(1),
+            &OwnedSecret::Missing,
+            &mut nothing,
+            true,
+            &now(),
+        )
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(v.throttled("f", wait, 1.0), wait + 3 * period);
     // Never later than the probe interval.
     let slow = Verifier::new(ProbeSettings {
         rate: 0.0001,
