@@ -52,7 +52,7 @@ use mappers::{
     KeySecrets, namespace_to_orders, provider_to_orders, secret_to_orders, secret_to_providers,
 };
 use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
-use streams::{logging_errors, metadata_watch, trigger_hash};
+use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
 
 /// Label that asks the operator to watch a Secret a ProxyOrder references (its password or API
 /// key), so that a change is applied at once rather than at the next refresh. The operator
@@ -182,8 +182,8 @@ pub async fn run(
             po.managed_fields_mut().clear();
             po.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
         })
-        .reflect(writer)
-        .applied_objects()
+        .reflect(writer);
+    let orders = applied_once_stored(orders, reader.clone())
         .predicate_filter(trigger_hash, Default::default());
 
     // Only the Secrets the operator needs are cached (metadata only): those it owns, those
@@ -298,8 +298,8 @@ pub async fn run(
     let provider_stream = watcher(providers_api, pwc)
         .default_backoff()
         .modify(|pp: &mut ProxyProvider| pp.managed_fields_mut().clear())
-        .reflect(provider_writer)
-        .applied_objects()
+        .reflect(provider_writer);
+    let provider_stream = applied_once_stored(provider_stream, provider_reader.clone())
         .predicate_filter(predicates::generation, Default::default());
     let key_changes = secret_watch(
         scoped_secrets(Some(&operator_ns)),
