@@ -83,7 +83,13 @@ impl Env {
     }
 
     pub async fn wait_ready(&self, name: &str) -> ProxyOrder {
-        self.wait_condition(name, "Ready", "True", "Applied").await
+        self.wait_ready_in(&self.ns, name).await
+    }
+
+    /// [`Env::wait_ready`] for ProxyOrder `ns/name`, in any namespace.
+    pub async fn wait_ready_in(&self, ns: &str, name: &str) -> ProxyOrder {
+        self.wait_condition_in(ns, name, "Ready", "True", "Applied")
+            .await
     }
 }
 

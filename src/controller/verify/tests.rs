@@ -42,6 +42,13 @@ fn ready_settle(secret: Option<SecretData>) -> Settle {
     }
 }
 
+/// Checks credentials `settle` publishes for `uid` before any Secret holds them, where a
+/// rejection may have them read again.
+async fn check_new(v: &Verifier, uid: &str, settle: &mut Settle) -> Option<ProbeOutcome> {
+    v.check(uid, Some(1), &OwnedSecret::Missing, settle, true, &now())
+        .await
+}
+
 fn verifier(interval: Duration) -> Verifier {
     Verifier::new(ProbeSettings {
         target: "127.0.0.1:9".into(),
@@ -75,9 +82,7 @@ async fn verified_credentials_are_probed_again_only_when_they_change_or_are_due(
     let v = verifier(Duration::from_secs(3600));
     let pw = data("team-a", "pw-1", &port.to_string());
     let mut s = ready_settle(Some(pw.clone()));
-    let out = v
-        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
-        .await;
+    let out = check_new(&v, "uid", &mut s).await;
     assert_eq!(out, Some(ProbeOutcome::Verified));
     let c = conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).unwrap();
     assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "Verified"));
@@ -106,9 +111,7 @@ async fn a_rejection_marks_the_password_unknown_and_asks_for_a_read_now() {
     let (port, _) = proxy("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
     let v = verifier(Duration::from_secs(3600));
     let mut s = ready_settle(Some(data("team-a", "stale-pw", &port.to_string())));
-    let out = v
-        .check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
-        .await;
+    let out = check_new(&v, "uid", &mut s).await;
     assert_eq!(out, Some(ProbeOutcome::Rejected));
     for t in [CREDENTIALS_VERIFIED, READY] {
         let c = conditions::get(&s.status.conditions, t).unwrap();
@@ -128,8 +131,7 @@ async fn an_unreachable_target_is_unknown_and_changes_nothing_else() {
     let (port, _) = proxy("HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
     let v = verifier(Duration::from_secs(3600));
     let mut s = ready_settle(Some(data("team-a", "pw", &port.to_string())));
-    v.check("uid", Some(1), &OwnedSecret::Missing, &mut s, true, &now())
-        .await;
+    check_new(&v, "uid", &mut s).await;
     let c = conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).unwrap();
     assert_eq!(
         (c.status.as_str(), c.reason.as_str()),
@@ -160,15 +162,7 @@ async fn the_same_credentials_refused_again_are_not_read_again() {
     let v = verifier(Duration::ZERO);
     let creds = data("team-a", "pw", &port.to_string());
     let mut first = ready_settle(Some(creds.clone()));
-    v.check(
-        "uid",
-        Some(1),
-        &OwnedSecret::Missing,
-        &mut first,
-        true,
-        &now(),
-    )
-    .await;
+    check_new(&v, "uid", &mut first).await;
     assert_eq!(first.status.password_fingerprint, None, "read again once");
     // The read brought the same credentials, and the proxy still refuses them.
     let mut second = ready_settle(None);
@@ -207,15 +201,7 @@ async fn a_refused_allow_list_or_an_order_that_cannot_be_read_is_not_read_again(
             .into_iter()
             .collect(),
     )));
-    v.check(
-        "a",
-        Some(1),
-        &OwnedSecret::Missing,
-        &mut allow,
-        true,
-        &now(),
-    )
-    .await;
+    check_new(&v, "a", &mut allow).await;
     // An observed order without empty reads.
     let mut observed = ready_settle(Some(data("team-a", "pw", &port.to_string())));
     v.check(
@@ -248,24 +234,13 @@ async fn a_probe_that_finds_no_token_comes_back_within_the_span_the_waiting_prob
     });
     let pw = data("team-a", "pw-1", &port.to_string());
     let mut first = ready_settle(Some(pw.clone()));
-    let out = v
-        .check(
-            "a",
-            Some(1),
-            &OwnedSecret::Missing,
-            &mut first,
-            true,
-            &now(),
-        )
-        .await;
+    let out = check_new(&v, "a", &mut first).await;
     assert_eq!(out, Some(ProbeOutcome::Verified));
     assert_eq!(first.requeue, Requeue::Refresh);
     let period = Duration::from_secs(2);
     for (uid, waiting) in [("b", 1), ("c", 2)] {
         let mut s = ready_settle(Some(pw.clone()));
-        let out = v
-            .check(uid, Some(1), &OwnedSecret::Missing, &mut s, true, &now())
-            .await;
+        let out = check_new(&v, uid, &mut s).await;
         assert_eq!(out, None, "{uid} was probed without a token");
         assert!(conditions::get(&s.status.conditions, CREDENTIALS_VERIFIED).is_none());
         match s.requeue {
@@ -285,16 +260,7 @@ async fn a_probe_that_finds_no_token_comes_back_within_the_span_the_waiting_prob
     assert_eq!(v.throttled("e", wait, 1.0), wait + 3 * period);
     // One that has nothing to probe any more (no credentials published) no longer waits.
     let mut nothing = ready_settle(None);
-    let out = v
-        .check(
-            "e",
-            Some(1),
-            &OwnedSecret::Missing,
-            &mut nothing,
-            true,
-            &now(),
-        )
-        .await;
+    let out = check_new(&v, "e", &mut nothing).await;
     assert_eq!(out, None);
     assert_eq!(v.throttled("f", wait, 1.0), wait + 3 * period);
     // Never later than the probe interval.

@@ -35,7 +35,7 @@ async fn race_baseline(t: &Tenancy, ns: &str, provider: &str, labels: Value) -> 
         via(provider, order, json!({"port": 9000, "login": "alone"})),
     )
     .await;
-    t.wait_ready(ns, "alone").await;
+    t.env.wait_ready_in(ns, "alone").await;
     let baseline = t.env.change_calls(order).await.len();
     assert_eq!(baseline, 1, "{:#?}", t.env.change_calls(order).await);
     baseline
@@ -95,7 +95,7 @@ async fn race_rounds(
                 }
                 other => panic!("round {round}: not one winner: {other:?}"),
             };
-        t.wait_ready(winner_ns, winner).await;
+        t.env.wait_ready_in(winner_ns, winner).await;
         let loser_msg = t.wait_refused(loser_ns, loser, "OrderConflict").await;
         assert!(
             !loser_msg.contains(winner_ns) && !loser_msg.contains(winner.as_str()),

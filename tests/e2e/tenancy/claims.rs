@@ -26,7 +26,7 @@ async fn a_tenant_cannot_take_another_tenants_order() {
         ),
     )
     .await;
-    t.wait_ready(&ns_b, "holder-b").await;
+    t.env.wait_ready_in(&ns_b, "holder-b").await;
     t.assert_claimed_by(ACTIVE, &ns_b, "holder-b").await;
     let calls = t.env.change_calls(ACTIVE).await.len();
     let b_secret = t.secret_data(&ns_b, "holder-b-proxy").await.unwrap();
@@ -107,7 +107,7 @@ async fn a_tenant_cannot_take_another_tenants_order() {
                 .then_some(())
         })
         .await;
-    t.wait_ready(&ns_a, "claimant-a").await;
+    t.env.wait_ready_in(&ns_a, "claimant-a").await;
     t.assert_claimed_by(ACTIVE, &ns_a, "claimant-a").await;
     let sim = t.env.sim_order(ACTIVE).await;
     assert_eq!(sim["access"]["port"], 8203);
@@ -155,7 +155,7 @@ async fn a_revoke_without_the_claim_waits_and_revokes_nothing() {
         via(&provider, ACTIVE, json!({"port": 8400})),
     )
     .await;
-    t.wait_ready(&ns_b, "holder-b").await;
+    t.env.wait_ready_in(&ns_b, "holder-b").await;
     let calls = t.env.change_calls(ACTIVE).await.len();
     let order_before = t.env.sim_order(ACTIVE).await;
 

@@ -246,33 +246,15 @@ impl Tenancy {
         self.orders(ns).get(name).await.unwrap()
     }
 
-    /// Waits until condition `type_` of `ns/name` has `status` and `reason` for the current
-    /// generation.
-    pub(super) async fn wait_condition(
-        &self,
-        ns: &str,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-    ) -> ProxyOrder {
-        self.env
-            .wait_condition_in(ns, name, type_, status, reason)
-            .await
-    }
-
-    pub(super) async fn wait_ready(&self, ns: &str, name: &str) -> ProxyOrder {
-        self.wait_condition(ns, name, "Ready", "True", "Applied")
-            .await
-    }
-
     /// Waits for Ready=False and Synced=False with `reason` (the refusals make no call, so both
     /// say it), returning the Ready message.
     pub(super) async fn wait_refused(&self, ns: &str, name: &str, reason: &str) -> String {
-        self.wait_condition(ns, name, "Synced", "False", reason)
+        self.env
+            .wait_condition_in(ns, name, "Synced", "False", reason)
             .await;
         let po = self
-            .wait_condition(ns, name, "Ready", "False", reason)
+            .env
+            .wait_condition_in(ns, name, "Ready", "False", reason)
             .await;
         condition(&po, "Ready").unwrap().2
     }

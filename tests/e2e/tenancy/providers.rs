@@ -38,8 +38,8 @@ async fn a_provider_serves_the_namespaces_it_allows() {
         via(&provider, MOBILE, json!({"login": "tenant-b"})),
     )
     .await;
-    t.wait_ready(&ns_a, "web").await;
-    t.wait_ready(&ns_b, "mobile").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_b, "mobile").await;
 
     let calls = t.env.change_calls(ACTIVE).await;
     assert_eq!(calls.len(), 1, "{calls:#?}");
@@ -160,8 +160,8 @@ async fn a_provider_refuses_namespaces_it_does_not_allow() {
     let b_spec = |port: u16| via(&provider, MOBILE, json!({"port": port}));
     t.apply(&ns_a, "web", a_spec(8410)).await;
     t.apply(&ns_b, "web", b_spec(8420)).await;
-    t.wait_ready(&ns_a, "web").await;
-    t.wait_ready(&ns_b, "web").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_b, "web").await;
     let (calls_a, calls_b) = (
         t.env.change_calls(ACTIVE).await.len(),
         t.env.change_calls(MOBILE).await.len(),
@@ -194,8 +194,8 @@ async fn a_provider_refuses_namespaces_it_does_not_allow() {
     // Widening again.
     t.apply_provider("shared", open).await;
     t.label_namespace(&ns_b, &label, Some("yes")).await;
-    t.wait_ready(&ns_a, "web").await;
-    t.wait_ready(&ns_b, "web").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_b, "web").await;
     assert_eq!(t.env.sim_order(ACTIVE).await["access"]["port"], 8411);
     assert_eq!(t.env.sim_order(MOBILE).await["access"]["port"], 8421);
     assert_eq!(t.env.change_calls(ACTIVE).await.len(), calls_a + 1);
@@ -235,7 +235,7 @@ async fn a_deleted_provider_stops_its_orders_until_it_is_back() {
 
     let web = |port: u16| via(&provider, ACTIVE, json!({"port": port}));
     t.apply(&ns_a, "web", web(8510)).await;
-    t.wait_ready(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
     let calls = t.env.change_calls(ACTIVE).await.len();
 
     t.delete_provider(&provider).await;
@@ -253,7 +253,7 @@ async fn a_deleted_provider_stops_its_orders_until_it_is_back() {
     );
 
     t.apply_provider("shared", spec).await;
-    t.wait_ready(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
     assert_eq!(t.env.sim_order(ACTIVE).await["access"]["port"], 8511);
     assert_eq!(t.env.change_calls(ACTIVE).await.len(), calls + 1);
     assert!(t.env.change_calls(EXPIRED).await.is_empty());
@@ -285,14 +285,16 @@ async fn a_providers_key_and_auth_are_its_own() {
     assert!(pp["status"].to_string().contains("later-key"), "{pp}");
     t.apply(&ns_a, "web", via(&provider, ACTIVE, json!({"port": 8700})))
         .await;
-    t.wait_condition(&ns_a, "web", "Ready", "False", "SecretNotFound")
+    t.env
+        .wait_condition_in(&ns_a, "web", "Ready", "False", "SecretNotFound")
         .await;
 
     // A wrong key.
     t.put_secret(&t.env.ns, "later-key", "api-key", WRONG_KEY)
         .await;
     t.wait_provider(&provider, "False", "Unauthorized").await;
-    t.wait_condition(&ns_a, "web", "Ready", "False", "Unauthorized")
+    t.env
+        .wait_condition_in(&ns_a, "web", "Ready", "False", "Unauthorized")
         .await;
     assert!(
         t.env
@@ -308,7 +310,7 @@ async fn a_providers_key_and_auth_are_its_own() {
         .await;
     let pp = t.wait_provider(&provider, "True", "Available").await;
     assert_eq!(pp["status"]["orders"], json!(t.env.sim.order_count()));
-    t.wait_ready(&ns_a, "web").await;
+    t.env.wait_ready_in(&ns_a, "web").await;
     assert_eq!(t.env.sim_order(ACTIVE).await["access"]["port"], 8700);
     let recorded = serde_json::to_string(&t.env.requests().await).unwrap();
     assert!(!recorded.contains(API_KEY) && !recorded.contains(WRONG_KEY));
@@ -343,7 +345,8 @@ async fn a_providers_quantity_limit_is_approved_on_the_provider_only() {
     )
     .await;
     let po = t
-        .wait_condition(&ns, "big", "Synced", "False", "AwaitingApproval")
+        .env
+        .wait_condition_in(&ns, "big", "Synced", "False", "AwaitingApproval")
         .await;
     let planned = po.status.unwrap().planned_changes;
     assert_eq!(planned.len(), 1, "{planned:#?}");
@@ -389,7 +392,8 @@ async fn a_providers_quantity_limit_is_approved_on_the_provider_only() {
         .await
         .unwrap();
     let po = t
-        .wait_condition(&ns, "big", "Synced", "True", "Applied")
+        .env
+        .wait_condition_in(&ns, "big", "Synced", "True", "Applied")
         .await;
     assert!(po.status.unwrap().planned_changes.is_empty());
     assert_eq!(quantity_calls().await, 1);

@@ -106,7 +106,7 @@ async fn secrets_of_another_namespace_are_out_of_reach() {
     // The same name in the own namespace is what counts.
     t.put_secret(&ns_a, "victim-pw", "password", PW_CANARY)
         .await;
-    t.wait_ready(&ns_a, "pw").await;
+    t.env.wait_ready_in(&ns_a, "pw").await;
     assert_eq!(
         t.env.sim_order(MOBILE).await["access"]["password"],
         PW_CANARY
@@ -160,7 +160,7 @@ async fn namespaced_api_keys_can_be_switched_off() {
         via(&provider, MOBILE, json!({"port": 8302})),
     )
     .await;
-    t.wait_ready(&ns_a, "shared").await;
+    t.env.wait_ready_in(&ns_a, "shared").await;
     assert_eq!(t.env.change_calls(MOBILE).await.len(), 1);
     assert!(t.env.change_calls(ACTIVE).await.is_empty());
     assert_eq!(
