@@ -1,5 +1,5 @@
-//! Fault and crash suites: the operator against a real API server (KUBECONFIG) and the
-//! provider simulator, with the provider failing and the operator or the API server going
+//! Fault, crash and relist suites: the operator against a real API server (KUBECONFIG) and
+//! the provider simulator, with the provider failing and the operator or the API server going
 //! away mid-work. Each suite asserts that every order converges and that nothing the provider
 //! must not see twice (a `gen_password` for one rotation token, an IP in `remove_proxies`)
 //! was carried out twice; it prints what it measured.
@@ -7,7 +7,8 @@
 //! Run with `make test-faults` (full: 200 orders, 20 crash runs per kill point) or as part of
 //! `make test` (short). Environment:
 //!
-//! - `FAULTS_SUITES`: `faults,crash` (default both)
+//! - `FAULTS_SUITES`: `faults,crash,relist` (default all three; relist only restarts the API
+//!   server of the local control plane, and is skipped on another cluster)
 //! - `FAULTS_N`: orders in the fault suite (default 200)
 //! - `FAULTS_RATE`: share of provider requests that fail (default 0.3)
 //! - `FAULTS_RESTART`: `1` restarts the API server once mid-run through
@@ -21,6 +22,7 @@
 mod apiserver;
 mod crash;
 mod fault;
+mod relist;
 mod requests;
 
 use std::time::Instant;
@@ -28,7 +30,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use proxy_order_testkit::{require_kubeconfig, runtime};
 
-use crate::{crash::crash_suite, fault::fault_suite};
+use crate::{crash::crash_suite, fault::fault_suite, relist::relist_suite};
 
 const ROTATE: &str = "proxy-solutions.net/rotate-password";
 const FAULT_PORT: u16 = 8100;
@@ -57,13 +59,14 @@ fn main() {
 
 async fn run() -> Result<()> {
     require_kubeconfig("the fault suites need a cluster: run them with `make test-faults`")?;
-    let suites = std::env::var("FAULTS_SUITES").unwrap_or_else(|_| "faults,crash".into());
+    let suites = std::env::var("FAULTS_SUITES").unwrap_or_else(|_| "faults,crash,relist".into());
     for suite in suites.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let started = Instant::now();
         let text = match suite {
             "faults" => fault_suite().await.context("fault suite")?,
             "crash" => crash_suite().await.context("crash suite")?,
-            other => bail!("unknown suite {other:?} in FAULTS_SUITES (faults, crash)"),
+            "relist" => relist_suite().await.context("relist suite")?,
+            other => bail!("unknown suite {other:?} in FAULTS_SUITES (faults, crash, relist)"),
         };
         // Printed as soon as each suite ends, so a later failure keeps the earlier figures.
         println!(

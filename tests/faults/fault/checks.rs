@@ -13,13 +13,13 @@ use proxy_order_testkit::{Env, conditions_true, secret_text, tail};
 
 /// Ready (the Secret holds the live credentials) and Synced (the provider matches the spec)
 /// for the current generation.
-pub(super) fn is_ready(po: &ProxyOrder) -> bool {
+pub(crate) fn is_ready(po: &ProxyOrder) -> bool {
     conditions_true(po, &["Ready", "Synced"])
 }
 
 /// Polls the ProxyOrders until `done` holds for all `n`, tolerating API errors (the API
 /// server may be restarting). `on_poll` sees the count after each poll.
-pub(super) async fn wait_all(
+pub(crate) async fn wait_all(
     env: &mut Env,
     what: &str,
     n: usize,

@@ -2,6 +2,7 @@
 //! share of requests and the API server restarts once; the steps, in order.
 
 mod checks;
+pub(crate) use checks::{is_ready, wait_all};
 mod create;
 mod inject;
 mod orders;
