@@ -122,6 +122,20 @@ impl Env {
         }
     }
 
+    /// Sends `signal` (a name `kill` knows: `STOP`, `CONT`) to the operator process.
+    pub fn signal_operator(&self, signal: &str) -> anyhow::Result<()> {
+        let op = self
+            .operator
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no operator process"))?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(op.pid().to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {}: {status}", op.pid());
+        Ok(())
+    }
+
     /// Stops (SIGKILL) the operator process.
     pub fn stop_operator(&mut self) {
         self.operator = None;

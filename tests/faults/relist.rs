@@ -1,7 +1,9 @@
 //! Relist suite: ProxyOrders created while the API server restarts are reconciled once it is
 //! back. A restarted API server's watch cache starts at the current revision, so the operator's
 //! watches come back with a relist; ProxyOrders created before it are new to the operator's
-//! store, which kube-runtime fills from a relist only at its end.
+//! store, which kube-runtime fills from a relist only at its end. The operator is paused
+//! (SIGSTOP) from before the restart until the ProxyOrders exist, so that they reach it through
+//! the relist and not as watch events.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +19,9 @@ use crate::{
     fault::{is_ready, wait_all},
 };
 
-/// ProxyOrders created right after the restart.
-const LATE: usize = 10;
+/// ProxyOrders created right after the restart: more than a page of a list (500), so that the
+/// relist's first objects reach the controller while the rest are still being read.
+const LATE: usize = 600;
 
 /// Runs the relist suite and returns its figures as text.
 pub(crate) async fn relist_suite() -> Result<String> {
@@ -38,7 +41,7 @@ pub(crate) async fn relist_suite() -> Result<String> {
             orders,
             ..SimConfig::default()
         },
-        &[],
+        &["--concurrency", "16", "--rate-limit", "1000"],
     )
     .await;
     // One ProxyOrder Ready first: the operator's watches are established.
@@ -53,17 +56,19 @@ pub(crate) async fn relist_suite() -> Result<String> {
     )
     .await?;
 
+    env.signal_operator("STOP")?;
     tokio::task::spawn_blocking(restart_apiserver).await??;
     let back = Instant::now();
     for id in &ids[1..] {
         create(&env, *id).await?;
     }
     let created = back.elapsed();
+    env.signal_operator("CONT")?;
     let converge = wait_all(
         &mut env,
         "ProxyOrders created after the restart",
         LATE + 1,
-        Duration::from_secs(120),
+        Duration::from_secs(300),
         is_ready,
         |_, _| {},
     )
@@ -71,8 +76,9 @@ pub(crate) async fn relist_suite() -> Result<String> {
     let relisted = env.log_text().contains("too old resource version");
     env.finish().await;
     Ok(format!(
-        "Relist suite: {LATE} ProxyOrders created within {:.1} s of the API server's return, \
-         all Ready {:.1} s after it (the operator's watch was {}told its version was too old)",
+        "Relist suite: {LATE} ProxyOrders created within {:.1} s of the API server's return \
+         while the operator was paused, all Ready {:.1} s after it (the operator's watch was \
+         {}told its version was too old)",
         created.as_secs_f64(),
         converge.as_secs_f64() + created.as_secs_f64(),
         if relisted { "" } else { "not " },
