@@ -128,9 +128,10 @@ impl Env {
             .operator
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("no operator process"))?;
-        let status = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(op.pid().to_string())
+        // The shell's own `kill`: a `kill` program is not on every machine.
+        let status = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", op.pid()))
             .status()?;
         anyhow::ensure!(status.success(), "kill -{signal} {}: {status}", op.pid());
         Ok(())
