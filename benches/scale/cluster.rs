@@ -12,8 +12,8 @@ pub(crate) struct Cluster {
     pub(crate) k8s_version: String,
     /// The ProxyOrders, their Secrets and the operator's scope.
     pub(crate) ns: String,
-    /// The plain-Secret baseline.
-    pub(crate) plain_ns: String,
+    /// The baselines (baseline.rs).
+    pub(crate) baseline_ns: String,
 }
 
 impl Cluster {
@@ -28,7 +28,7 @@ impl Cluster {
         install_crds(&client, "bench").await?;
         let tag = format!("{:04x}", rand::random::<u16>());
         let ns = format!("bench-{tag}");
-        let plain_ns = format!("bench-plain-{tag}");
+        let baseline_ns = format!("bench-baseline-{tag}");
         create_bench_namespace(&client, &ns).await?;
         eprintln!(
             "bench: N={n}, namespace {ns}, operator {}",
@@ -38,7 +38,7 @@ impl Cluster {
             client,
             k8s_version,
             ns,
-            plain_ns,
+            baseline_ns,
         })
     }
 }

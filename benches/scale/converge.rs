@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::{
     CREATE_PORT, CREATE_TASKS, FIRST_ID, POLL,
     apiserver::{Requests, requests},
-    memory::{Mem, cpu_seconds, mem},
+    memory::{Mem, ServerCpu, cpu_seconds, mem, server_cpu},
     order_name, secs,
 };
 
@@ -47,6 +47,8 @@ pub(crate) struct Convergence {
     pub(crate) tenth: (usize, Mem),
     /// CPU seconds the operator used from the first create until all were Ready.
     pub(crate) operator_cpu: f64,
+    /// CPU seconds of the API server and etcd meanwhile (local control plane only).
+    pub(crate) server_cpu: Option<ServerCpu>,
 }
 
 /// Creates N ProxyOrders in `orders`' namespace and waits until all are Ready; fails if that
@@ -107,26 +109,15 @@ pub(crate) async fn converge(
     let tenth_at = (n / 10).max(1);
     let mut tenth = None;
     let cpu_before = cpu_seconds(op.pid())?;
+    let server_before = server_cpu();
     let t0 = Instant::now();
     let creator = {
         let orders = orders.clone();
         tokio::spawn(run_on_tasks(n, CREATE_TASKS, move |i| {
             let orders = orders.clone();
             async move {
-                let id = FIRST_ID + i as u64;
-                let po: ProxyOrder = serde_json::from_value(json!({
-                    "apiVersion": "proxy-solutions.net/v1alpha1",
-                    "kind": "ProxyOrder",
-                    "metadata": {"name": order_name(i)},
-                    "spec": {
-                        "orderId": id,
-                        "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
-                        "port": CREATE_PORT,
-                        "login": format!("user{id}"),
-                    },
-                }))?;
                 orders
-                    .create(&PostParams::default(), &po)
+                    .create(&PostParams::default(), &bench_order(i)?)
                     .await
                     .with_context(|| format!("creating ProxyOrder {}", order_name(i)))?;
                 Ok(())
@@ -173,6 +164,9 @@ pub(crate) async fn converge(
     };
     ready_watch.abort();
     let operator_cpu = cpu_seconds(op.pid())? - cpu_before;
+    let server_cpu = server_cpu()
+        .zip(server_before)
+        .map(|(after, before)| after.since(before));
     // The operator publishes the last Events right after the last status writes.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let requests = requests(&client).await?.since(&requests_before);
@@ -213,7 +207,24 @@ pub(crate) async fn converge(
         requests,
         tenth,
         operator_cpu,
+        server_cpu,
     })
+}
+
+/// ProxyOrder `i` of the benchmark: order `FIRST_ID + i`, asking for port `CREATE_PORT`.
+pub(crate) fn bench_order(i: usize) -> Result<ProxyOrder> {
+    let id = FIRST_ID + i as u64;
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "proxy-solutions.net/v1alpha1",
+        "kind": "ProxyOrder",
+        "metadata": {"name": order_name(i)},
+        "spec": {
+            "orderId": id,
+            "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+            "port": CREATE_PORT,
+            "login": format!("user{id}"),
+        },
+    }))?)
 }
 
 fn is_ready(po: &ProxyOrder) -> bool {

@@ -43,7 +43,7 @@ use crate::{
 
 const API_KEY: &str = "bench-api-key";
 const FIRST_ID: u64 = 100_000;
-/// Concurrent create tasks (ProxyOrders and the plain-Secret baseline alike).
+/// Concurrent create tasks (ProxyOrders and the baselines alike).
 const CREATE_TASKS: usize = 8;
 const CREATE_PORT: u16 = 8100;
 const EDIT_PORT: u16 = 8200;
@@ -96,11 +96,11 @@ async fn run() -> Result<()> {
     let edits = edits::edits(n, &orders, &secrets, &mut op, &http, &admin).await?;
     let mem_end = mem(op.pid())?;
 
-    // Baseline: N plain Secrets against the same API server, operator stopped.
+    // Baselines against the same API server, operator stopped.
     drop(op);
-    let plain_time = baseline::plain_secrets(n, client, &cluster.plain_ns).await?;
+    let baselines = baseline::baselines(n, client, &cluster.baseline_ns).await?;
     let nss: Api<Namespace> = Api::all(client.clone());
-    for name in [&cluster.ns, &cluster.plain_ns] {
+    for name in [&cluster.ns, &cluster.baseline_ns] {
         let _ = nss.delete(name, &DeleteParams::background()).await;
     }
     sim.shutdown().await;
@@ -115,7 +115,7 @@ async fn run() -> Result<()> {
         conv_calls: &conv_calls,
         idle: &idle,
         edits: &edits,
-        plain_time,
+        baselines: &baselines,
         memory: &Memory {
             started: mem_start,
             converged: mem_converged,

@@ -49,3 +49,55 @@ pub(crate) struct Memory {
     pub(crate) idle: Mem,
     pub(crate) end: Mem,
 }
+
+/// CPU seconds used so far by the local control plane's kube-apiserver and etcd, found in
+/// the `pids` file that `tests/controlplane/up.sh` writes next to the kubeconfig; `None` for
+/// a cluster started some other way.
+pub(crate) fn server_cpu() -> Option<ServerCpu> {
+    let kubeconfig = std::env::var_os("KUBECONFIG")?;
+    let pids = std::path::Path::new(&kubeconfig).parent()?.join("pids");
+    let text = std::fs::read_to_string(pids).ok()?;
+    let of = |name: &str| {
+        text.lines()
+            .rev()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                (f.next()? == name).then_some(f.next()?.parse::<u32>().ok()?)
+            })
+            .next()
+            .and_then(|pid| cpu_seconds(pid).ok())
+    };
+    Some(ServerCpu {
+        apiserver: of("kube-apiserver")?,
+        etcd: of("etcd")?,
+    })
+}
+
+/// CPU seconds of the API server and of etcd.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ServerCpu {
+    pub(crate) apiserver: f64,
+    pub(crate) etcd: f64,
+}
+
+impl ServerCpu {
+    /// What was used since `before`.
+    pub(crate) fn since(self, before: ServerCpu) -> ServerCpu {
+        ServerCpu {
+            apiserver: self.apiserver - before.apiserver,
+            etcd: self.etcd - before.etcd,
+        }
+    }
+}
+
+/// Runs `phase` and returns its result with the control plane's CPU it took (if known).
+pub(crate) async fn with_server_cpu<T>(
+    phase: impl Future<Output = Result<T>>,
+) -> Result<(T, Option<ServerCpu>)> {
+    let before = server_cpu();
+    let out = phase.await?;
+    let used = server_cpu()
+        .zip(before)
+        .map(|(after, before)| after.since(before));
+    Ok((out, used))
+}

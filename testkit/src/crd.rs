@@ -20,36 +20,46 @@ use crate::{Env, poll};
 /// Installs (or updates) the operator's CRDs (ProxyOrder and ProxyProvider) by server-side
 /// apply as field manager `manager`, and waits until both are served.
 pub async fn install_crds(client: &Client, manager: &str) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
-        let name = crd.name_any();
-        crds.patch(
-            &name,
-            &PatchParams::apply(manager).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("applying the CRD {name}"))?;
-        let established = poll(
-            Duration::from_secs(30),
-            Duration::from_millis(100),
-            async || {
-                let c = crds.get(&name).await?;
-                let established = c
-                    .status
-                    .and_then(|s| s.conditions)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True");
-                Ok::<_, anyhow::Error>(established.then_some(()))
-            },
-        )
-        .await?;
-        ensure!(
-            established.is_some(),
-            "CRD {name} not established after 30 s"
-        );
+        apply_crd(client, manager, &crd).await?;
     }
+    Ok(())
+}
+
+/// Applies `crd` (server-side apply, as `manager`) and waits until it is Established.
+pub async fn apply_crd(
+    client: &Client,
+    manager: &str,
+    crd: &CustomResourceDefinition,
+) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.name_any();
+    crds.patch(
+        &name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(crd),
+    )
+    .await
+    .with_context(|| format!("applying the CRD {name}"))?;
+    let established = poll(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            let c = crds.get(&name).await?;
+            let established = c
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            Ok::<_, anyhow::Error>(established.then_some(()))
+        },
+    )
+    .await?;
+    ensure!(
+        established.is_some(),
+        "CRD {name} not established after 30 s"
+    );
     Ok(())
 }
 

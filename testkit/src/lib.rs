@@ -29,7 +29,7 @@ pub use self::{
         condition, conditions_true, connect, create_namespace, events_about, put_secret_in,
         require_kubeconfig, secret_data_in, secret_text,
     },
-    crd::{CRD_SCHEMA, install_crds, spec, store_past_the_schema},
+    crd::{CRD_SCHEMA, apply_crd, install_crds, spec, store_past_the_schema},
     env::{Env, create_e2e_namespace, e2e_client},
     leaks::assert_none_leaked,
     paths::{operator_bin, scratch_dir, workspace_root},
