@@ -13,7 +13,8 @@
 #   pki/, data/  throwaway certificates and the etcd data dir
 # Environment: PROXY_ORDER_CACHE (binary cache), CP_READY_TIMEOUT (seconds to
 # wait for each component, default 120), CP_APISERVER_PORT (fixed apiserver
-# port instead of a free one).
+# port instead of a free one), CP_PROFILING=true (the API server's
+# /debug/pprof endpoints, e.g. for a CPU profile during `make bench`).
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -216,7 +217,7 @@ start kube-apiserver \
   --proxy-client-key-file="${CP_PKI}/front-proxy-client.key" \
   --endpoint-reconciler-type=none \
   --allow-privileged=true \
-  --profiling=false \
+  --profiling="${CP_PROFILING:-false}" \
   --v=1
 
 # Kubeconfigs (certificates embedded, so they can be copied elsewhere).
