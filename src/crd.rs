@@ -430,13 +430,19 @@ impl ProxyOrderSpec {
     }
 }
 
+/// The ProxyOrder whose credentials go to Secret `secret` by default (`<resource>-proxy`),
+/// unless its spec names another.
+pub fn default_secret_writer(secret: &str) -> Option<&str> {
+    secret.strip_suffix(DEFAULT_SECRET_SUFFIX)
+}
+
 impl ProxyOrder {
     /// Whether the credentials go to the Secret `name` ([`Self::secret_name`], without
-    /// allocating: it is asked for every cached ProxyOrder on every Secret event).
+    /// allocating).
     pub fn writes_secret(&self, name: &str) -> bool {
         match self.spec.secret.as_ref().and_then(|s| s.name.as_deref()) {
             Some(custom) => custom == name,
-            None => name.strip_suffix(DEFAULT_SECRET_SUFFIX) == self.metadata.name.as_deref(),
+            None => default_secret_writer(name) == self.metadata.name.as_deref(),
         }
     }
 

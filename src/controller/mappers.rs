@@ -1,6 +1,8 @@
 //! Which ProxyOrders (or ProxyProviders) a change of a watched Secret, ProxyProvider or
 //! Namespace sends to reconcile: the mappers of the controller's secondary watches.
 
+use std::collections::{HashMap, HashSet};
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Resource, ResourceExt,
@@ -8,7 +10,13 @@ use kube::{
     runtime::reflector::{ObjectRef, Store},
 };
 
-use crate::{config::NamespacedName, crd::ProxyOrder, proxy_provider::ProxyProvider};
+use parking_lot::Mutex;
+
+use crate::{
+    config::NamespacedName,
+    crd::{ProxyOrder, default_secret_writer},
+    proxy_provider::ProxyProvider,
+};
 
 /// Where the operator looks for API keys outside ProxyOrders' own namespaces.
 pub(super) struct KeySecrets {
@@ -21,10 +29,16 @@ pub(super) struct KeySecrets {
 /// for the API key (their own, the default one, or their ProxyProvider's) or the password, and
 /// those that want to write their credentials under its name (so removing a Secret that
 /// blocked one, `SecretConflict`, is picked up at once).
+///
+/// Every Secret the operator writes comes back through this on its watches, so it must not look
+/// at every cached ProxyOrder: the ones that name the Secret in their own namespace come from
+/// `users`, the one that writes it by default from its name, and only a change of the default
+/// API key or of a ProxyProvider's key (rare) goes through all of them.
 pub(super) fn secret_to_orders(
     secret: &PartialObjectMeta<Secret>,
     store: &Store<ProxyOrder>,
     keys: &KeySecrets,
+    users: &SecretUsers,
 ) -> Vec<ObjectRef<ProxyOrder>> {
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
@@ -46,7 +60,7 @@ pub(super) fn secret_to_orders(
             .into_iter()
             .map(|p| p.name)
             .collect();
-    for po in store.state() {
+    let uses = |po: &ProxyOrder| {
         let same_ns = po.metadata.namespace.as_deref() == Some(ns.as_str());
         let api_key = match (&po.spec.provider_ref, &po.spec.api_key_secret_ref) {
             (Some(p), _) => providers.contains(&p.name),
@@ -61,11 +75,112 @@ pub(super) fn secret_to_orders(
                 .and_then(|p| p.secret_key_ref.as_ref())
                 .is_some_and(|r| r.name == name);
         let target = same_ns && po.writes_secret(&name);
-        if api_key || password || target {
+        api_key || password || target
+    };
+    if is_default || !providers.is_empty() {
+        out.extend(
+            store
+                .state()
+                .iter()
+                .filter(|po| uses(po))
+                .map(|po| ObjectRef::from_obj(&**po)),
+        );
+        return out;
+    }
+    // The candidates are checked against the cache as the scan above would: `users` may
+    // still list a ProxyOrder that has stopped naming the Secret.
+    let candidates = users
+        .naming(&ns, &name)
+        .into_iter()
+        .chain(default_secret_writer(&name).map(str::to_string));
+    for candidate in candidates {
+        let r = ObjectRef::new(&candidate).within(&ns);
+        if let Some(po) = store.get(&r).filter(|po| uses(po)) {
             out.push(ObjectRef::from_obj(&*po));
         }
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup();
     out
+}
+
+/// The ProxyOrders that name each Secret of their own namespace: for the API key, for the
+/// password, or as where their credentials go (when not the default `<name>-proxy`). Kept from
+/// the ProxyOrder watch, so a Secret's change finds them without looking at every ProxyOrder.
+/// An entry is added for each name a ProxyOrder's spec holds and removed when the ProxyOrder is
+/// deleted; one whose spec stopped naming a Secret stays listed for it (and is checked against
+/// the cache when looked up) until then.
+#[derive(Default)]
+pub struct SecretUsers(Mutex<HashMap<Box<str>, HashSet<Box<str>>>>);
+
+impl SecretUsers {
+    /// Notes the Secrets `po` names.
+    pub fn add(&self, po: &ProxyOrder) {
+        let (Some(ns), Some(name)) = (
+            po.metadata.namespace.as_deref(),
+            po.metadata.name.as_deref(),
+        ) else {
+            return;
+        };
+        let mut map = self.0.lock();
+        for secret in named_secrets(po) {
+            let users = map.entry(key(ns, secret)).or_default();
+            if !users.contains(name) {
+                users.insert(name.into());
+            }
+        }
+    }
+
+    /// Forgets the deleted `po`.
+    pub fn remove(&self, po: &ProxyOrder) {
+        let (Some(ns), Some(name)) = (
+            po.metadata.namespace.as_deref(),
+            po.metadata.name.as_deref(),
+        ) else {
+            return;
+        };
+        let mut map = self.0.lock();
+        for secret in named_secrets(po) {
+            let k = key(ns, secret);
+            if let Some(users) = map.get_mut(&k) {
+                users.remove(name);
+                if users.is_empty() {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The ProxyOrders of `ns` noted as naming Secret `secret`.
+    fn naming(&self, ns: &str, secret: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .get(&key(ns, secret))
+            .map(|users| users.iter().map(|u| u.to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The Secrets of its own namespace `po`'s spec names (a name its credentials go to only when
+/// it is not the default).
+fn named_secrets(po: &ProxyOrder) -> impl Iterator<Item = &str> {
+    let spec = &po.spec;
+    let api_key = spec
+        .api_key_secret_ref
+        .as_ref()
+        .filter(|_| spec.provider_ref.is_none())
+        .map(|r| r.name.as_str());
+    let password = spec
+        .password
+        .as_ref()
+        .and_then(|p| p.secret_key_ref.as_ref())
+        .map(|r| r.name.as_str());
+    let target = spec.secret.as_ref().and_then(|s| s.name.as_deref());
+    [api_key, password, target].into_iter().flatten()
+}
+
+fn key(ns: &str, secret: &str) -> Box<str> {
+    format!("{ns}/{secret}").into_boxed_str()
 }
 
 /// ProxyOrders that use ProxyProvider `name`.
@@ -122,7 +237,7 @@ pub(super) fn secret_to_providers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{ProviderRef, ProxyOrderSpec, SecretKeyRef};
+    use crate::crd::{PasswordSource, ProviderRef, ProxyOrderSpec, SecretKeyRef, SecretTarget};
     use crate::proxy_provider::{ProviderSecretRef, ProxyProviderSpec};
     use kube::runtime::{reflector::store::Writer, watcher};
 
@@ -144,11 +259,18 @@ mod tests {
     }
 
     fn orders(items: Vec<ProxyOrder>) -> Store<ProxyOrder> {
+        indexed(items).0
+    }
+
+    /// The cache of `items` and the Secrets they name, as the ProxyOrder watch keeps them.
+    fn indexed(items: Vec<ProxyOrder>) -> (Store<ProxyOrder>, SecretUsers) {
         let mut w = Writer::<ProxyOrder>::default();
+        let users = SecretUsers::default();
         for o in items {
+            users.add(&o);
             w.apply_watcher_event(&watcher::Event::Apply(o));
         }
-        w.as_reader()
+        (w.as_reader(), users)
     }
 
     fn providers(items: Vec<(&str, ProviderSecretRef)>) -> Store<ProxyProvider> {
@@ -207,7 +329,7 @@ mod tests {
                 ("other", key("provider-key", Some("vault"))),
             ]),
         };
-        let store = orders(vec![
+        let (store, users) = indexed(vec![
             po("a", "x", via("shared")),
             po("b", "y", via("other")),
             po(
@@ -226,7 +348,8 @@ mod tests {
             names(secret_to_orders(
                 &secret("ops", "provider-key"),
                 &store,
-                &keys
+                &keys,
+                &users
             )),
             ["a/x", "ops/own"]
         );
@@ -234,10 +357,100 @@ mod tests {
             names(secret_to_orders(
                 &secret("vault", "provider-key"),
                 &store,
-                &keys
+                &keys,
+                &users
             )),
             ["b/y"]
         );
-        assert!(secret_to_orders(&secret("a", "provider-key"), &store, &keys).is_empty());
+        assert!(secret_to_orders(&secret("a", "provider-key"), &store, &keys, &users).is_empty());
+    }
+
+    fn key_ref(name: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            name: name.into(),
+            key: "k".into(),
+        }
+    }
+
+    fn own_key(key: &str) -> ProxyOrderSpec {
+        ProxyOrderSpec {
+            order_id: 1,
+            api_key_secret_ref: Some(key_ref(key)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_secret_wakes_the_orders_of_its_namespace_that_name_it_or_write_it() {
+        let keys = KeySecrets {
+            default_key: Some(NamespacedName {
+                namespace: "ops".into(),
+                name: "default-key".into(),
+            }),
+            operator_namespace: "ops".into(),
+            providers: providers(vec![]),
+        };
+        let mut password = own_key("key");
+        password.password = Some(PasswordSource {
+            secret_key_ref: Some(key_ref("pw")),
+            generate: None,
+        });
+        let mut custom = own_key("key");
+        custom.secret = Some(SecretTarget {
+            name: Some("creds".into()),
+            ..Default::default()
+        });
+        let default_keyed = ProxyOrderSpec {
+            order_id: 1,
+            ..Default::default()
+        };
+        let (store, users) = indexed(vec![
+            po("a", "x", own_key("key")),
+            po("a", "y", password),
+            po("a", "z", custom),
+            po("b", "x", own_key("key")),
+            po("b", "w", default_keyed),
+        ]);
+        let wakes = |ns: &str, name: &str| {
+            names(secret_to_orders(&secret(ns, name), &store, &keys, &users))
+        };
+        assert_eq!(wakes("a", "key"), ["a/x", "a/y", "a/z"]);
+        assert_eq!(wakes("b", "key"), ["b/x"]);
+        assert_eq!(wakes("a", "pw"), ["a/y"]);
+        // The default name of x's credentials, and z's own.
+        assert_eq!(wakes("a", "x-proxy"), ["a/x"]);
+        assert_eq!(wakes("a", "z-proxy"), Vec::<String>::new());
+        assert_eq!(wakes("a", "creds"), ["a/z"]);
+        assert_eq!(wakes("a", "unrelated"), Vec::<String>::new());
+        // The default API key reaches every ProxyOrder without a key of its own.
+        assert_eq!(wakes("ops", "default-key"), ["b/w"]);
+    }
+
+    #[test]
+    fn a_secret_no_longer_named_or_whose_user_is_gone_wakes_nothing() {
+        let keys = KeySecrets {
+            default_key: None,
+            operator_namespace: "ops".into(),
+            providers: providers(vec![]),
+        };
+        let mut w = Writer::<ProxyOrder>::default();
+        let users = SecretUsers::default();
+        let mut apply = |o: ProxyOrder| {
+            users.add(&o);
+            w.apply_watcher_event(&watcher::Event::Apply(o));
+        };
+        apply(po("a", "x", own_key("old")));
+        apply(po("a", "y", own_key("old")));
+        // x now takes its key from another Secret; y is deleted.
+        apply(po("a", "x", own_key("new")));
+        let gone = po("a", "y", own_key("old"));
+        users.remove(&gone);
+        w.apply_watcher_event(&watcher::Event::Delete(gone));
+        let store = w.as_reader();
+        let wakes = |name: &str| names(secret_to_orders(&secret("a", name), &store, &keys, &users));
+        assert_eq!(wakes("old"), Vec::<String>::new());
+        assert_eq!(wakes("new"), ["a/x"]);
+        // The deleted one is forgotten, the one that moved on is still listed (and filtered).
+        assert_eq!(users.naming("a", "old"), ["x"]);
     }
 }

@@ -49,7 +49,8 @@ use crate::{
 use context::{Context, Settings};
 use gateway::ProviderGateway;
 use mappers::{
-    KeySecrets, namespace_to_orders, provider_to_orders, secret_to_orders, secret_to_providers,
+    KeySecrets, SecretUsers, namespace_to_orders, provider_to_orders, secret_to_orders,
+    secret_to_providers,
 };
 use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
 use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
@@ -142,6 +143,8 @@ pub async fn run(
     // at once (and take the claim over), not at their next re-check.
     let (wake, woken) = mpsc::unbounded::<ObjectRef<ProxyOrder>>();
     let deleted_store = reader.clone();
+    let secret_users = Arc::new(SecretUsers::default());
+    let users = secret_users.clone();
     let orders = watcher(orders_api, wc)
         .default_backoff()
         .try_filter_map(move |ev| {
@@ -149,6 +152,13 @@ pub async fn run(
             // deleted one, but still exists and keeps its claim).
             let gone = matches!(ev, watcher::Event::Delete(_));
             let ev = watch::decode_event(ev, invalid.as_ref());
+            match &ev {
+                Some(watcher::Event::Apply(po) | watcher::Event::InitApply(po)) => {
+                    users.add(po)
+                }
+                Some(watcher::Event::Delete(po)) => users.remove(po),
+                _ => {}
+            }
             // A deleted ProxyOrder's retry bookkeeping and order claims go with it.
             if let Some(watcher::Event::Delete(po)) = &ev {
                 forget.forget(&ObjectRef::from_obj(po));
@@ -284,9 +294,9 @@ pub async fn run(
         });
     for stream in secret_streams {
         let store = store.clone();
-        let keys = keys.clone();
+        let (keys, users) = (keys.clone(), secret_users.clone());
         controller = controller.watches_stream(logging_errors("Secrets", stream), move |s| {
-            secret_to_orders(&s, &store, &keys)
+            secret_to_orders(&s, &store, &keys, &users)
         });
     }
 
