@@ -80,9 +80,8 @@ pub(super) fn secret_to_orders(
     if is_default || !providers.is_empty() {
         out.extend(
             store
-                .state()
+                .state_filter(|po| uses(po))
                 .iter()
-                .filter(|po| uses(po))
                 .map(|po| ObjectRef::from_obj(&**po)),
         );
         return out;
@@ -108,8 +107,9 @@ pub(super) fn secret_to_orders(
 /// password, or as where their credentials go (when not the default `<name>-proxy`). Kept from
 /// the ProxyOrder watch, so a Secret's change finds them without looking at every ProxyOrder.
 /// An entry is added for each name a ProxyOrder's spec holds and removed when the ProxyOrder is
-/// deleted; one whose spec stopped naming a Secret stays listed for it (and is checked against
-/// the cache when looked up) until then.
+/// deleted. A ProxyOrder whose spec stopped naming a Secret stays listed for it until then, and
+/// one deleted while the watch was down (so no deletion was seen) stays listed: lookups check
+/// every candidate against the cache, so such entries cost memory, never a reconcile.
 #[derive(Default)]
 pub struct SecretUsers(Mutex<HashMap<Box<str>, HashSet<Box<str>>>>);
 
@@ -189,14 +189,13 @@ pub(super) fn provider_to_orders(
     store: &Store<ProxyOrder>,
 ) -> Vec<ObjectRef<ProxyOrder>> {
     store
-        .state()
-        .iter()
-        .filter(|po| {
+        .state_filter(|po| {
             po.spec
                 .provider_ref
                 .as_ref()
                 .is_some_and(|r| r.name == name)
         })
+        .iter()
         .map(|po| ObjectRef::from_obj(&**po))
         .collect()
 }
@@ -208,9 +207,10 @@ pub(super) fn namespace_to_orders(
     store: &Store<ProxyOrder>,
 ) -> Vec<ObjectRef<ProxyOrder>> {
     store
-        .state()
+        .state_filter(|po| {
+            po.spec.provider_ref.is_some() && po.metadata.namespace.as_deref() == Some(ns)
+        })
         .iter()
-        .filter(|po| po.spec.provider_ref.is_some() && po.metadata.namespace.as_deref() == Some(ns))
         .map(|po| ObjectRef::from_obj(&**po))
         .collect()
 }
@@ -224,12 +224,11 @@ pub(super) fn secret_to_providers(
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
     store
-        .state()
-        .iter()
-        .filter(|pp| {
+        .state_filter(|pp| {
             let r = &pp.spec.api_key_secret_ref;
             r.name == name && r.namespace.as_deref().unwrap_or(operator_ns) == ns
         })
+        .iter()
         .map(|pp| ObjectRef::from_obj(&**pp))
         .collect()
 }

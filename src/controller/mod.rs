@@ -178,10 +178,10 @@ pub async fn run(
                         }
                     });
                 }
-                for other in deleted_store.state().iter().filter(|o| {
+                for other in deleted_store.state_filter(|o| {
                     o.spec.order_id == po.spec.order_id && o.metadata.uid != po.metadata.uid
                 }) {
-                    let _ = wake.unbounded_send(ObjectRef::from_obj(&**other));
+                    let _ = wake.unbounded_send(ObjectRef::from_obj(&*other));
                 }
             }
             futures::future::ready(Ok(ev))

@@ -276,7 +276,12 @@ async fn read(ctx: &Context, ns: &str, target: &RolloutTarget) -> Result<Vec<Wor
 /// instances never take turns annotating one workload.
 async fn peers(ctx: &Context, ns: &str) -> Result<Vec<std::sync::Arc<ProxyOrder>>, kube::Error> {
     if !ctx.settings.sharded {
-        return Ok(ctx.store.as_ref().map(|s| s.state()).unwrap_or_default());
+        let in_ns = |o: &ProxyOrder| o.metadata.namespace.as_deref() == Some(ns);
+        return Ok(ctx
+            .store
+            .as_ref()
+            .map(|s| s.state_filter(in_ns))
+            .unwrap_or_default());
     }
     let api: Api<ProxyOrder> = Api::namespaced(ctx.client.clone(), ns);
     let list = api.list(&ListParams::default()).await?;
