@@ -113,7 +113,9 @@ pub(crate) fn publish(
          within 300 s + N/2 s, if an edit does not reach its Secret within 120 s, or if it \
          cannot write its output: this file and the chart above (`benchmarks-ready.png`, next \
          to it; `BENCH_OUT=path.md` writes `path-ready.png`, `BENCH_OUT=-` only prints the \
-         markdown). The operator's log is kept in `target/tmp/bench-logs/`."
+         markdown). The operator's log is kept in `target/tmp/bench-logs/`. Profiling the API \
+         server and the operator during a run, and what that found: \
+         [convergence.md](convergence.md); the operator's memory: [memory.md](memory.md)."
     );
     println!("{md}");
     if let Some(path) = out_path {
