@@ -313,21 +313,20 @@ fn results_table(report: &Report) -> String {
         "Ratio convergence / plain-Secret creation",
         format!("{:.2}×", secs(converge) / secs(plain_time).max(0.001)),
     );
-    row(
-        "Create N ProxyOrders, operator stopped (baseline)",
+    let vs_plain = |d: Duration| {
         format!(
             "{} = {:.2}× the plain Secrets",
-            per_s(baselines.proxyorders.0),
-            secs(baselines.proxyorders.0) / secs(plain_time).max(0.001)
-        ),
+            per_s(d),
+            secs(d) / secs(plain_time).max(0.001)
+        )
+    };
+    row(
+        "Create N ProxyOrders, operator stopped (baseline)",
+        vs_plain(baselines.proxyorders.0),
     );
     row(
         "Create N minimal custom resources (three fields, no CEL), operator stopped",
-        format!(
-            "{} = {:.2}× the plain Secrets",
-            per_s(baselines.minimal.0),
-            secs(baselines.minimal.0) / secs(plain_time).max(0.001)
-        ),
+        vs_plain(baselines.minimal.0),
     );
     let per_order = |parts: Vec<(String, f64)>| {
         parts

@@ -116,10 +116,7 @@ pub struct SecretUsers(Mutex<HashMap<Box<str>, HashSet<Box<str>>>>);
 impl SecretUsers {
     /// Notes the Secrets `po` names.
     pub fn add(&self, po: &ProxyOrder) {
-        let (Some(ns), Some(name)) = (
-            po.metadata.namespace.as_deref(),
-            po.metadata.name.as_deref(),
-        ) else {
+        let Some((ns, name)) = namespaced_name(po) else {
             return;
         };
         let mut map = self.0.lock();
@@ -133,10 +130,7 @@ impl SecretUsers {
 
     /// Forgets the deleted `po`.
     pub fn remove(&self, po: &ProxyOrder) {
-        let (Some(ns), Some(name)) = (
-            po.metadata.namespace.as_deref(),
-            po.metadata.name.as_deref(),
-        ) else {
+        let Some((ns, name)) = namespaced_name(po) else {
             return;
         };
         let mut map = self.0.lock();
@@ -159,6 +153,13 @@ impl SecretUsers {
             .map(|users| users.iter().map(|u| u.to_string()).collect())
             .unwrap_or_default()
     }
+}
+
+fn namespaced_name(po: &ProxyOrder) -> Option<(&str, &str)> {
+    Some((
+        po.metadata.namespace.as_deref()?,
+        po.metadata.name.as_deref()?,
+    ))
 }
 
 /// The Secrets of its own namespace `po`'s spec names (a name its credentials go to only when
