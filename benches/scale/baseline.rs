@@ -16,7 +16,7 @@ use proxy_order_testkit::{apply_crd, run_on_tasks};
 use serde_json::json;
 
 use crate::{
-    CREATE_TASKS,
+    CREATE_PORT, CREATE_TASKS, FIRST_ID,
     cluster::create_bench_namespace,
     converge::bench_order,
     memory::{ServerCpu, with_server_cpu},
@@ -59,9 +59,9 @@ async fn plain_secrets(n: usize, client: &Client, ns: &str) -> Result<Duration> 
             let s: Secret = serde_json::from_value(json!({
                 "metadata": {"name": format!("plain-{i}")},
                 "data": {
-                    "login": ByteString(format!("user{}", crate::FIRST_ID + i as u64).into_bytes()),
+                    "login": ByteString(format!("user{}", FIRST_ID + i as u64).into_bytes()),
                     "password": ByteString(b"bench-password-0123456789".to_vec()),
-                    "port": ByteString(crate::CREATE_PORT.to_string().into_bytes()),
+                    "port": ByteString(CREATE_PORT.to_string().into_bytes()),
                 },
             }))?;
             plain
@@ -127,9 +127,9 @@ async fn minimal_resources(n: usize, client: &Client, ns: &str) -> Result<Durati
     run_on_tasks(n, CREATE_TASKS, move |i| {
         let (minimal, ar) = (minimal.clone(), ar.clone());
         async move {
-            let id = crate::FIRST_ID + i as u64;
+            let id = FIRST_ID + i as u64;
             let obj = DynamicObject::new(&format!("minimal-{i}"), &ar).data(json!({
-                "spec": {"orderId": id, "port": crate::CREATE_PORT, "login": format!("user{id}")},
+                "spec": {"orderId": id, "port": CREATE_PORT, "login": format!("user{id}")},
             }));
             minimal
                 .create(&PostParams::default(), &obj)

@@ -1,4 +1,5 @@
-//! Resident memory of the operator process, read from `/proc/<pid>/status` after each phase.
+//! Resident memory and CPU of the operator process after each phase, and the CPU of the local
+//! control plane's API server and etcd, read from `/proc`.
 
 use anyhow::Result;
 
