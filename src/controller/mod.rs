@@ -152,15 +152,12 @@ pub async fn run(
             // deleted one, but still exists and keeps its claim).
             let gone = matches!(ev, watcher::Event::Delete(_));
             let ev = watch::decode_event(ev, invalid.as_ref());
-            match &ev {
-                Some(watcher::Event::Apply(po) | watcher::Event::InitApply(po)) => {
-                    users.add(po)
-                }
-                Some(watcher::Event::Delete(po)) => users.remove(po),
-                _ => {}
+            if let Some(watcher::Event::Apply(po) | watcher::Event::InitApply(po)) = &ev {
+                users.add(po);
             }
-            // A deleted ProxyOrder's retry bookkeeping and order claims go with it.
+            // A deleted ProxyOrder's retry bookkeeping, Secret names and order claims go with it.
             if let Some(watcher::Event::Delete(po)) = &ev {
+                users.remove(po);
                 forget.forget(&ObjectRef::from_obj(po));
                 if let Some(uid) = &po.metadata.uid {
                     forget.forget_uid(uid);
