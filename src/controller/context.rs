@@ -76,7 +76,13 @@ pub struct Context {
     pub written: Written,
     /// The credentials probe (`--verify-credentials`).
     pub verifier: Option<super::verify::Verifier>,
+    /// Per ProxyOrder UID, the generation whose decision waits on the order list and since
+    /// when it has (see [`Context::listing_needed_since`]).
+    pub listing_needed: Mutex<HashMap<Box<str>, ListingNeeded>>,
 }
+
+/// A generation of a ProxyOrder whose decision waits on the order list, and since when.
+pub type ListingNeeded = (Option<i64>, Instant);
 
 /// A successful provider answer whose Secret or status write failed.
 #[derive(Clone, Debug)]
@@ -100,11 +106,38 @@ impl Context {
         self.backoff.lock().remove(key);
         self.terminal.lock().remove(key);
         self.unsaved.lock().remove(key);
+        self.gateway.waiters.stop_waiting(key);
     }
 
     /// Forgets what was remembered about the ProxyOrder with this UID.
     pub fn forget_uid(&self, uid: &str) {
         self.written.forget(uid);
+        self.listing_not_needed(uid);
+    }
+
+    /// Since when generation `generation` of the ProxyOrder with `uid` has decided to wait on
+    /// what the order list says (`now`, the start of this reconcile, the first time). Only a
+    /// list fetched after that may make it wait; the instant stays put while it waits, so a
+    /// fetch asked for once answers every later reconcile of that generation.
+    pub fn listing_needed_since(
+        &self,
+        uid: &str,
+        generation: Option<i64>,
+        now: Instant,
+    ) -> Instant {
+        let mut map = self.listing_needed.lock();
+        match map.get(uid) {
+            Some((g, since)) if *g == generation => *since,
+            _ => {
+                map.insert(uid.into(), (generation, now));
+                now
+            }
+        }
+    }
+
+    /// The ProxyOrder with `uid` no longer waits on the order list.
+    pub fn listing_not_needed(&self, uid: &str) {
+        self.listing_needed.lock().remove(uid);
     }
 
     /// Counts one more consecutive failure of this ProxyOrder and says how many came before

@@ -9,6 +9,7 @@ mod order_cache;
 mod rate_limiter;
 #[cfg(test)]
 mod tests;
+mod waiters;
 
 use std::{
     collections::HashMap,
@@ -30,6 +31,7 @@ pub use order_cache::{
     FAILED_LIST_HOLD, MAX_FAILED_LIST_HOLD, MIN_FORCED_REFRESH, OrderCache, OrderIndex,
 };
 pub use rate_limiter::RateLimiter;
+pub use waiters::ListWaiters;
 
 /// The API key's rate limit has no token now (or a forced list refresh comes too soon after
 /// the last): try again after this long.
@@ -93,6 +95,8 @@ pub struct ProviderGateway {
     /// Targets of ProxyProviders, by their settings (see [`Self::target`]).
     targets: Mutex<HashMap<String, Arc<Target>>>,
     orders: OrderCache,
+    /// ProxyOrders waiting on how a key's list shows their order, woken by its next fetch.
+    pub waiters: ListWaiters,
     limiter: RateLimiter,
     metrics: Arc<Metrics>,
     failpoint: FailpointHook,
@@ -110,10 +114,19 @@ impl ProviderGateway {
             default_target: Arc::new(Target::new(config, rate)?),
             targets: Mutex::default(),
             orders: OrderCache::default(),
+            waiters: ListWaiters::default(),
             limiter: RateLimiter::new(rate),
             metrics,
             failpoint: Box::new(crate::failpoint::hit),
         })
+    }
+
+    /// The same gateway with forced list refreshes allowed `floor` after the previous fetch
+    /// (instead of [`MIN_FORCED_REFRESH`]).
+    #[cfg(test)]
+    pub fn with_forced_refresh_floor(mut self, floor: Duration) -> Self {
+        self.orders = OrderCache::with_forced_refresh_floor(floor);
+        self
     }
 
     /// The same gateway with `hook` called at the crash points instead of
@@ -145,6 +158,7 @@ impl ProviderGateway {
     /// The account's order list, fetched anew when older than `max_age` or when `force_after`
     /// is set and the list is older than that (see [`OrderCache::get`]). A fetch takes a token
     /// from the key's rate limit; none is waited for: `Err(Throttled)` says when to come back.
+    /// Each fetch wakes the [`ListWaiters`] of the key whose order it shows differently.
     pub async fn list(
         &self,
         account: &Account,
@@ -157,6 +171,9 @@ impl ProviderGateway {
             let started = Instant::now();
             let result = account.target.client.list_orders(&account.key, query).await;
             self.count("list", &result, started);
+            if let Ok(list) = &result {
+                self.waiters.listed(&account.cache_key, list);
+            }
             Ok(result)
         };
         self.orders

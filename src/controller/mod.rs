@@ -118,6 +118,7 @@ pub async fn run(
         claims: cache::VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
         written: cache::Written::default(),
         verifier: config.probe().map(verify::Verifier::new),
+        listing_needed: Mutex::default(),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
@@ -140,8 +141,10 @@ pub async fn run(
     let invalid = watch::Reporter::new(ctx.recorder.clone());
     let forget = ctx.clone();
     // A deleted ProxyOrder may have held an order others wait for: they are looked at again
-    // at once (and take the claim over), not at their next re-check.
+    // at once (and take the claim over), not at their next re-check. So are those whose order
+    // shows differently in a newly fetched order list (gateway::ListWaiters).
     let (wake, woken) = mpsc::unbounded::<ObjectRef<ProxyOrder>>();
+    ctx.gateway.waiters.wake_into(wake.clone());
     let deleted_store = reader.clone();
     let secret_users = Arc::new(SecretUsers::default());
     let users = secret_users.clone();

@@ -45,6 +45,8 @@ pub struct Observation {
     /// The order list was needed but the API key's rate limit has no token for this long: the
     /// reconcile comes back then instead of deciding without it.
     pub throttled: Option<std::time::Duration>,
+    /// When the order list in `observed.listed` was fetched.
+    pub listed_at: Option<Instant>,
 }
 
 /// `started` is when the reconcile began: a requested refresh is satisfied by any order list
@@ -136,37 +138,8 @@ pub async fn observe(
         (Some(target), Ok((fp, key))) => Some(Account::new(target.clone(), fp, key.clone())),
         _ => None,
     };
-    let mut throttled = None;
-    let listed = match &account {
-        Some(acc) if !is_paused(po.annotations()) => {
-            let query = QueryOptions {
-                lang: po.spec.lang,
-                currency: po.spec.currency,
-            };
-            let force = sync_requested.as_ref().map(|_| started);
-            let list = ctx
-                .gateway
-                .list(acc, query, ctx.settings.refresh_interval, force)
-                .await;
-            match list {
-                Ok(list) => Some(list.map(|l| l.get(po.spec.order_id).cloned())),
-                Err(Throttled(wait)) => {
-                    throttled = Some(wait);
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-
-    // The order is in this key's account: claim it before anything is decided for it. Another
-    // ProxyOrder's claim, in any namespace, makes this one a conflict (no call, no Secret).
-    let conflict = match (&listed, &account) {
-        (Some(Ok(Some(_))), Some(acc)) => {
-            claim::ensure(ctx, po, ns, uid, &acc.target.scope).await?
-        }
-        _ => None,
-    };
+    let force = sync_requested.as_ref().map(|_| started);
+    let listing = list_and_claim(po, ctx, ns, Some(uid), account.as_ref(), force).await?;
     let answer_grace = target
         .as_ref()
         .unwrap_or(ctx.gateway.default_target())
@@ -178,9 +151,9 @@ pub async fn observe(
             api_key: api_key.map(|(fp, _)| fp),
             password,
             secret: owned,
-            listed,
+            listed: listing.listed,
             empty_change_read: ctx.settings.empty_change_read,
-            conflict,
+            conflict: listing.conflict,
             denied,
             fingerprint_salt: snapshot
                 .as_ref()
@@ -194,8 +167,63 @@ pub async fn observe(
         account,
         secret: snapshot,
         sync_requested,
-        throttled,
+        throttled: listing.throttled,
+        listed_at: listing.listed_at,
     })
+}
+
+/// What the order list says of the order, and who claimed it.
+struct Listing {
+    listed: Option<Result<Option<crate::provider::Order>, crate::provider::ProviderError>>,
+    listed_at: Option<Instant>,
+    throttled: Option<std::time::Duration>,
+    conflict: Option<String>,
+}
+
+/// The order as `account`'s order list shows it (fetched anew when older than the refresh
+/// interval, or than `force` when set), and when it is listed and `claim` names the
+/// ProxyOrder's UID, its claim: this ProxyOrder's, or someone else's (a conflict). Nothing is
+/// listed without an account or while paused.
+async fn list_and_claim(
+    po: &ProxyOrder,
+    ctx: &Context,
+    ns: &str,
+    claim: Option<&str>,
+    account: Option<&Account>,
+    force: Option<Instant>,
+) -> Result<Listing> {
+    let mut listing = Listing {
+        listed: None,
+        listed_at: None,
+        throttled: None,
+        conflict: None,
+    };
+    let Some(acc) = account.filter(|_| !is_paused(po.annotations())) else {
+        return Ok(listing);
+    };
+    let query = QueryOptions {
+        lang: po.spec.lang,
+        currency: po.spec.currency,
+    };
+    match ctx
+        .gateway
+        .list(acc, query, ctx.settings.refresh_interval, force)
+        .await
+    {
+        Ok(list) => {
+            listing.listed = Some(list.map(|l| {
+                listing.listed_at = Some(l.fetched_at);
+                l.get(po.spec.order_id).cloned()
+            }));
+        }
+        Err(Throttled(wait)) => listing.throttled = Some(wait),
+    }
+    // The order is in this key's account: claim it before anything is decided for it. Another
+    // ProxyOrder's claim, in any namespace, makes this one a conflict (no call, no Secret).
+    if let (Some(Ok(Some(_))), Some(uid)) = (&listing.listed, claim) {
+        listing.conflict = claim::ensure(ctx, po, ns, uid, &acc.target.scope).await?;
+    }
+    Ok(listing)
 }
 
 impl Observation {
@@ -204,6 +232,35 @@ impl Observation {
     pub fn again_for(mut self: Box<Self>, po: &ProxyOrder) -> Box<Self> {
         self.sync_requested = sync_requested(po);
         self
+    }
+
+    /// The order list (and the claim) read again, from a list fetched after `since`; the
+    /// Secrets read for this observation still hold. `throttled` says when to come back if the
+    /// list cannot be fetched yet.
+    pub async fn relist(
+        &mut self,
+        po: &ProxyOrder,
+        ctx: &Context,
+        ns: &str,
+        since: Instant,
+    ) -> Result<()> {
+        let uid = po
+            .metadata
+            .uid
+            .as_deref()
+            .ok_or(Error::MissingMetadata("uid"))?;
+        // The claim was settled when the order was listed before: not asked again.
+        let claimed = matches!(self.observed.listed, Some(Ok(Some(_))));
+        let claim = (!claimed).then_some(uid);
+        let listing =
+            list_and_claim(po, ctx, ns, claim, self.account.as_ref(), Some(since)).await?;
+        self.observed.listed = listing.listed;
+        if !claimed {
+            self.observed.conflict = listing.conflict;
+        }
+        self.listed_at = listing.listed_at;
+        self.throttled = listing.throttled;
+        Ok(())
     }
 }
 

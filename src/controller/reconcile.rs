@@ -152,7 +152,7 @@ async fn reconcile_once(
         return Ok(Step::Refetch(None));
     }
 
-    let obs = match seen {
+    let mut obs = match seen {
         Some(seen) => seen.again_for(po),
         None => Box::new(observe(po, ctx, ns, started).await?),
     };
@@ -164,6 +164,40 @@ async fn reconcile_once(
     let inp = Inputs::of(po, &name, &uid, &status);
     let key = ObjectRef::from_obj(po);
 
+    let mut decision = plan::plan(&inp, &obs.observed);
+    // A decision that makes the user wait on what the order list says (not listed, not yet
+    // expired) is made only from a list fetched after this generation was first seen so: an
+    // order bought a minute ago is not refused from the list of ten minutes ago. One forced
+    // fetch answers every ProxyOrder of the key asking meanwhile, and forced fetches are spaced
+    // (gateway::MIN_FORCED_REFRESH); until it comes, nothing is concluded.
+    if decision.rests_on_listing() {
+        let since = ctx.listing_needed_since(&uid, po.metadata.generation, started);
+        if obs.listed_at.is_some_and(|at| at < since) {
+            obs.relist(po, ctx, ns, since).await?;
+            if let Some(wait) = obs.throttled {
+                debug!(%name, ?wait, "waiting for an order list newer than the spec");
+                return Ok(Step::Done(Action::requeue(wait)));
+            }
+            decision = plan::plan(&inp, &obs.observed);
+        }
+    }
+    // Every later fetch of the key's list wakes a ProxyOrder waiting on it when its order shows
+    // differently there, at no extra provider call.
+    match (&obs.account, &obs.observed.listed) {
+        (Some(account), Some(Ok(order))) if decision.rests_on_listing() => {
+            ctx.gateway.waiters.wait(
+                &account.cache_key,
+                key.clone(),
+                po.spec.order_id,
+                order.as_ref().map(|o| o.status.to_string()),
+            );
+        }
+        _ => {
+            ctx.gateway.waiters.stop_waiting(&key);
+            ctx.listing_not_needed(&uid);
+        }
+    }
+
     let record_sync = |settle: &mut Settle| {
         if let Some(token) = &obs.sync_requested
             && obs.observed.listed.as_ref().is_some_and(|l| l.is_ok())
@@ -171,7 +205,6 @@ async fn reconcile_once(
             settle.status.sync_requested = Some(token.clone());
         }
     };
-    let decision = plan::plan(&inp, &obs.observed);
     // Only a write after a call (or after standing in for one) saves a provider answer; a
     // decision without one (e.g. SecretConflict) leaves an unsaved answer for later.
     let saves_answer = matches!(decision, Plan::Call(_));

@@ -39,12 +39,31 @@ fn failure_hold(e: &ProviderError) -> Duration {
 /// The provider's order list, fetched at most once per refresh interval per API key (and
 /// language/currency), shared by every ProxyOrder using that key. Concurrent readers of a
 /// stale entry wait for one fetch instead of each listing.
-#[derive(Default)]
 pub struct OrderCache {
     entries: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<CacheEntry>>>>,
+    /// [`MIN_FORCED_REFRESH`], shorter in tests that must not wait for it.
+    min_forced_refresh: Duration,
+}
+
+impl Default for OrderCache {
+    fn default() -> Self {
+        OrderCache {
+            entries: Mutex::default(),
+            min_forced_refresh: MIN_FORCED_REFRESH,
+        }
+    }
 }
 
 impl OrderCache {
+    /// A cache whose forced refreshes may come `floor` after the previous fetch.
+    #[cfg(test)]
+    pub fn with_forced_refresh_floor(floor: Duration) -> Self {
+        OrderCache {
+            min_forced_refresh: floor,
+            ..OrderCache::default()
+        }
+    }
+
     fn entry(&self, key: CacheKey) -> Arc<tokio::sync::Mutex<CacheEntry>> {
         let mut map = self.entries.lock();
         map.entry(key)
@@ -88,18 +107,22 @@ impl OrderCache {
             if fresh && satisfies_force {
                 return Ok(Ok(list.clone()));
             }
-            if fresh && at.elapsed() < MIN_FORCED_REFRESH {
-                return Err(Throttled(MIN_FORCED_REFRESH - at.elapsed()));
+            if fresh && at.elapsed() < self.min_forced_refresh {
+                return Err(Throttled(self.min_forced_refresh - at.elapsed()));
             }
         }
+        // A list shows the provider's state as of some moment after the request was sent: it
+        // counts as fetched then, so that it answers only what was asked before that.
+        let sent = Instant::now();
         match fetch().await? {
             Ok(list) => {
                 let mut index = OrderIndex::from(list);
+                index.fetched_at = sent;
                 if let Some((_, old)) = &guard.fetched {
                     index.share_unchanged(old);
                 }
                 let list = Arc::new(index);
-                guard.fetched = Some((Instant::now(), list.clone()));
+                guard.fetched = Some((sent, list.clone()));
                 guard.failed = None;
                 Ok(Ok(list))
             }
@@ -144,9 +167,12 @@ impl OrderCache {
 
 /// One fetched order list, by order id (a reconcile looks up one order; a change call replaces
 /// one, without copying the other orders).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OrderIndex {
     pub orders: HashMap<u64, Arc<Order>>,
+    /// When the provider answered with this list. A change call's answer replaces its order in
+    /// place, which does not make the other orders newer: this stays.
+    pub fetched_at: Instant,
 }
 
 impl OrderIndex {
@@ -174,6 +200,7 @@ impl From<OrderList> for OrderIndex {
                 .into_iter()
                 .map(|o| (o.id, Arc::new(o)))
                 .collect(),
+            fetched_at: Instant::now(),
         }
     }
 }

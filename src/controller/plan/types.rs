@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use secrecy::SecretString;
 
 use crate::{
-    controller::conditions::Reason,
+    controller::conditions::{self, Reason, SYNCED},
     crd::{PasswordOrigin, PendingRequest, PlannedChange, ProxyOrderSpec, ProxyOrderStatus},
     credentials::SecretData,
     provider::{ChangeRequest, Order, ProviderError},
@@ -233,6 +233,30 @@ pub struct Settle {
 pub enum Plan {
     Call(Box<Call>),
     Settle(Box<Settle>),
+}
+
+impl Plan {
+    /// Whether this decision makes its user wait on what the provider's order list says of the
+    /// order: the order is not listed (`OrderNotFound`, re-checked only slowly), a quantity
+    /// change waits for it to expire (`WaitingForExpiry`), or a quantity change is sent because
+    /// the list says it has expired (the provider refuses it on an active order). Such a
+    /// decision must come from a list fetched after the ProxyOrder's spec was seen, never from
+    /// an older one (the reconciler looks again when it did not).
+    pub fn rests_on_listing(&self) -> bool {
+        match self {
+            Plan::Settle(s) => conditions::get(&s.status.conditions, SYNCED).is_some_and(|c| {
+                [Reason::OrderNotFound, Reason::WaitingForExpiry]
+                    .iter()
+                    .any(|r| c.reason == r.as_str())
+            }),
+            Plan::Call(c) => match &c.kind {
+                CallKind::Apply(a) => {
+                    (a.held.is_some() && a.planned.is_empty()) || c.request.quantity.is_some()
+                }
+                CallKind::Read => false,
+            },
+        }
+    }
 }
 
 pub(super) fn settle(

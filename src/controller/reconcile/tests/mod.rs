@@ -6,6 +6,7 @@
 
 mod apply;
 mod finalize;
+mod listing;
 mod mock;
 mod observe;
 mod retries;
@@ -74,6 +75,11 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(|gateway| gateway).await
+}
+
+/// [`world`] with the provider gateway changed by `adapt`.
+async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> World {
     let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -83,7 +89,7 @@ async fn world() -> World {
         base_url: sim.base_url(),
         ..ProviderConfig::default()
     };
-    let gateway = ProviderGateway::new(config, 100.0, metrics.clone()).unwrap();
+    let gateway = adapt(ProviderGateway::new(config, 100.0, metrics.clone()).unwrap());
     let reporter = Reporter {
         controller: "proxy-order-operator".into(),
         instance: None,
@@ -119,6 +125,7 @@ async fn world() -> World {
         claims: VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
         written: Written::default(),
         verifier: None,
+        listing_needed: Mutex::default(),
     };
     World {
         sim,
