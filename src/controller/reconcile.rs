@@ -451,6 +451,7 @@ fn action_for(ctx: &Context, key: &ObjectRef<ProxyOrder>, requeue: &Requeue) -> 
             reset(ctx);
             Action::requeue(jitter(ctx.settings.terminal_recheck))
         }
+        Requeue::NotBefore(wait) => Action::requeue(*wait),
         Requeue::Backoff { retry_after } => {
             let attempt = ctx.count_failure(key.clone());
             Action::requeue(ctx.backoff_delay(attempt, *retry_after))

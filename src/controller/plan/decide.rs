@@ -157,13 +157,9 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
                     &obs.now,
                 );
             }
-            return settle(
-                status,
-                None,
-                Requeue::Backoff {
-                    retry_after: Some(wait),
-                },
-            );
+            // Waiting for the time the status states is no failure: the reconcile comes back
+            // then, however many watch events come meanwhile, and not later.
+            return settle(status, None, Requeue::NotBefore(wait));
         }
         if let Some(request) = read_request(inp, obs) {
             return Plan::Call(Box::new(Call::read(request)));

@@ -141,6 +141,9 @@ pub enum Requeue {
     /// After this long, sooner than the refresh, for work that waits its turn (a credentials
     /// probe that found no token); otherwise as [`Requeue::Refresh`].
     After(std::time::Duration),
+    /// Exactly this long from now: a wait for a stated time (an interrupted request's outcome is
+    /// read at `readNotBefore`), which is no failure: the failure count stays as it is.
+    NotBefore(std::time::Duration),
     /// A transient provider failure: back off, at least `retry_after`.
     Backoff {
         retry_after: Option<std::time::Duration>,

@@ -188,12 +188,7 @@ fn a_lost_answer_is_read_back_only_after_the_grace() {
         ..with_secret(&data)
     };
     match res.plan(&early) {
-        Plan::Settle(s) => assert_eq!(
-            s.requeue,
-            Requeue::Backoff {
-                retry_after: Some(Duration::from_secs(51))
-            }
-        ),
+        Plan::Settle(s) => assert_eq!(s.requeue, Requeue::NotBefore(Duration::from_secs(51))),
         Plan::Call(c) => panic!("read before the grace ended: {:?}", c.request),
     }
     // Once it has passed: the read that resolves the intent.

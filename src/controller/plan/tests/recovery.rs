@@ -68,9 +68,7 @@ fn an_intent_left_by_a_dead_process_is_read_only_after_the_answer_grace() {
         let s = expect_settle(res.plan(&obs));
         assert_eq!(
             s.requeue,
-            Requeue::Backoff {
-                retry_after: Some(Duration::from_secs((51 - now) as u64))
-            },
+            Requeue::NotBefore(Duration::from_secs((51 - now) as u64)),
             "at {now}s"
         );
         assert_eq!(s.status.pending_request, res.status.pending_request);
@@ -309,12 +307,7 @@ fn an_interrupted_proxy_removal_is_read_not_repeated() {
     // The process died with the call in flight: the outcome is read only once the provider can
     // no longer be carrying it out (two timeouts and a second after it started).
     let s = expect_settle(res.plan(&obs));
-    assert_eq!(
-        s.requeue,
-        Requeue::Backoff {
-            retry_after: Some(Duration::from_secs(61))
-        }
-    );
+    assert_eq!(s.requeue, Requeue::NotBefore(Duration::from_secs(61)));
     let obs = Observed { now: at(61), ..obs };
     let read = expect_call(res.plan(&obs));
     assert_eq!(read.kind, CallKind::Read);

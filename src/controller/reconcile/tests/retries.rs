@@ -229,3 +229,35 @@ async fn a_generated_password_whose_secret_write_failed_is_saved_from_the_kept_a
     w.assert_password_only_in_secret();
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn waiting_for_a_stated_read_time_is_no_failure_however_often_it_is_woken() {
+    // An interrupted request's outcome is read at `readNotBefore`: the plan says how long that
+    // is, and neither that wait nor the watch events that wake the ProxyOrder meanwhile count
+    // as failures (which would push the read past the stated time, up to --backoff-max).
+    let w = world().await;
+    let key = ObjectRef::new(NAME).within(NS);
+    let wait = Duration::from_secs(50);
+    for _ in 0..5 {
+        let action = super::super::action_for(
+            &w.ctx,
+            &key,
+            &crate::controller::plan::Requeue::NotBefore(wait),
+        );
+        assert_eq!(requeue_after(&action), Some(wait));
+    }
+    assert!(
+        !w.ctx.backoff.lock().contains_key(&key),
+        "no failure counted: {:?}",
+        w.ctx.backoff.lock()
+    );
+    // A failure before the wait keeps its count for the retry after it.
+    w.ctx.count_failure(key.clone());
+    super::super::action_for(
+        &w.ctx,
+        &key,
+        &crate::controller::plan::Requeue::NotBefore(wait),
+    );
+    assert_eq!(w.ctx.backoff.lock().get(&key), Some(&1));
+    w.sim.shutdown().await;
+}
