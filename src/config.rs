@@ -24,6 +24,18 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_OPERATOR_NAMESPACE")]
     pub operator_namespace: Option<String>,
 
+    /// Namespaces, besides the operator's own, that hold ProxyProvider API-key Secrets
+    /// (`apiKeySecretRef.namespace`; comma-separated). With `--namespace`, their Secrets are
+    /// watched (metadata only) so that a key created or fixed there is used at once (chart:
+    /// `providerKeyNamespaces`, which grants get, list and watch on Secrets there). Watching
+    /// all namespaces covers them anyway.
+    #[arg(
+        long,
+        env = "PROXY_ORDER_PROVIDER_KEY_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub provider_key_namespaces: Vec<String>,
+
     /// Allow ProxyOrders to name an API-key Secret in their own namespace
     /// (`spec.apiKeySecretRef`). Multi-tenant clusters set this to false, so that every
     /// ProxyOrder goes through a ProxyProvider (or the default key) the administrators control.

@@ -402,6 +402,7 @@ env=PROXY_ORDER_AUTH_HEADER=X-API-KEY
 env=PROXY_ORDER_AUTH_SCHEME=
 env=PROXY_ORDER_IP_AUTH_CLEAR=clear-string
 env=PROXY_ORDER_EMPTY_CHANGE_READ=false
+env=PROXY_ORDER_PROVIDER_KEY_NAMESPACES=provider-keys
 env=PROXY_ORDER_SELECTOR=shard=a
 env=PROXY_ORDER_LEASE_DURATION=60s
 env=PROXY_ORDER_RATE_LIMIT=2.5
@@ -617,7 +618,7 @@ EOF
 
 provider_key_rules() { # NAMESPACE SA
   cat <<EOF
-Role ${fullname}-provider-keys $1: core/secrets get names=-
+Role ${fullname}-provider-keys $1: core/secrets get,list,watch names=-
 RoleBinding ${fullname}-provider-keys $1 -> Role/${fullname}-provider-keys ServiceAccount:ops/$2
 EOF
 }
@@ -731,7 +732,7 @@ EOF
   done
 }
 
-# providerKeyNamespaces: one read-only Secrets Role (and its binding) per namespace listed,
+# providerKeyNamespaces: one read-only Secrets Role (get, list, watch) and its binding per namespace listed,
 # none for the release namespace (its Role covers it) and none by default.
 t_rbac_provider_keys() {
   rbac_of provider-key-namespaces

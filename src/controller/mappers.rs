@@ -25,20 +25,34 @@ pub(super) struct KeySecrets {
     pub(super) providers: Store<ProxyProvider>,
 }
 
-/// ProxyOrders affected by a change of a Secret: the one that owns it, those that reference it
-/// for the API key (their own, the default one, or their ProxyProvider's) or the password, and
-/// those that want to write their credentials under its name (so removing a Secret that
-/// blocked one, `SecretConflict`, is picked up at once).
+/// [`secret_to_orders_of`] with the ProxyProviders whose key the Secret is looked up.
+#[cfg(test)]
+fn secret_to_orders(
+    secret: &PartialObjectMeta<Secret>,
+    store: &Store<ProxyOrder>,
+    keys: &KeySecrets,
+    users: &SecretUsers,
+) -> Vec<ObjectRef<ProxyOrder>> {
+    let providers = secret_to_providers(secret, &keys.providers, &keys.operator_namespace);
+    secret_to_orders_of(secret, store, keys, users, &providers)
+}
+
+/// ProxyOrders affected by a change of a Secret that is the API key of `providers` (usually
+/// none): the one that owns it, those that reference it for the API key (their own, the default
+/// one, or their ProxyProvider's) or the password, and those that want to write their
+/// credentials under its name (so removing a Secret that blocked one, `SecretConflict`, is
+/// picked up at once).
 ///
 /// Every Secret the operator writes comes back through this on its watches, so it must not look
 /// at every cached ProxyOrder: the ones that name the Secret in their own namespace come from
 /// `users`, the one that writes it by default from its name, and only a change of the default
 /// API key or of a ProxyProvider's key (rare) goes through all of them.
-pub(super) fn secret_to_orders(
+pub(super) fn secret_to_orders_of(
     secret: &PartialObjectMeta<Secret>,
     store: &Store<ProxyOrder>,
     keys: &KeySecrets,
     users: &SecretUsers,
+    providers: &[ObjectRef<ProxyProvider>],
 ) -> Vec<ObjectRef<ProxyOrder>> {
     let ns = secret.namespace().unwrap_or_default();
     let name = secret.name_any();
@@ -54,16 +68,10 @@ pub(super) fn secret_to_orders(
         .default_key
         .as_ref()
         .is_some_and(|d| d.namespace == ns && d.name == name);
-    // The ProxyProviders whose key this is (usually none).
-    let providers: Vec<String> =
-        secret_to_providers(secret, &keys.providers, &keys.operator_namespace)
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
     let uses = |po: &ProxyOrder| {
         let same_ns = po.metadata.namespace.as_deref() == Some(ns.as_str());
         let api_key = match (&po.spec.provider_ref, &po.spec.api_key_secret_ref) {
-            (Some(p), _) => providers.contains(&p.name),
+            (Some(p), _) => providers.iter().any(|pp| pp.name == p.name),
             (None, Some(r)) => same_ns && r.name == name,
             (None, None) => is_default,
         };

@@ -49,16 +49,10 @@ use crate::{
 use context::{Context, Settings};
 use gateway::ProviderGateway;
 use mappers::{
-    KeySecrets, SecretUsers, namespace_to_orders, provider_to_orders, secret_to_orders,
+    KeySecrets, SecretUsers, namespace_to_orders, provider_to_orders, secret_to_orders_of,
     secret_to_providers,
 };
-use reconcile::{MANAGED_BY, MANAGED_BY_LABEL};
 use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
-
-/// Label that asks the operator to watch a Secret a ProxyOrder references (its password or API
-/// key), so that a change is applied at once rather than at the next refresh. The operator
-/// caches only Secrets it owns, Secrets with this label, and those in its own namespace.
-pub const WATCH_LABEL: &str = "proxy-solutions.net/watch";
 
 /// The annotation `kubectl apply` keeps its last applied manifest in.
 pub(crate) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -124,12 +118,7 @@ pub async fn run(
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode
     // must not stop the list and watch for all the others.
     let order_type = ApiResource::erase::<ProxyOrder>(&());
-    let scoped_secrets = |ns: Option<&str>| -> Api<PartialObjectMeta<Secret>> {
-        match ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        }
-    };
+    let scoped_secrets = |ns: Option<&str>| scoped::<PartialObjectMeta<Secret>>(&client, ns);
     let orders_api: Api<DynamicObject> = match &config.namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &order_type),
         None => Api::all_with(client.clone(), &order_type),
@@ -196,9 +185,15 @@ pub async fn run(
     let orders = applied_once_stored(orders, reader.clone())
         .predicate_filter(trigger_hash, Default::default());
 
-    // Only the Secrets the operator needs are cached (metadata only): those it owns, those
-    // labelled for it, and those in its own namespace (API keys).
+    // Secrets are watched by metadata only: every Secret in the watched scope (the credentials
+    // Secrets it owns, and the API-key and password Secrets ProxyOrders name, labelled or not:
+    // a Secret created or fixed after the ProxyOrder that names it is used at once), and,
+    // where that scope does not cover them, the operator's namespace (ProxyProvider and
+    // default API keys), the default key's Secret and the namespaces of ProxyProvider keys.
+    // Only the resourceVersions are kept (cache.rs), and a Secret's data only once a
+    // reconcile has read it.
     let watch_ns = config.namespace.as_deref();
+    let covered = |ns: &str| watch_ns.is_none_or(|w| w == ns);
     // Each also tells the Secret cache which versions are current (cache.rs).
     let secret_watch = |api, wc| {
         metadata_watch(
@@ -207,24 +202,27 @@ pub async fn run(
             ctx.secrets.index.tracker().purging(ctx.secrets.clone()),
         )
     };
-    let mut secret_streams = vec![
-        secret_watch(
-            scoped_secrets(watch_ns),
-            watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}")),
-        ),
-        secret_watch(
-            scoped_secrets(watch_ns),
-            watcher::Config::default().labels(&format!("{WATCH_LABEL}=true")),
-        ),
-        secret_watch(
-            scoped_secrets(Some(&operator_ns)),
+    let mut secret_streams = vec![secret_watch(
+        scoped_secrets(watch_ns),
+        watcher::Config::default(),
+    )];
+    let mut key_namespaces: Vec<&str> = std::iter::once(operator_ns.as_str())
+        .chain(config.provider_key_namespaces.iter().map(String::as_str))
+        .filter(|ns| !ns.is_empty() && !covered(ns))
+        .collect();
+    key_namespaces.sort_unstable();
+    key_namespaces.dedup();
+    for ns in &key_namespaces {
+        secret_streams.push(secret_watch(
+            scoped_secrets(Some(ns)),
             watcher::Config::default(),
-        ),
-    ];
+        ));
+    }
     if let Some(d) = &config.default_api_key_secret
-        && d.namespace != operator_ns
+        && !covered(&d.namespace)
+        && !key_namespaces.contains(&d.namespace.as_str())
     {
-        // The default key lives outside the operator's namespace: watch just that Secret.
+        // The default key lives outside what is watched: watch just that Secret.
         let wc = watcher::Config::default().fields(&format!("metadata.name={}", d.name));
         secret_streams.push(secret_watch(scoped_secrets(Some(&d.namespace)), wc));
     }
@@ -292,11 +290,18 @@ pub async fn run(
             let store = store.clone();
             move |n: PartialObjectMeta<Namespace>| namespace_to_orders(&n.name_any(), &store)
         });
+    // A ProxyProvider's key Secret that changes has its status checked again at once too.
+    let (provider_wake, provider_woken) = mpsc::unbounded::<ObjectRef<ProxyProvider>>();
     for stream in secret_streams {
         let store = store.clone();
         let (keys, users) = (keys.clone(), secret_users.clone());
+        let provider_wake = provider_wake.clone();
         controller = controller.watches_stream(logging_errors("Secrets", stream), move |s| {
-            secret_to_orders(&s, &store, &keys, &users)
+            let providers = secret_to_providers(&s, &keys.providers, &keys.operator_namespace);
+            for pp in &providers {
+                let _ = provider_wake.unbounded_send(pp.clone());
+            }
+            secret_to_orders_of(&s, &store, &keys, &users, &providers)
         });
     }
 
@@ -311,10 +316,6 @@ pub async fn run(
         .reflect(provider_writer);
     let provider_stream = applied_once_stored(provider_stream, provider_reader.clone())
         .predicate_filter(predicates::generation, Default::default());
-    let key_changes = secret_watch(
-        scoped_secrets(Some(&operator_ns)),
-        watcher::Config::default(),
-    );
     // The order claims, so that a claim this ProxyOrder holds is known without a read.
     let claims_api: Api<PartialObjectMeta<Lease>> = Api::namespaced(client.clone(), &operator_ns);
     let claim_changes = metadata_watch(
@@ -327,10 +328,7 @@ pub async fn run(
     });
     let provider_controller = Controller::for_stream(provider_stream, provider_reader.clone())
         .with_config(ControllerConfig::default().concurrency(2))
-        .watches_stream(key_changes, {
-            let operator_ns = operator_ns.clone();
-            move |s| secret_to_providers(&s, &provider_reader, &operator_ns)
-        });
+        .reconcile_on(provider_woken);
 
     let handle = Handle {
         store: reader,
@@ -375,4 +373,16 @@ pub async fn run(
         info!("controller stopped");
     };
     Ok((handle, fut))
+}
+
+/// `K` in namespace `ns`, or in all namespaces.
+fn scoped<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }

@@ -50,16 +50,10 @@ pub fn install_chart(ns: &str, sets: &[&str]) -> String {
     let rendered = run(&mut helm, "helm template");
     let file = rendered_chart(ns);
     std::fs::write(&file, rendered).unwrap();
+    // Every object the chart renders names its namespace (some are outside the release's,
+    // e.g. the Roles of providerKeyNamespaces).
     let applied = run(
-        Command::new("kubectl").args([
-            "apply",
-            "--namespace",
-            ns,
-            "-o",
-            "name",
-            "-f",
-            file.to_str().unwrap(),
-        ]),
+        Command::new("kubectl").args(["apply", "-o", "name", "-f", file.to_str().unwrap()]),
         "kubectl apply of the chart",
     );
     applied

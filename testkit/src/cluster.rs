@@ -12,7 +12,7 @@ use kube::{
     Api, Client,
     api::{ListParams, Patch, PatchParams, PostParams},
 };
-use proxy_order_operator::{controller::WATCH_LABEL, crd::ProxyOrder};
+use proxy_order_operator::crd::ProxyOrder;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -111,13 +111,12 @@ impl Env {
     }
 }
 
-/// Creates or replaces Secret `ns/name` with one key, labelled [`WATCH_LABEL`]` = "true"`
-/// (server-side apply, field manager `e2e`): the operator notices a change of a Secret a
-/// ProxyOrder references at once only with that label.
+/// Creates or replaces Secret `ns/name` with one key and no labels, as a user does
+/// (server-side apply, field manager `e2e`).
 pub async fn put_secret_in(client: &Client, ns: &str, name: &str, key: &str, value: &str) {
     let s = json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": ns, "labels": {WATCH_LABEL: "true"}},
+        "metadata": {"name": name, "namespace": ns},
         "data": {key: ByteString(value.as_bytes().to_vec())},
     });
     Api::<Secret>::namespaced(client.clone(), ns)

@@ -73,9 +73,10 @@ impl Env {
         Self::start_inner(name, &[], true, SimConfig::default()).await
     }
 
-    /// Like [`Env::start_as_chart`], with `chart_sets` as extra `--set` values of the chart and
-    /// `extra_args` for the operator (the chart's values do not reach the operator process:
-    /// a value that adds a flag needs it here too).
+    /// Like [`Env::start_as_chart`], with `chart_sets` as extra `--set` values of the chart (in
+    /// which `{ns}` stands for the scenario's namespace) and `extra_args` for the operator (the
+    /// chart's values do not reach the operator process: a value that adds a flag needs it here
+    /// too).
     pub async fn start_as_chart_with(name: &str, chart_sets: &[&str], extra_args: &[&str]) -> Env {
         Self::start_scoped(
             name,
@@ -191,7 +192,10 @@ impl Env {
             ],
         };
         if let Some(sets) = chart {
-            let sa = install_chart(&env.ns, sets);
+            // `{ns}` in a value stands for the scenario's namespace (e.g. watchNamespace={ns}).
+            let sets: Vec<String> = sets.iter().map(|s| s.replace("{ns}", &env.ns)).collect();
+            let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+            let sa = install_chart(&env.ns, &sets);
             env.operator_kubeconfig = Some(impersonating_kubeconfig(&env.ns, &sa, &dir));
         }
         env.put_secret(KEY_SECRET, "api-key", API_KEY).await;

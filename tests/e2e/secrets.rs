@@ -73,3 +73,75 @@ async fn missing_secrets_are_named_and_recover_without_restart() {
     assert_eq!(env.sim_order(ACTIVE).await["access"]["password"], PW_CANARY);
     env.finish().await;
 }
+
+/// One namespace watched (the chart's `watchNamespace`), a ProxyProvider whose API key lives in
+/// another namespace (`providerKeyNamespaces`), the operator with the chart's permissions: the
+/// key Secret created after the ProxyOrder is used at once, not at the next re-check.
+#[tokio::test]
+async fn a_provider_key_created_in_another_namespace_is_used_at_once() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::{
+        Api,
+        api::{DeleteParams, Patch, PatchParams},
+    };
+    use proxy_order_operator::proxy_provider::ProxyProvider;
+
+    let client = e2e_client().await;
+    let keys = format!("e2e-pkeys-{:04x}", rand::random::<u16>());
+    create_e2e_namespace(&client, &keys, json!({})).await;
+    let env = Env::start_as_chart_with(
+        "pkeys",
+        &[
+            "watchNamespace={ns}",
+            &format!("providerKeyNamespaces={{{keys}}}"),
+        ],
+        &["--provider-key-namespaces", &keys],
+    )
+    .await;
+    let provider = format!("{}-shared", env.ns);
+    let providers: Api<ProxyProvider> = Api::all(client.clone());
+    let pp = json!({
+        "apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyProvider",
+        "metadata": {"name": provider},
+        "spec": {"url": env.sim.base_url(), "namespaces": [env.ns],
+                 "apiKeySecretRef": {"name": "shared-key", "namespace": keys}},
+    });
+    providers
+        .patch(
+            &provider,
+            &PatchParams::apply("e2e").force(),
+            &Patch::Apply(pp),
+        )
+        .await
+        .unwrap();
+    env.apply(
+        "via",
+        json!({"orderId": ACTIVE, "providerRef": {"name": provider}, "login": "via"}),
+    )
+    .await;
+    env.wait_condition("via", "Ready", "False", "SecretNotFound")
+        .await;
+
+    let started = std::time::Instant::now();
+    put_secret_in(&client, &keys, "shared-key", "api-key", API_KEY).await;
+    env.wait_ready("via").await;
+    let took = started.elapsed();
+    println!("a ProxyProvider's key created late: Ready after {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "Ready only after {took:?}"
+    );
+    let changes = env.change_calls(ACTIVE).await;
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert_eq!(changes[0]["body"], json!({"login": "via"}));
+    let log = env.log_text();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "RBAC denial in the log:\n{log}"
+    );
+    let _ = providers.delete(&provider, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&keys, &DeleteParams::background())
+        .await;
+    env.finish().await;
+}

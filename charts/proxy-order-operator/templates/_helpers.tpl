@@ -83,11 +83,10 @@ A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
 - apiGroups: ["proxy-solutions.net"]
   resources: ["proxyorders/finalizers"]
   verbs: ["update"]
-# Secrets: the credentials Secrets the operator owns (get, create, patch; watched with the
-# label app.kubernetes.io/managed-by=proxy-order-operator) and the password and API-key
-# Secrets ProxyOrders reference (get; watched with the label proxy-solutions.net/watch=true).
-# RBAC cannot narrow create, nor a label-selected list/watch, to names: this covers every
-# Secret in scope.
+# Secrets: the credentials Secrets the operator owns (get, create, patch) and the password and
+# API-key Secrets ProxyOrders reference (get). All are watched by metadata only (list, watch),
+# so that a referenced Secret created or fixed after its ProxyOrder is used at once. RBAC
+# cannot narrow create, list or watch to names: this covers every Secret in scope.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
