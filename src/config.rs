@@ -44,7 +44,7 @@ pub struct Config {
 
     /// Act on `spec.secret.rolloutTargets`: annotate the Pod templates of those Deployments,
     /// StatefulSets and DaemonSets with a hash of the credentials, so they restart when the
-    /// credentials change. Needs get, list and patch on them (chart: `rollout.enabled`); when
+    /// credentials change. Needs get, list, watch and patch on them (chart: `rollout.enabled`); when
     /// off, ProxyOrders naming targets say `RolloutsUpdated=False` (reason `RolloutDisabled`).
     #[arg(long, env = "PROXY_ORDER_ROLLOUT_TARGETS")]
     pub rollout_targets: bool,

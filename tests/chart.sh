@@ -571,7 +571,7 @@ EOF
 rollout_rules() { # KIND NAME NAMESPACE
   local res
   for res in daemonsets deployments statefulsets; do
-    echo "$1 $2 $3: apps/${res} get,list,patch names=-"
+    echo "$1 $2 $3: apps/${res} get,list,patch,watch names=-"
   done
 }
 

@@ -1,7 +1,7 @@
 //! Which ProxyOrders (or ProxyProviders) a change of a watched Secret, ProxyProvider or
 //! Namespace sends to reconcile: the mappers of the controller's secondary watches.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
@@ -12,9 +12,10 @@ use kube::{
 
 use parking_lot::Mutex;
 
+use super::rollout::{self, Workload, WorkloadRef};
 use crate::{
     config::NamespacedName,
-    crd::{ProxyOrder, default_secret_writer},
+    crd::{ProxyOrder, WorkloadKind, default_secret_writer},
     proxy_provider::ProxyProvider,
 };
 
@@ -192,6 +193,36 @@ fn key(ns: &str, secret: &str) -> Box<str> {
     format!("{ns}/{secret}").into_boxed_str()
 }
 
+/// ProxyOrders of namespace `ns` whose `spec.secret.rolloutTargets` name or select the
+/// workload of `kind` named `name` with `labels` (it was just created, or its labels changed):
+/// one that waited for it (`TargetNotFound`) annotates it now, not at its next refresh.
+pub(super) fn workload_to_orders(
+    kind: WorkloadKind,
+    ns: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    store: &Store<ProxyOrder>,
+) -> Vec<ObjectRef<ProxyOrder>> {
+    let workload = Workload {
+        id: WorkloadRef {
+            kind,
+            name: name.to_string(),
+        },
+        labels: labels.clone(),
+        hash: None,
+    };
+    store
+        .state_filter(|po| {
+            po.metadata.namespace.as_deref() == Some(ns)
+                && rollout::targets(&po.spec)
+                    .iter()
+                    .any(|t| rollout::target_matches(t, &workload))
+        })
+        .iter()
+        .map(|po| ObjectRef::from_obj(&**po))
+        .collect()
+}
+
 /// ProxyOrders that use ProxyProvider `name`.
 pub(super) fn provider_to_orders(
     name: &str,
@@ -308,6 +339,60 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_created_workload_wakes_the_orders_of_its_namespace_that_target_it() {
+        let targeting = |targets: serde_json::Value| {
+            let secret: SecretTarget =
+                serde_json::from_value(serde_json::json!({"rolloutTargets": targets})).unwrap();
+            ProxyOrderSpec {
+                secret: Some(secret),
+                ..Default::default()
+            }
+        };
+        let store = orders(vec![
+            po(
+                "a",
+                "named",
+                targeting(serde_json::json!([{"kind": "Deployment", "name": "web"}])),
+            ),
+            po(
+                "a",
+                "selected",
+                targeting(
+                    serde_json::json!([{"kind": "Deployment", "selector": {"matchLabels": {"app": "web"}}}]),
+                ),
+            ),
+            po(
+                "a",
+                "other-kind",
+                targeting(serde_json::json!([{"kind": "StatefulSet", "name": "web"}])),
+            ),
+            po(
+                "b",
+                "other-ns",
+                targeting(serde_json::json!([{"kind": "Deployment", "name": "web"}])),
+            ),
+            po("a", "none", ProxyOrderSpec::default()),
+        ]);
+        let labels: BTreeMap<String, String> = [("app".to_string(), "web".to_string())].into();
+        let wakes = |kind, name: &str, labels: &BTreeMap<String, String>| {
+            names(workload_to_orders(kind, "a", name, labels, &store))
+        };
+        assert_eq!(
+            wakes(WorkloadKind::Deployment, "web", &labels),
+            ["a/named", "a/selected"]
+        );
+        assert_eq!(
+            wakes(WorkloadKind::Deployment, "web", &BTreeMap::new()),
+            ["a/named"]
+        );
+        assert_eq!(
+            wakes(WorkloadKind::StatefulSet, "web", &labels),
+            ["a/other-kind"]
+        );
+        assert!(wakes(WorkloadKind::DaemonSet, "web", &labels).is_empty());
     }
 
     #[test]

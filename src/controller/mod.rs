@@ -23,6 +23,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::{StreamExt, TryStreamExt, channel::mpsc};
 use k8s_openapi::api::{
+    apps::v1::{DaemonSet, Deployment, StatefulSet},
     coordination::v1::Lease,
     core::v1::{Namespace, Secret},
 };
@@ -44,13 +45,17 @@ use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use crate::{
-    config::Config, crd::ProxyOrder, leader::Fence, metrics::Metrics, proxy_provider::ProxyProvider,
+    config::Config,
+    crd::{ProxyOrder, WorkloadKind},
+    leader::Fence,
+    metrics::Metrics,
+    proxy_provider::ProxyProvider,
 };
 use context::{Context, Settings};
 use gateway::ProviderGateway;
 use mappers::{
     KeySecrets, SecretUsers, namespace_to_orders, provider_to_orders, secret_to_orders_of,
-    secret_to_providers,
+    secret_to_providers, workload_to_orders,
 };
 use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
 
@@ -305,6 +310,29 @@ pub async fn run(
         });
     }
 
+    // With --rollout-targets, the workloads (metadata only, creations and label changes): one
+    // a ProxyOrder names that is created after it (TargetNotFound) is annotated at once.
+    if config.rollout_targets {
+        controller = watch_workloads::<Deployment>(
+            controller,
+            scoped(&client, watch_ns),
+            WorkloadKind::Deployment,
+            &store,
+        );
+        controller = watch_workloads::<StatefulSet>(
+            controller,
+            scoped(&client, watch_ns),
+            WorkloadKind::StatefulSet,
+            &store,
+        );
+        controller = watch_workloads::<DaemonSet>(
+            controller,
+            scoped(&client, watch_ns),
+            WorkloadKind::DaemonSet,
+            &store,
+        );
+    }
+
     // The ProxyProviders' status: those matching --selector, like the ProxyOrders.
     let mut pwc = watcher::Config::default().any_semantic();
     if let Some(sel) = &config.selector {
@@ -373,6 +401,41 @@ pub async fn run(
         info!("controller stopped");
     };
     Ok((handle, fut))
+}
+
+/// `controller` also woken by the creation (or a label change) of a workload of `kind`, seen
+/// through `api` by metadata only: the ProxyOrders whose rollout targets name or select it.
+fn watch_workloads<K>(
+    controller: Controller<ProxyOrder>,
+    api: Api<PartialObjectMeta<K>>,
+    kind: WorkloadKind,
+    store: &Store<ProxyOrder>,
+) -> Controller<ProxyOrder>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K: serde::de::DeserializeOwned,
+{
+    use std::hash::{Hash, Hasher};
+    // Status updates change a workload's resourceVersion all the time; only a new object (a
+    // new UID) or new labels can make it a target.
+    let identity = |w: &PartialObjectMeta<K>| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        w.metadata.uid.hash(&mut h);
+        w.metadata.labels.hash(&mut h);
+        Some(h.finish())
+    };
+    let changes = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(identity, Default::default());
+    let store = store.clone();
+    controller.watches_stream(
+        logging_errors(rollout::kind_name(kind), changes),
+        move |w: PartialObjectMeta<K>| {
+            let ns = w.namespace().unwrap_or_default();
+            workload_to_orders(kind, &ns, &w.name_any(), w.labels(), &store)
+        },
+    )
 }
 
 /// `K` in namespace `ns`, or in all namespaces.

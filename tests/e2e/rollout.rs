@@ -222,12 +222,17 @@ async fn a_missing_target_is_reported_then_annotated_and_a_shared_one_follows_th
             .any(|(kind, reason, _)| kind == "Warning" && reason == "TargetNotFound")
     );
 
-    // Created later, it is annotated at the next reconcile (here: asked for).
+    // Created later, it is annotated at once (the workload watch), not at the next refresh.
+    let created = std::time::Instant::now();
     create_deployment(&env, "late").await;
-    env.annotate("first", "proxy-solutions.net/sync-requested-at", "s1")
-        .await;
     env.wait_condition("first", ROLLOUTS, "True", "UpToDate")
         .await;
+    let took = created.elapsed();
+    println!("a rollout target created late: annotated after {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "only after {took:?}"
+    );
     let (generation, hash) = deployment_state(&env, "late").await;
     assert!(hash.is_some());
 

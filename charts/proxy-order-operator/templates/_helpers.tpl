@@ -96,11 +96,12 @@ A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
   verbs: ["create", "patch"]
 {{- if .Values.rollout.enabled }}
 # Rollout targets (rollout.enabled): the workloads ProxyOrders name in
-# spec.secret.rolloutTargets, read by name (get) or label selector (list), and the
+# spec.secret.rolloutTargets, read by name (get) or label selector (list), watched by metadata
+# (list, watch) so that a target created after its ProxyOrder is annotated at once, and the
 # credentials-hash annotation of their Pod template set (patch, server-side apply).
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["get", "list", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 {{- end }}
 {{- end }}
 
