@@ -56,6 +56,23 @@ impl Env {
         assert!(r.status().is_success(), "{path}: {}", r.status());
     }
 
+    /// Creates order `id` at the provider, as buying one does: active, `quantity` City proxies
+    /// (credentials and addresses of the simulator's choosing).
+    pub async fn sim_buy_order(&self, id: u64, quantity: u32) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/orders/{id}", self.sim.admin_url()))
+            .json(&serde_json::json!({
+                "status": "active",
+                "service": {"id": 4, "provider": "server-proxies", "name": "City proxies"},
+                "period": 30, "quantity": quantity, "amount": 1.81 * f64::from(quantity),
+                "allowed_operations": [], "resources_allocated": true,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "order {id} is new");
+    }
+
     /// Provider-API requests the simulator received.
     pub async fn requests(&self) -> Vec<Value> {
         sim_requests(&reqwest::Client::new(), &self.sim.admin_url())

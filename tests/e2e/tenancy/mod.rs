@@ -16,6 +16,7 @@
 mod admission;
 mod claim_races;
 mod claims;
+mod first_minutes;
 mod harness;
 mod providers;
 mod secret_refs;
