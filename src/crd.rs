@@ -20,6 +20,14 @@ mod status;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "proxy-order-operator";
+/// Label put on every credentials Secret (and order claim) the operator makes, with value
+/// [`MANAGED_BY`].
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "proxy-order-operator";
+/// Label naming the ProxyOrder a credentials Secret belongs to.
+pub const ORDER_LABEL: &str = "proxy-solutions.net/proxy-order";
+/// Annotation with the provider order id on the credentials Secret and the order claim.
+pub const ORDER_ID_ANNOTATION: &str = "proxy-solutions.net/order-id";
 /// Annotation whose new value asks for one provider-generated password.
 pub const ROTATE_PASSWORD_ANNOTATION: &str = "proxy-solutions.net/rotate-password";
 /// Annotation whose new value asks for a refresh from the provider now.

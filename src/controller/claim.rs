@@ -19,12 +19,9 @@ use kube::{
 };
 use tracing::{debug, info, warn};
 
-use super::{
-    context::Context,
-    reconcile::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION},
-};
+use super::context::Context;
 use crate::{
-    crd::ProxyOrder,
+    crd::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ProxyOrder},
     credentials,
     error::{Error, Result},
 };

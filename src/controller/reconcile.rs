@@ -42,14 +42,6 @@ use write::{Outcome, write};
 
 pub use write::{SecretMetadata, build_secret};
 
-/// Label put on every credentials Secret.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "proxy-order-operator";
-/// Label naming the ProxyOrder a Secret belongs to.
-pub const ORDER_LABEL: &str = "proxy-solutions.net/proxy-order";
-/// Annotation with the provider order id on the Secret.
-pub const ORDER_ID_ANNOTATION: &str = "proxy-solutions.net/order-id";
-
 /// How long a reconcile whose cached copy lags the operator's own last write waits for the
 /// watch to bring that write.
 const CACHE_LAG_WAIT: Duration = Duration::from_millis(500);

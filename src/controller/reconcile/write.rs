@@ -15,7 +15,6 @@ use kube::{
 use serde_json::json;
 use tracing::debug;
 
-use super::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ORDER_LABEL};
 use crate::controller::{
     context::Context,
     observe::{Observation, SecretSnapshot},
@@ -23,7 +22,10 @@ use crate::controller::{
     rollout,
 };
 use crate::{
-    crd::{FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, ProxyOrder, ProxyOrderStatus},
+    crd::{
+        FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
+        ORDER_ID_ANNOTATION, ORDER_LABEL, ProxyOrder, ProxyOrderStatus,
+    },
     credentials::SecretData,
     error::{Error, Result},
     failpoint,
