@@ -24,6 +24,9 @@ pub enum Reason {
     SecretNotFound,
     /// The credentials Secret exists but belongs to something else.
     SecretConflict,
+    /// The API server refused to write the credentials Secret (the answer is kept and the
+    /// write retried with backoff).
+    SecretWriteFailed,
     /// The `proxy-solutions.net/paused` annotation stops all changes.
     Paused,
     /// Another ProxyOrder, in any namespace, already claimed the order.
@@ -84,6 +87,7 @@ impl Reason {
             Reason::ProviderUnavailable => "ProviderUnavailable",
             Reason::SecretNotFound => "SecretNotFound",
             Reason::SecretConflict => "SecretConflict",
+            Reason::SecretWriteFailed => "SecretWriteFailed",
             Reason::Paused => "Paused",
             Reason::OrderConflict => "OrderConflict",
             Reason::ProviderNotFound => "ProviderNotFound",

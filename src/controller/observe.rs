@@ -17,7 +17,10 @@ use super::{
     tenancy::{self, KeyLocation, Resolved},
 };
 use crate::{
-    crd::{FINGERPRINT_SALT_ANNOTATION, ProxyOrder, SYNC_REQUESTED_ANNOTATION},
+    crd::{
+        FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ProxyOrder,
+        SYNC_REQUESTED_ANNOTATION,
+    },
     credentials::{self, SecretData},
     error::{Error, Result},
     provider::{ApiKey, QueryOptions},
@@ -106,11 +109,7 @@ pub async fn observe(
     let (owned, snapshot) = match ctx.secrets.get(&secrets, ns, &secret_name).await? {
         None => (OwnedSecret::Missing, None),
         Some(s) => {
-            let ours = s
-                .owner_references()
-                .iter()
-                .any(|o| o.controller == Some(true) && Some(&o.uid) == po.metadata.uid.as_ref());
-            if !ours {
+            if !made_by_us(&s, uid) {
                 (OwnedSecret::Foreign, None)
             } else {
                 let data = s
@@ -262,6 +261,20 @@ impl Observation {
         self.throttled = listing.throttled;
         Ok(())
     }
+}
+
+/// Whether `secret` is the credentials Secret the operator made for the ProxyOrder with `uid`:
+/// controlled by it, labelled as the operator's, of type `Opaque`. An owner reference alone
+/// proves nothing (anyone who may create Secrets in the namespace can set one), and a Secret of
+/// another type could never be written (its type is immutable).
+fn made_by_us(secret: &Secret, uid: &str) -> bool {
+    let controlled = secret
+        .owner_references()
+        .iter()
+        .any(|o| o.controller == Some(true) && o.uid == uid);
+    let labelled = secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY);
+    let opaque = secret.type_.as_deref().unwrap_or("Opaque") == "Opaque";
+    controlled && labelled && opaque
 }
 
 /// A refresh asked for with the sync-requested annotation and not yet recorded in status.

@@ -82,7 +82,8 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
 
     if obs.secret == OwnedSecret::Foreign {
         let msg = format!(
-            "Secret {} exists and is not controlled by this ProxyOrder; delete it or set spec.secret.name",
+            "Secret {} exists and was not made by the operator for this ProxyOrder; delete it or \
+             set spec.secret.name",
             inp.secret_name()
         );
         fail_both(&mut status, inp, obs, Reason::SecretConflict, msg);

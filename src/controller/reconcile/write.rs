@@ -11,11 +11,13 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams, PostParams},
+    runtime::events::EventType,
 };
 use serde_json::json;
 use tracing::debug;
 
 use crate::controller::{
+    conditions::{self, READY, Reason},
     context::Context,
     observe::{Observation, SecretSnapshot},
     plan::{self, Settle},
@@ -95,7 +97,10 @@ pub(super) async fn write(
                 resource_version: obs.secret.as_ref().and_then(|s| s.resource_version.clone()),
             },
         };
-        write_secret(ctx, po, ns, uid, data, meta, seen).await?;
+        if let Err(e) = write_secret(ctx, po, ns, uid, data, meta, seen).await {
+            report_refused_write(ctx, po, api, baseline, status_version.as_deref(), &e, obs).await;
+            return Err(e);
+        }
         failpoint::hit("after-secret-write");
     }
     // The data the Secret holds now: just written (over keys others added, which the write
@@ -142,6 +147,64 @@ pub(super) async fn write(
         }
     }
     Ok(retry)
+}
+
+/// A credentials Secret write the API server refused for good (not a conflict, a rate limit or
+/// an outage, which the retry resolves) reaches the status and an Event, so that the ProxyOrder
+/// does not go on showing what it showed before. Only the Ready condition is added to the status
+/// the API server holds: nothing the unwritten Secret would have backed (the provider's answer
+/// stays in memory for the retry). Conditional on the version seen; a failure is logged.
+async fn report_refused_write(
+    ctx: &Context,
+    po: &ProxyOrder,
+    api: &Api<ProxyOrder>,
+    baseline: &ProxyOrderStatus,
+    status_version: Option<&str>,
+    error: &Error,
+    obs: &Observation,
+) {
+    let Error::Kube(kube::Error::Api(s)) = error else {
+        return;
+    };
+    if s.code >= 500 || s.code == 409 || s.code == 429 {
+        return;
+    }
+    let message = format!(
+        "the API server refused to write Secret {} ({} {}): {}; the write is retried with backoff",
+        po.secret_name(),
+        s.code,
+        s.reason,
+        s.message
+    );
+    let mut status = baseline.clone();
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        Reason::SecretWriteFailed,
+        message.clone(),
+        po.metadata.generation,
+        &obs.observed.now,
+    );
+    let uid = po.uid().unwrap_or_default();
+    if status != *baseline && ctx.fence.check().is_ok() {
+        let before = status_version
+            .map(str::to_string)
+            .or_else(|| po.resource_version());
+        match patch_status_at(api, &po.name_any(), &status, before.clone()).await {
+            Ok(written) => ctx.written.note(&uid, before, written),
+            Err(e) => debug!(error = %e, "could not report the refused Secret write in status"),
+        }
+    }
+    super::publish(
+        ctx,
+        po,
+        EventType::Warning,
+        Reason::SecretWriteFailed.as_str(),
+        "WriteSecret",
+        message,
+    )
+    .await;
 }
 
 /// Labels and annotations of a credentials Secret.

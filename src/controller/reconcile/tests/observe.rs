@@ -211,3 +211,52 @@ async fn a_claim_whose_holder_is_gone_is_taken_over_at_the_version_read() {
     assert!(obs.observed.conflict.is_none());
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_credentials_secret_is_ours_only_if_the_operator_made_it() {
+    // Anyone who may create Secrets in the namespace can name the ProxyOrder as controller. A
+    // Secret counts as the credentials Secret only with the operator's label and type too;
+    // anything else is someone else's (SecretConflict: no call, nothing written to it).
+    let po = proxy_order(port_spec());
+    let made = |labelled: bool, type_: Option<&str>| {
+        let mut s = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": "web-proxy", "namespace": NS, "resourceVersion": "5",
+                "ownerReferences": [{"apiVersion": "proxy-solutions.net/v1alpha1",
+                    "kind": "ProxyOrder", "name": NAME, "uid": UID, "controller": true}],
+            },
+            "data": {},
+        });
+        if labelled {
+            s["metadata"]["labels"] =
+                json!({"app.kubernetes.io/managed-by": "proxy-order-operator"});
+        }
+        if let Some(t) = type_ {
+            s["type"] = json!(t);
+        }
+        s
+    };
+    for (secret, ours) in [
+        (made(true, Some("Opaque")), true),
+        (made(true, None), true),
+        (made(true, Some("kubernetes.io/dockerconfigjson")), false),
+        (made(false, Some("Opaque")), false),
+    ] {
+        let mut w = world().await;
+        let what = secret.to_string();
+        let steps = vec![
+            read_api_key(),
+            credentials_are(secret),
+            claim_created(&w.sim),
+        ];
+        let obs = observed(&mut w, &po, steps).await;
+        let found = match obs.observed.secret {
+            OwnedSecret::Present(_) => true,
+            OwnedSecret::Foreign => false,
+            OwnedSecret::Missing => panic!("{what}: seen missing"),
+        };
+        assert_eq!(found, ours, "{what}");
+        w.sim.shutdown().await;
+    }
+}

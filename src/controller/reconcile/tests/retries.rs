@@ -55,16 +55,37 @@ async fn a_conflicting_status_write_is_saved_later_from_a_fresh_read_without_a_s
     w.sim.shutdown().await;
 }
 
-async fn a_failed_secret_write_keeps_the_answer(code: u16, reason: &str) {
+/// A Secret write failing with `code`; `reported`: the refusal is for good (not an outage), so
+/// the status says so, and nothing else.
+async fn a_failed_secret_write_keeps_the_answer(code: u16, reason: &str, reported: bool) {
     let mut w = world().await;
     let po = proxy_order(port_spec());
     let mut steps = first_observation(&w.sim);
-    // No status write follows: the script ends with the failed Secret write, and any further
-    // request (a status saying Ready) fails the test.
+    // No status write saying Ready follows: the script ends with the failed Secret write (and
+    // the refusal's report), and any further request fails the test.
     steps.extend([
         read_order(&po),
         Step::post(secrets_path()).fail(code, reason),
     ]);
+    if reported {
+        steps.push(status_applied(&po, "101", move |body| {
+            // Conditional on the version decided from, and only the Ready condition: nothing
+            // the unwritten Secret would back (no access data, no fingerprint).
+            assert_eq!(body["metadata"]["resourceVersion"], RV);
+            let status = &body["status"];
+            let ready = condition(status, "Ready");
+            assert_eq!(ready["status"], "False", "{status}");
+            assert_eq!(ready["reason"], "SecretWriteFailed", "{status}");
+            assert!(
+                ready["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&code.to_string())
+            );
+            assert!(status.get("access").is_none(), "{status}");
+            assert!(status.get("passwordFingerprint").is_none(), "{status}");
+        }));
+    }
     let err = w
         .reconcile(&po, steps)
         .await
@@ -75,11 +96,15 @@ async fn a_failed_secret_write_keeps_the_answer(code: u16, reason: &str) {
     );
     assert_eq!(w.change_calls().len(), 1);
     assert!(w.has_unsaved(&po), "the provider's answer is kept");
+    let warned = w.event_reasons().contains(&"SecretWriteFailed".to_string());
+    assert_eq!(warned, reported, "{:?}", w.event_reasons());
     let password = w.live_password();
     w.api.clear();
 
-    // The next reconcile writes the Secret with the kept answer (the password the provider
-    // generated then is the one it holds now), then the status.
+    // The next reconcile (of the version the report left, when there was one) writes the Secret
+    // with the kept answer (the password the provider generated then is the one it holds now),
+    // then the status.
+    let po = if reported { at_version(&po, "101") } else { po };
     let steps = vec![
         read_api_key(),
         credentials_missing(),
@@ -94,7 +119,7 @@ async fn a_failed_secret_write_keeps_the_answer(code: u16, reason: &str) {
                 NEW_PORT.to_string()
             );
         }),
-        status_applied(&po, "101", |body| assert_ready(&body["status"])),
+        status_applied(&po, "102", |body| assert_ready(&body["status"])),
     ];
     let action = w.reconcile(&po, steps).await.expect("the retry succeeds");
     assert_refresh(&action);
@@ -105,12 +130,17 @@ async fn a_failed_secret_write_keeps_the_answer(code: u16, reason: &str) {
 
 #[tokio::test]
 async fn a_secret_write_failing_with_500_keeps_the_answer_for_the_next_reconcile() {
-    a_failed_secret_write_keeps_the_answer(500, "InternalError").await;
+    a_failed_secret_write_keeps_the_answer(500, "InternalError", false).await;
 }
 
 #[tokio::test]
 async fn a_forbidden_secret_write_keeps_the_answer_for_the_next_reconcile() {
-    a_failed_secret_write_keeps_the_answer(403, "Forbidden").await;
+    a_failed_secret_write_keeps_the_answer(403, "Forbidden", true).await;
+}
+
+#[tokio::test]
+async fn a_refused_secret_write_reaches_the_status_and_keeps_the_answer() {
+    a_failed_secret_write_keeps_the_answer(422, "Invalid", true).await;
 }
 
 /// A password generation for [`ORDER_ID`]: a request that must not repeat.
