@@ -79,6 +79,9 @@ pub struct Context {
     /// Per ProxyOrder UID, the generation whose decision waits on the order list and since
     /// when it has (see [`Context::listing_needed_since`]).
     pub listing_needed: Mutex<HashMap<Box<str>, ListingNeeded>>,
+    /// Fingerprint salts made for ProxyOrders (by UID) whose credentials Secret carries none
+    /// yet, kept until it does so that every reconcile before then uses the same one.
+    pub new_salts: Mutex<HashMap<Box<str>, String>>,
 }
 
 /// A generation of a ProxyOrder whose decision waits on the order list, and since when.
@@ -113,6 +116,22 @@ impl Context {
     pub fn forget_uid(&self, uid: &str) {
         self.written.forget(uid);
         self.listing_not_needed(uid);
+        self.forget_salt(uid);
+    }
+
+    /// The fingerprint salt for the ProxyOrder with `uid` while its credentials Secret carries
+    /// none: 128 random bits, the same until [`Context::forget_salt`].
+    pub fn salt_for(&self, uid: &str) -> String {
+        self.new_salts
+            .lock()
+            .entry(uid.into())
+            .or_insert_with(|| format!("{:032x}", rand::random::<u128>()))
+            .clone()
+    }
+
+    /// The ProxyOrder with `uid` has its salt in its Secret (or is gone).
+    pub fn forget_salt(&self, uid: &str) {
+        self.new_salts.lock().remove(uid);
     }
 
     /// Since when generation `generation` of the ProxyOrder with `uid` has decided to wait on

@@ -118,6 +118,7 @@ pub async fn run(
         written: cache::Written::default(),
         verifier: config.probe().map(verify::Verifier::new),
         listing_needed: Mutex::default(),
+        new_salts: Mutex::default(),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode

@@ -139,6 +139,11 @@ pub async fn observe(
     };
     let force = sync_requested.as_ref().map(|_| started);
     let listing = list_and_claim(po, ctx, ns, Some(uid), account.as_ref(), force).await?;
+    let kept_salt = snapshot
+        .as_ref()
+        .and_then(|s| s.annotations.get(FINGERPRINT_SALT_ANNOTATION))
+        .filter(|s| !s.is_empty())
+        .cloned();
     let answer_grace = target
         .as_ref()
         .unwrap_or(ctx.gateway.default_target())
@@ -154,11 +159,14 @@ pub async fn observe(
             empty_change_read: ctx.settings.empty_change_read,
             conflict: listing.conflict,
             denied,
-            fingerprint_salt: snapshot
-                .as_ref()
-                .and_then(|s| s.annotations.get(FINGERPRINT_SALT_ANNOTATION))
-                .filter(|s| !s.is_empty())
-                .cloned(),
+            fingerprint_salt: kept_salt.clone(),
+            new_salt: match kept_salt {
+                Some(_) => {
+                    ctx.forget_salt(uid);
+                    String::new()
+                }
+                None => ctx.salt_for(uid),
+            },
             answer_grace,
             provider_limit,
             now,

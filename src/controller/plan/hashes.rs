@@ -7,26 +7,23 @@ use super::{Inputs, Observed};
 use crate::{crd::ROTATE_PASSWORD_ANNOTATION, credentials, provider::ChangeRequest};
 
 /// The salt of this resource's password fingerprints: the one its credentials Secret carries
-/// ([`FINGERPRINT_SALT_ANNOTATION`](crate::crd::FINGERPRINT_SALT_ANNOTATION)), else one derived
-/// from the UID and the API key's fingerprint, which is written into the Secret with the first
+/// ([`FINGERPRINT_SALT_ANNOTATION`](crate::crd::FINGERPRINT_SALT_ANNOTATION)), else a random one
+/// the operator made ([`Observed::new_salt`]), which is written into the Secret with the first
 /// credentials and kept from then on. Either way it is never published where the password is
 /// not: someone who can read ProxyOrders but not Secrets cannot test password guesses against a
-/// fingerprint. And once written, rotating the API key does not change any fingerprint (which
-/// could make a lost password generation look done).
-pub fn fingerprint_salt(uid: &str, obs: &Observed) -> String {
-    match &obs.fingerprint_salt {
-        Some(s) => s.clone(),
-        None => {
-            let key = obs.api_key.as_ref().map(String::as_str).unwrap_or("-");
-            credentials::fingerprint(["fingerprint-salt", uid, key])
-        }
-    }
+/// fingerprint. It carries nothing about the API key (a salt derived from the key would let
+/// whoever reads the Secret test guesses of the key), and once written, rotating the API key
+/// changes no fingerprint (which could make a lost password generation look done).
+pub fn fingerprint_salt(obs: &Observed) -> String {
+    obs.fingerprint_salt
+        .clone()
+        .unwrap_or_else(|| obs.new_salt.clone())
 }
 
 /// The fingerprint of a password as status records it: salted with the resource's UID and its
 /// [`fingerprint_salt`].
 pub fn pw_fp(inp: &Inputs, obs: &Observed, password: &str) -> String {
-    let salt = fingerprint_salt(inp.uid, obs);
+    let salt = fingerprint_salt(obs);
     credentials::password_fingerprint(&format!("{}\0{salt}", inp.uid), password)
 }
 

@@ -113,6 +113,9 @@ pub struct Observed {
     /// The fingerprint salt from the credentials Secret's annotation, when the Secret is ours and
     /// has one (see [`fingerprint_salt`](super::fingerprint_salt)).
     pub fingerprint_salt: Option<String>,
+    /// The salt for a credentials Secret that carries none yet: random, made by the operator
+    /// for this ProxyOrder (see [`fingerprint_salt`](super::fingerprint_salt)).
+    pub new_salt: String,
     /// The quantity limit of the ProxyProvider the ProxyOrder uses, if it sets one.
     pub provider_limit: Option<ProviderLimit>,
     /// The provider request timeout: a request whose answer was lost is read back only when

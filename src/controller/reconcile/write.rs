@@ -64,7 +64,7 @@ pub(super) async fn write(
         status_version,
     } = outcome;
     let name = po.name_any();
-    let salt = plan::fingerprint_salt(uid, &obs.observed);
+    let salt = plan::fingerprint_salt(&obs.observed);
     let meta = secret_metadata(po, &salt);
     let meta_differs = |snap: &SecretSnapshot| {
         meta.labels

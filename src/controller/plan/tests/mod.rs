@@ -61,10 +61,10 @@ fn now() -> Time {
     at(0)
 }
 
-/// The fingerprint salt the fixtures' resource starts with (derived from its UID and API-key
-/// fingerprint) and that its credentials Secret then carries.
+/// The fingerprint salt the operator made for the fixtures' resource (random in the operator)
+/// and that its credentials Secret then carries.
 fn salt() -> String {
-    credentials::fingerprint(["fingerprint-salt", UID, "sha256:key"])
+    "9b2f61c0d4e8a7355e0c1d2b3a4f5e6d".to_string()
 }
 
 fn fp(password: &str) -> String {
@@ -248,6 +248,7 @@ fn observed() -> Observed {
         conflict: None,
         denied: None,
         fingerprint_salt: None,
+        new_salt: salt(),
         answer_grace: Duration::from_secs(30),
         provider_limit: None,
         now: now(),

@@ -166,15 +166,15 @@ fn without_the_secrets_salt_a_generation_cannot_be_confirmed() {
 #[test]
 fn the_fingerprint_salt_comes_from_the_secret_and_is_never_in_status() {
     let (res, data) = applied(base_spec());
-    let fresh = crate::controller::plan::fingerprint_salt(UID, &observed());
-    assert_eq!(fresh, salt(), "derived before there is a Secret");
+    let fresh = crate::controller::plan::fingerprint_salt(&observed());
+    assert_eq!(fresh, salt(), "the operator's own before there is a Secret");
     let kept = Observed {
         api_key: Ok("sha256:rotated-key".into()),
         fingerprint_salt: Some("salt-from-secret".into()),
         ..with_secret(&data)
     };
     assert_eq!(
-        crate::controller::plan::fingerprint_salt(UID, &kept),
+        crate::controller::plan::fingerprint_salt(&kept),
         "salt-from-secret"
     );
     let status = serde_json::to_string(&res.status).unwrap();

@@ -105,3 +105,42 @@ async fn a_current_copy_from_the_operators_own_write_needs_no_read() {
     assert!(w.api.events().is_empty());
     w.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_fingerprint_salt_is_random_and_carries_nothing_about_the_api_key() {
+    // The salt lands in the tenant's own credentials Secret: were it derived from the API key,
+    // whoever reads that Secret could test guesses of the administrators' key offline (and see
+    // the key change). Two ProxyOrders alike in UID and key get unrelated salts.
+    let mut salts = Vec::new();
+    for _ in 0..2 {
+        let mut w = world().await;
+        let po = proxy_order(port_spec());
+        let mut steps = first_observation(&w.sim);
+        steps.extend([
+            read_order(&po),
+            secret_created(),
+            status_applied(&po, "101", |body| assert_ready(&body["status"])),
+        ]);
+        w.reconcile(&po, steps)
+            .await
+            .expect("the reconcile succeeds");
+        let created = created_secret(&w.api);
+        let salt = created["metadata"]["annotations"][crate::crd::FINGERPRINT_SALT_ANNOTATION]
+            .as_str()
+            .expect("a salt")
+            .to_string();
+        let key_fp = credentials::fingerprint(["api-key", proxy_solutions_sim::DEFAULT_API_KEY]);
+        assert_ne!(
+            salt,
+            credentials::fingerprint(["fingerprint-salt", UID, &key_fp]),
+            "derived from the key"
+        );
+        assert!(
+            salt.len() == 32 && salt.chars().all(|c| c.is_ascii_hexdigit()),
+            "{salt}"
+        );
+        salts.push(salt);
+        w.sim.shutdown().await;
+    }
+    assert_ne!(salts[0], salts[1], "the same UID and key, the same salt");
+}

@@ -126,6 +126,7 @@ async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> W
         written: Written::default(),
         verifier: None,
         listing_needed: Mutex::default(),
+        new_salts: Mutex::default(),
     };
     World {
         sim,
