@@ -1,8 +1,9 @@
 //! Order claims: which ProxyOrder, cluster-wide, manages an order. The API server is the
 //! arbiter, not a cache: a claim is a `coordination.k8s.io` Lease in the operator's namespace
-//! whose name is derived from the provider's base URL and the order id, so two ProxyOrders that
-//! claim one order at the same instant, in any namespaces, race for one create and exactly one
-//! wins. A claim whose holder no longer exists is taken over with an update conditional on its
+//! whose name is derived from the order id alone, so two ProxyOrders that claim one order at the
+//! same instant, in any namespaces and through any provider settings (two spellings of one
+//! account's URL, two ProxyProviders with one key), race for one create and exactly one wins.
+//! A claim whose holder no longer exists is taken over with an update conditional on its
 //! resourceVersion; a deleted ProxyOrder's claims are deleted.
 //!
 //! Tenants cannot touch claims: they live in the operator's namespace.
@@ -57,9 +58,12 @@ pub fn scope_of(base_url: &str) -> String {
     }
 }
 
-/// The claim's name: the same for every ProxyOrder naming this order at this provider.
-pub fn claim_name(scope: &str, order_id: u64) -> String {
-    let fp = credentials::fingerprint(["order-claim", scope, &order_id.to_string()]);
+/// The claim's name: the same for every ProxyOrder naming this order, however it reaches the
+/// provider. Order ids are the provider's own; two providers that happened to use one id would
+/// share a claim (a conflict where there is none), which is the safe way to be wrong: two
+/// ProxyOrders managing one order through two spellings of its URL is the unsafe one.
+pub fn claim_name(order_id: u64) -> String {
+    let fp = credentials::fingerprint(["order-claim", &order_id.to_string()]);
     format!("pxo-claim-{}", fp.trim_start_matches("sha256:"))
 }
 
@@ -116,7 +120,7 @@ pub async fn ensure(
     scope: &str,
 ) -> Result<Option<String>> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
-    let claim = claim_name(scope, po.spec.order_id);
+    let claim = claim_name(po.spec.order_id);
     let me = holder_identity(ns, &po.name_any(), uid);
     let params = PostParams {
         field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
@@ -182,19 +186,13 @@ pub async fn ensure(
     Err(Error::ClaimContended(po.spec.order_id))
 }
 
-/// Whether `po` holds the claim on its order at `scope` now (read only: nothing is claimed).
-/// Deleting with `deletionPolicy: Revoke` revokes only then, whatever the order list says.
-pub async fn held(
-    ctx: &Context,
-    po: &ProxyOrder,
-    ns: &str,
-    uid: &str,
-    scope: &str,
-) -> Result<bool> {
+/// Whether `po` holds the claim on its order now (read only: nothing is claimed). Deleting
+/// with `deletionPolicy: Revoke` revokes only then, whatever the order list says.
+pub async fn held(ctx: &Context, po: &ProxyOrder, ns: &str, uid: &str) -> Result<bool> {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
     let me = holder_identity(ns, &po.name_any(), uid);
     Ok(api
-        .get_opt(&claim_name(scope, po.spec.order_id))
+        .get_opt(&claim_name(po.spec.order_id))
         .await?
         .and_then(|l| l.spec)
         .and_then(|s| s.holder_identity)
@@ -216,6 +214,80 @@ async fn holder_exists(ctx: &Context, holder: &str) -> Result<bool> {
         Err(kube::Error::Api(s)) if s.code == 403 => Ok(true),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Brings claims made by earlier versions, named after the provider URL as well as the order id
+/// (so that two spellings of one URL gave two claims on one order), under their names by order
+/// id alone: of the claims on one order, the one acquired first keeps it (the others' holders
+/// see `OrderConflict` at their next reconcile), and the old Leases are deleted. Run once at
+/// start, before any reconcile; several instances sharing the operator namespace doing it at
+/// once agree (the first acquired wins in each, and every create or delete is conditional).
+pub async fn migrate(ctx: &Context) -> Result<()> {
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
+    let all = api
+        .list(&ListParams::default().labels(&format!("{CLAIM_LABEL}=true")))
+        .await?;
+    let mut by_order: BTreeMap<u64, Vec<Lease>> = BTreeMap::new();
+    for l in all {
+        let order = l
+            .annotations()
+            .get(ORDER_ID_ANNOTATION)
+            .and_then(|o| o.parse::<u64>().ok());
+        if let Some(order) = order {
+            by_order.entry(order).or_default().push(l);
+        }
+    }
+    for (order, mut leases) in by_order {
+        let name = claim_name(order);
+        if leases.iter().all(|l| l.name_any() == name) {
+            continue;
+        }
+        if !leases.iter().any(|l| l.name_any() == name) {
+            // The first acquired (then by name, so that every instance picks the same one).
+            leases.sort_by_key(|l| {
+                let at = l.spec.as_ref().and_then(|s| s.acquire_time.clone());
+                (at.is_none(), at.map(|t| t.0), l.name_any())
+            });
+            let first = &leases[0];
+            let mut moved = first.clone();
+            moved.metadata = ObjectMeta {
+                name: Some(name.clone()),
+                labels: first.metadata.labels.clone(),
+                annotations: first.metadata.annotations.clone(),
+                ..Default::default()
+            };
+            ctx.fence.check()?;
+            let params = PostParams {
+                field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
+                ..Default::default()
+            };
+            match api.create(&params, &moved).await {
+                Ok(_) => {
+                    info!(order, claim = %name, holder = ?first.spec.as_ref().and_then(|s| s.holder_identity.clone()), "moved an order claim to its name by order id")
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for old in leases.iter().filter(|l| l.name_any() != name) {
+            ctx.fence.check()?;
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: old.uid(),
+                    resource_version: old.resource_version(),
+                }),
+                ..Default::default()
+            };
+            match api.delete(&old.name_any(), &dp).await {
+                Ok(_) => {
+                    debug!(order, claim = %old.name_any(), "deleted an order claim of the old naming")
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the claims a deleted ProxyOrder (by UID) held, each only if its holder is really
@@ -254,11 +326,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_claim_name_per_order_and_provider() {
-        let a = claim_name("https://p.example/api", 10000);
-        assert_eq!(a, claim_name("https://p.example/api", 10000));
-        assert_ne!(a, claim_name("https://p.example/api", 10001));
-        assert_ne!(a, claim_name("https://other.example/api", 10000));
+    fn one_claim_name_per_order_however_the_provider_is_reached() {
+        let a = claim_name(10000);
+        assert_eq!(a, claim_name(10000));
+        assert_ne!(a, claim_name(10001));
         assert!(a.starts_with("pxo-claim-") && a.len() == "pxo-claim-".len() + 32);
         assert!(
             a.chars()

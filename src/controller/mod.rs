@@ -368,7 +368,16 @@ pub async fn run(
     // all namespaces. One watching a single namespace would report its own view of the key
     // (read from its own namespace) and overwrite the cluster-wide one's.
     let manage_providers = config.namespace.is_none();
+    let migrate_ctx = ctx.clone();
     let fut = async move {
+        // Claims named by an earlier version are renamed before any reconcile decides from
+        // claims (two of them on one order would each let their holder manage it).
+        let mut wait = Duration::from_secs(1);
+        while let Err(e) = claim::migrate(&migrate_ctx).await {
+            warn!(error = %e, "could not rename the order claims of an earlier version; retrying");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
         info!("controller started");
         let orders = controller
             .shutdown_on_signal()

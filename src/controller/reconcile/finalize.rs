@@ -93,7 +93,7 @@ pub(super) async fn finalize(
         };
         // Only the holder of the order's claim revokes. The claim is checked here whatever the
         // order list said: observe claims (and so compares) only when the list shows the order.
-        if !claim::held(ctx, po, ns, uid, &account.target.scope).await? {
+        if !claim::held(ctx, po, ns, uid).await? {
             if let Some(Err(e)) = &obs.observed.listed {
                 // The list failed, so the claim could not be taken or confirmed: decide later.
                 return Ok(Action::requeue(ctx.backoff_delay(1, e.retry_after())));

@@ -77,6 +77,10 @@ impl Step {
         Step::new(Method::PUT, path)
     }
 
+    pub fn delete(path: impl Into<String>) -> Self {
+        Step::new(Method::DELETE, path)
+    }
+
     /// Asserts about the request (its body, its query) before it is answered, after the
     /// checks already added.
     pub fn check(mut self, f: impl FnOnce(&Received) + Send + 'static) -> Self {

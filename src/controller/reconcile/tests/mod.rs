@@ -5,6 +5,7 @@
 //! topic.
 
 mod apply;
+mod claims;
 mod finalize;
 mod listing;
 mod mock;
@@ -323,7 +324,8 @@ fn leases_path() -> String {
 
 /// The name of the order's claim at the simulator `sim`.
 fn claim(sim: &Simulator) -> String {
-    claim::claim_name(&claim::scope_of(&sim.base_url()), ORDER_ID)
+    let _ = sim;
+    claim::claim_name(ORDER_ID)
 }
 
 // ---------------------------------------------------------------------------------------------
