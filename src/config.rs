@@ -49,6 +49,13 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_ROLLOUT_TARGETS")]
     pub rollout_targets: bool,
 
+    /// How long the order claim of a deleted ProxyOrder stays reserved for its namespace, so
+    /// that deleting and re-creating a ProxyOrder never hands the order to a ProxyOrder of
+    /// another namespace waiting for it. `0s`: released at once. A ProxyOrder annotated
+    /// `proxy-solutions.net/release-order: "true"` releases its order at once when deleted.
+    #[arg(long, env = "PROXY_ORDER_CLAIM_RESERVATION", default_value = "1h", value_parser = parse_duration)]
+    pub claim_reservation: Duration,
+
     /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
     #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub refresh_interval: Duration,

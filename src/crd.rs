@@ -34,6 +34,9 @@ pub const ROTATE_PASSWORD_ANNOTATION: &str = "proxy-solutions.net/rotate-passwor
 pub const SYNC_REQUESTED_ANNOTATION: &str = "proxy-solutions.net/sync-requested-at";
 /// Annotation that, set to `"true"`, stops all provider calls and writes for the resource.
 pub const PAUSED_ANNOTATION: &str = "proxy-solutions.net/paused";
+/// `"true"`: when this ProxyOrder is deleted, its order is released at once instead of staying
+/// reserved for the namespace (`--claim-reservation`).
+pub const RELEASE_ORDER_ANNOTATION: &str = "proxy-solutions.net/release-order";
 /// Annotation on the credentials Secret holding the salt of the password fingerprints in status.
 /// Kept in the Secret, so that only those who may read the password can see it.
 pub const FINGERPRINT_SALT_ANNOTATION: &str = "proxy-solutions.net/fingerprint-salt";

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
     apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta},
+    jiff::Timestamp,
 };
 use kube::{
     Api, ResourceExt,
@@ -35,6 +36,60 @@ pub const HOLDER_UID_LABEL: &str = "proxy-solutions.net/holder-uid";
 pub const HOLDER_ANNOTATION: &str = "proxy-solutions.net/holder";
 /// Annotation with the provider base URL the order id belongs to.
 pub const PROVIDER_URL_ANNOTATION: &str = "proxy-solutions.net/provider-url";
+/// Label on a claim whose holder was deleted: the namespace it is reserved for (see
+/// [`release`]). Administrators end a reservation early by deleting the Lease.
+pub const RESERVED_FOR_LABEL: &str = "proxy-solutions.net/reserved-for";
+/// Annotation on a reserved claim: until when (RFC 3339).
+pub const RESERVED_UNTIL_ANNOTATION: &str = "proxy-solutions.net/reserved-until";
+
+/// What became of a deleted holder's claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Freed {
+    /// Reserved for the holder's namespace (named) for `--claim-reservation`.
+    Reserved(String),
+    /// Deleted: any ProxyOrder may claim the order.
+    Released,
+}
+
+/// The namespace a claim is reserved for and until when, if it is a reservation.
+fn reservation_of(l: &Lease) -> Option<(String, Timestamp)> {
+    let ns = l.labels().get(RESERVED_FOR_LABEL)?;
+    let until = l
+        .annotations()
+        .get(RESERVED_UNTIL_ANNOTATION)?
+        .parse()
+        .ok()?;
+    Some((ns.clone(), until))
+}
+
+/// `current` turned into a reservation for namespace `ns` until `until`: no holder, the same
+/// order, conditional on `current`'s version.
+fn reserve(current: &Lease, ns: &str, until: Timestamp) -> Lease {
+    let mut next = current.clone();
+    let meta = &mut next.metadata;
+    meta.managed_fields = None;
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    labels.remove(HOLDER_UID_LABEL);
+    labels.insert(RESERVED_FOR_LABEL.to_string(), ns.to_string());
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.remove(HOLDER_ANNOTATION);
+    annotations.insert(RESERVED_UNTIL_ANNOTATION.to_string(), until.to_string());
+    next.spec = Some(LeaseSpec::default());
+    next
+}
+
+/// What a ProxyOrder in another namespace is told of a reservation.
+fn describe_reservation(until: Timestamp) -> String {
+    format!(
+        "a ProxyOrder in another namespace managed it, and it stays reserved for that namespace \
+         until {until}"
+    )
+}
+
+/// The namespace of a holder `namespace/name/uid`.
+fn holder_namespace(holder: &str) -> &str {
+    holder.split('/').next().unwrap_or_default()
+}
 
 /// How often a claim that keeps changing hands under us is read again before giving up for
 /// this reconcile.
@@ -164,13 +219,41 @@ pub async fn ensure(
         if holder == me {
             return Ok(None);
         }
-        if holder_exists(ctx, &holder).await? {
-            return Ok(Some(describe(&holder, ns)));
-        }
-        // The holder is gone (deleted while the operator was not looking): take the claim over,
-        // only if nobody changed it since it was read.
+        let now = Timestamp::now();
+        let next = match reservation_of(&current) {
+            // Reserved for another namespace: not this one's to take, until it ends.
+            Some((for_ns, until)) if for_ns != ns && now < until => {
+                return Ok(Some(describe_reservation(until)));
+            }
+            Some(_) => lease(&claim, po, ns, uid, scope),
+            None if holder_exists(ctx, &holder).await? => {
+                return Ok(Some(describe(&holder, ns)));
+            }
+            // The holder is gone (deleted while the operator was not looking): its namespace
+            // keeps the order for the reservation period, counted from now, as if the deletion
+            // had been seen (a re-created ProxyOrder there takes it back); its own namespace, or
+            // anyone once reservations are off, takes it over.
+            None => {
+                let holder_ns = holder_namespace(&holder);
+                let reservation = ctx.settings.claim_reservation;
+                if holder_ns != ns && !holder_ns.is_empty() && !reservation.is_zero() {
+                    let until = now.checked_add(reservation).unwrap_or(Timestamp::MAX);
+                    ctx.fence.check()?;
+                    match api
+                        .replace(&claim, &params, &reserve(&current, holder_ns, until))
+                        .await
+                    {
+                        Ok(_) => return Ok(Some(describe_reservation(until))),
+                        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                lease(&claim, po, ns, uid, scope)
+            }
+        };
+        // Take the claim over, only if nobody changed it since it was read.
         ctx.fence.check()?;
-        let mut next = lease(&claim, po, ns, uid, scope);
+        let mut next = next;
         next.metadata.resource_version = current.resource_version();
         match api.replace(&claim, &params, &next).await {
             Ok(_) => {
@@ -290,35 +373,75 @@ pub async fn migrate(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the claims a deleted ProxyOrder (by UID) held, each only if its holder is really
-/// gone (a ProxyOrder that merely left this instance's `--selector` still holds its order) and
-/// the claim is unchanged since it was read (so a claim taken over meanwhile stays).
-pub async fn release(ctx: &Context, uid: &str) -> Result<()> {
-    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &ctx.settings.operator_namespace);
-    let lp = ListParams::default().labels(&format!("{CLAIM_LABEL}=true,{HOLDER_UID_LABEL}={uid}"));
-    for l in api.list(&lp).await? {
-        let holder = l.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
-        let Some(holder) = holder.filter(|h| h.ends_with(&format!("/{uid}"))) else {
-            continue;
-        };
-        if holder_exists(ctx, holder).await? {
-            continue;
-        }
-        ctx.fence.check()?;
-        let dp = DeleteParams {
-            preconditions: Some(Preconditions {
-                uid: l.uid(),
-                resource_version: l.resource_version(),
-            }),
+/// Frees the claim a deleted ProxyOrder (by UID) held on order `order_id`, only if its holder is
+/// really gone (a ProxyOrder that merely left this instance's `--selector` still holds its
+/// order) and the claim is unchanged since it was read (so a claim taken over meanwhile stays).
+/// The claim becomes a reservation for the holder's namespace for `--claim-reservation`, so that
+/// deleting and re-creating a ProxyOrder (`orderId` is immutable) never hands the order to
+/// another namespace in between; with `release_now` (the deleted ProxyOrder said so) or no
+/// reservation period, it is deleted. `None`: it held no claim (or it changed meanwhile).
+pub async fn release(
+    ctx: &Context,
+    uid: &str,
+    order_id: u64,
+    release_now: bool,
+) -> Result<Option<Freed>> {
+    let op_ns = &ctx.settings.operator_namespace;
+    let claim = claim_name(order_id);
+    // The claim watch says whether it held the claim (one claim per ProxyOrder: its order id
+    // is immutable), so a deletion costs no read of the claims of others.
+    if ctx.claims.label(op_ns, &claim) != Some(Some(uid.to_string())) {
+        return Ok(None);
+    }
+    let api: Api<Lease> = Api::namespaced(ctx.client.clone(), op_ns);
+    let Some(l) = api.get_opt(&claim).await? else {
+        return Ok(None);
+    };
+    let holder = l.spec.as_ref().and_then(|s| s.holder_identity.as_deref());
+    let Some(holder) = holder.filter(|h| h.ends_with(&format!("/{uid}"))) else {
+        return Ok(None);
+    };
+    if holder_exists(ctx, holder).await? {
+        return Ok(None);
+    }
+    let holder_ns = holder_namespace(holder).to_string();
+    let reservation = ctx.settings.claim_reservation;
+    ctx.fence.check()?;
+    if !release_now && !reservation.is_zero() && !holder_ns.is_empty() {
+        let until = Timestamp::now()
+            .checked_add(reservation)
+            .unwrap_or(Timestamp::MAX);
+        let params = PostParams {
+            field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
             ..Default::default()
         };
-        match api.delete(&l.name_any(), &dp).await {
-            Ok(_) => debug!(claim = %l.name_any(), "released the order claim"),
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
+        return match api
+            .replace(&claim, &params, &reserve(&l, &holder_ns, until))
+            .await
+        {
+            Ok(_) => {
+                debug!(%claim, namespace = %holder_ns, %until, "reserved the order claim for the namespace of its deleted holder");
+                Ok(Some(Freed::Reserved(holder_ns)))
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+            Err(e) => Err(e.into()),
+        };
     }
-    Ok(())
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: l.uid(),
+            resource_version: l.resource_version(),
+        }),
+        ..Default::default()
+    };
+    match api.delete(&claim, &dp).await {
+        Ok(_) => {
+            debug!(%claim, "released the order claim");
+            Ok(Some(Freed::Released))
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

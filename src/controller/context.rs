@@ -45,6 +45,9 @@ pub struct Settings {
     /// Whether this instance handles only the ProxyOrders matching `--selector`: its cache
     /// then does not hold every ProxyOrder of a namespace.
     pub sharded: bool,
+    /// How long the claim of a deleted ProxyOrder stays reserved for its namespace
+    /// (`--claim-reservation`; zero: released at once).
+    pub claim_reservation: Duration,
 }
 
 pub struct Context {

@@ -46,7 +46,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::Config,
-    crd::{ProxyOrder, WorkloadKind},
+    crd::{ProxyOrder, RELEASE_ORDER_ANNOTATION, WorkloadKind},
     leader::Fence,
     metrics::Metrics,
     proxy_provider::ProxyProvider,
@@ -107,6 +107,7 @@ pub async fn run(
             allow_api_key_secret_ref: config.allow_api_key_secret_ref,
             rollout_targets: config.rollout_targets,
             sharded: config.selector.is_some(),
+            claim_reservation: config.claim_reservation,
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),
@@ -164,20 +165,31 @@ pub async fn run(
                     }
                 }
             }
-            if let Some(watcher::Event::Delete(po)) = ev.as_ref().filter(|_| gone) {
-                if let Some(uid) = po.metadata.uid.clone() {
-                    let ctx = forget.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = claim::release(&ctx, &uid).await {
-                            warn!(error = %e, "could not release the order claims of a deleted ProxyOrder");
+            if let Some(watcher::Event::Delete(po)) = ev.as_ref().filter(|_| gone)
+                && let Some(uid) = po.metadata.uid.clone()
+            {
+                // A deleted ProxyOrder's claim is reserved for its namespace (or released), and
+                // then only the next claimant that can take it is woken: the oldest ProxyOrder
+                // waiting for the order in that namespace (or anywhere, when released), not
+                // every one (a tenant's hundreds of waiters would cost every tenant).
+                let ctx = forget.clone();
+                let (store, wake) = (deleted_store.clone(), wake.clone());
+                let order_id = po.spec.order_id;
+                let release_now =
+                    po.annotations().get(RELEASE_ORDER_ANNOTATION).map(String::as_str)
+                        == Some("true");
+                tokio::spawn(async move {
+                    let freed = match claim::release(&ctx, &uid, order_id, release_now).await {
+                        Ok(freed) => freed,
+                        Err(e) => {
+                            warn!(error = %e, "could not free the order claim of a deleted ProxyOrder");
+                            return;
                         }
-                    });
-                }
-                for other in deleted_store.state_filter(|o| {
-                    o.spec.order_id == po.spec.order_id && o.metadata.uid != po.metadata.uid
-                }) {
-                    let _ = wake.unbounded_send(ObjectRef::from_obj(&*other));
-                }
+                    };
+                    if let Some(next) = freed.and_then(|f| next_claimant(&store, order_id, &uid, &f)) {
+                        let _ = wake.unbounded_send(next);
+                    }
+                });
             }
             futures::future::ready(Ok(ev))
         })
@@ -446,6 +458,35 @@ where
             workload_to_orders(kind, &ns, &w.name_any(), w.labels(), &store)
         },
     )
+}
+
+/// The ProxyOrder to wake after the claim of `order_id` was freed (`freed`) by the deletion of
+/// the one with `uid`: the oldest other one naming the order that may take it (in the reserved
+/// namespace, or anywhere once released), if this instance has one.
+fn next_claimant(
+    store: &Store<ProxyOrder>,
+    order_id: u64,
+    uid: &str,
+    freed: &claim::Freed,
+) -> Option<ObjectRef<ProxyOrder>> {
+    store
+        .state_filter(|o| {
+            o.spec.order_id == order_id
+                && o.metadata.uid.as_deref() != Some(uid)
+                && match freed {
+                    claim::Freed::Reserved(ns) => o.metadata.namespace.as_deref() == Some(ns),
+                    claim::Freed::Released => true,
+                }
+        })
+        .iter()
+        .min_by_key(|o| {
+            (
+                o.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                o.metadata.namespace.clone(),
+                o.metadata.name.clone(),
+            )
+        })
+        .map(|o| ObjectRef::from_obj(&**o))
 }
 
 /// `K` in namespace `ns`, or in all namespaces.

@@ -1,7 +1,10 @@
 //! Order claims between tenants: a tenant cannot take an order another holds (until it is
 //! released), and a ProxyOrder without the claim revokes nothing.
 
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{
+    ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+};
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
@@ -92,21 +95,56 @@ async fn a_tenant_cannot_take_another_tenants_order() {
 
     t.annotate(&ns_a, "claimant-a", ROTATE, None).await;
 
-    // Once B is gone, A takes the order over, without a nudge.
-    t.orders(&ns_b)
-        .delete("holder-b", &DeleteParams::default())
-        .await
-        .unwrap();
-    t.env
-        .wait_for("holder-b deleted", 30, async || {
-            t.orders(&ns_b)
-                .get_opt("holder-b")
-                .await
-                .unwrap()
-                .is_none()
-                .then_some(())
+    // B deletes its ProxyOrder (to re-create it: orderId is immutable). The order stays
+    // reserved for B's namespace: A, waiting for it, does not get it in between.
+    delete_and_wait(&t, &ns_b, "holder-b").await;
+    let reserved = t
+        .env
+        .wait_for("the claim reserved for B's namespace", 30, async || {
+            let lease = t.claim(ACTIVE).await?;
+            (lease.labels().get("proxy-solutions.net/reserved-for") == Some(&ns_b)).then_some(lease)
         })
         .await;
+    assert!(
+        reserved
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.clone())
+            .is_none(),
+        "{reserved:?}"
+    );
+    settle(2).await;
+    let msg = t.wait_refused(&ns_a, "claimant-a", "OrderConflict").await;
+    assert!(msg.contains("reserved"), "{msg}");
+    assert!(!msg.contains(&ns_b), "the other tenant is named: {msg}");
+    assert_eq!(
+        t.env.change_calls(ACTIVE).await.len(),
+        calls,
+        "no call for A"
+    );
+    assert!(t.secret_data(&ns_a, "claimant-a-proxy").await.is_none());
+
+    // B re-creates it: its namespace takes the order back.
+    t.apply(
+        &ns_b,
+        "holder-b",
+        via(&provider, ACTIVE, json!({"port": 8200, "login": "owner-b"})),
+    )
+    .await;
+    t.env.wait_ready_in(&ns_b, "holder-b").await;
+    t.assert_claimed_by(ACTIVE, &ns_b, "holder-b").await;
+    let calls = t.env.change_calls(ACTIVE).await.len();
+
+    // B lets the order go (release-order, then delete): the one waiting for it, A, takes it
+    // over, without a nudge.
+    t.annotate(
+        &ns_b,
+        "holder-b",
+        "proxy-solutions.net/release-order",
+        Some("true"),
+    )
+    .await;
+    delete_and_wait(&t, &ns_b, "holder-b").await;
     t.env.wait_ready_in(&ns_a, "claimant-a").await;
     t.assert_claimed_by(ACTIVE, &ns_a, "claimant-a").await;
     let sim = t.env.sim_order(ACTIVE).await;
@@ -128,11 +166,15 @@ async fn a_tenant_cannot_take_another_tenants_order() {
     // Leaks are checked while the ProxyOrders still exist (their statuses).
     t.assert_no_leaks(&[&b_secret["password"], &a_secret["password"]])
         .await;
-    // Deleting the holder releases the claim.
-    t.orders(&ns_a)
-        .delete("claimant-a", &DeleteParams::default())
-        .await
-        .unwrap();
+    // Deleting the holder with release-order releases the claim.
+    t.annotate(
+        &ns_a,
+        "claimant-a",
+        "proxy-solutions.net/release-order",
+        Some("true"),
+    )
+    .await;
+    delete_and_wait(&t, &ns_a, "claimant-a").await;
     t.env
         .wait_for("the claim released", 30, async || {
             t.claim(ACTIVE).await.is_none().then_some(())
@@ -140,6 +182,24 @@ async fn a_tenant_cannot_take_another_tenants_order() {
         .await;
     t.assert_no_forbidden();
     t.finish().await;
+}
+
+/// Deletes ProxyOrder `ns/name` and waits until it is gone.
+async fn delete_and_wait(t: &Tenancy, ns: &str, name: &str) {
+    t.orders(ns)
+        .delete(name, &DeleteParams::default())
+        .await
+        .unwrap();
+    t.env
+        .wait_for(&format!("{ns}/{name} deleted"), 30, async || {
+            t.orders(ns)
+                .get_opt(name)
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        })
+        .await;
 }
 
 /// A ProxyOrder that does not hold an order's claim never revokes it on deletion, not even

@@ -116,6 +116,7 @@ async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> W
             allow_api_key_secret_ref: true,
             rollout_targets: true,
             sharded: false,
+            claim_reservation: Duration::from_secs(3600),
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),

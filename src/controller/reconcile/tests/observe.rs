@@ -187,7 +187,9 @@ async fn a_claim_held_by_an_existing_order_elsewhere_is_a_conflict_named_vaguely
 }
 
 #[tokio::test]
-async fn a_claim_whose_holder_is_gone_is_taken_over_at_the_version_read() {
+async fn a_claim_whose_holder_in_another_namespace_is_gone_stays_reserved_for_that_namespace() {
+    // The deletion was not seen (the operator was down): the holder's namespace keeps the
+    // order for the reservation period from now, and this ProxyOrder is told so.
     let mut w = world().await;
     let name = claim(&w.sim);
     let steps = vec![
@@ -197,6 +199,41 @@ async fn a_claim_whose_holder_is_gone_is_taken_over_at_the_version_read() {
         claim_of(&w, "team-b/deleted/uid-gone"),
         Step::get("/apis/proxy-solutions.net/v1alpha1/namespaces/team-b/proxyorders/deleted")
             .fail(404, "NotFound"),
+        Step::put(format!("{}/{name}", leases_path()))
+            .check(|req| {
+                assert_eq!(req.body["metadata"]["resourceVersion"], "4");
+                assert!(req.body["spec"].get("holderIdentity").is_none(), "{}", req.body);
+                assert_eq!(
+                    req.body["metadata"]["labels"][claim::RESERVED_FOR_LABEL],
+                    "team-b"
+                );
+                assert!(
+                    req.body["metadata"]["annotations"][claim::RESERVED_UNTIL_ANNOTATION]
+                        .is_string()
+                );
+            })
+            .reply_with(|req| (200, with_version(req.body.clone(), "5"))),
+    ];
+    let obs = observed(&mut w, &proxy_order(port_spec()), steps).await;
+    let conflict = obs.observed.conflict.expect("a conflict");
+    assert!(conflict.contains("reserved"), "{conflict}");
+    assert!(!conflict.contains("team-b"), "{conflict}");
+    w.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_claim_whose_holder_in_this_namespace_is_gone_is_taken_over_at_the_version_read() {
+    let mut w = world().await;
+    let name = claim(&w.sim);
+    let steps = vec![
+        read_api_key(),
+        credentials_missing(),
+        claim_exists(&w.sim),
+        claim_of(&w, &format!("{NS}/deleted/uid-gone")),
+        Step::get(format!(
+            "/apis/proxy-solutions.net/v1alpha1/namespaces/{NS}/proxyorders/deleted"
+        ))
+        .fail(404, "NotFound"),
         Step::put(format!("{}/{name}", leases_path()))
             .check(|req| {
                 assert_eq!(req.body["metadata"]["resourceVersion"], "4");
