@@ -85,6 +85,46 @@ pub struct ProxyProviderSpec {
     /// namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
+
+    /// Which orders of the account each namespace may use. Unset: every allowed namespace may
+    /// use any order of the account (a shared account means shared orders: the first
+    /// ProxyOrder to claim an order gets it). Set: a ProxyOrder may use an order only when an
+    /// entry names its namespace and the order; any other is refused (`OrderNotAssigned`)
+    /// before anything is asked of the provider, so it learns nothing of the account's orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub order_assignments: Option<Vec<OrderAssignment>>,
+}
+
+/// Orders of the account that the listed namespaces may use.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.orderIds) || has(self.orderIdRanges)").message("an order assignment names orderIds, orderIdRanges or both"))]
+pub struct OrderAssignment {
+    /// Namespaces (by name) that may use these orders.
+    #[schemars(length(min = 1, max = 1000), inner(length(min = 1, max = 63)))]
+    pub namespaces: Vec<String>,
+    /// Order ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 10000),
+        inner(range(min = 1, max = crate::crd::MAX_ORDER_ID))
+    )]
+    pub order_ids: Option<Vec<u64>>,
+    /// Ranges of order ids, both ends included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub order_id_ranges: Option<Vec<OrderIdRange>>,
+}
+
+/// The order ids from `from` to `to`, both included.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[x_kube(validation = Rule::new("self.from <= self.to").message("an order id range runs from a lower id to a higher one"))]
+pub struct OrderIdRange {
+    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))]
+    pub from: u64,
+    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))]
+    pub to: u64,
 }
 
 /// How the API key travels with each request: in a header (`header`, `scheme`) or in a query
@@ -218,6 +258,24 @@ impl ProxyProviderSpec {
     }
 }
 
+impl ProxyProviderSpec {
+    /// Whether ProxyOrders in namespace `ns` may use order `order_id` of this account: always
+    /// without `orderAssignments`, else when an entry names both.
+    pub fn assigns(&self, ns: &str, order_id: u64) -> bool {
+        let Some(assignments) = &self.order_assignments else {
+            return true;
+        };
+        assignments.iter().any(|a| {
+            a.namespaces.iter().any(|n| n == ns)
+                && (a.order_ids.iter().flatten().any(|id| *id == order_id)
+                    || a.order_id_ranges
+                        .iter()
+                        .flatten()
+                        .any(|r| (r.from..=r.to).contains(&order_id)))
+        })
+    }
+}
+
 /// Whether `labels` match a Kubernetes label selector (`matchLabels` and `matchExpressions`
 /// with `In`, `NotIn`, `Exists`, `DoesNotExist`); an empty selector matches everything.
 pub fn selector_matches(
@@ -288,6 +346,43 @@ mod tests {
             let d = prop["description"].as_str().unwrap_or_default();
             assert!(d.len() > 10, "spec.{name} has no description");
         }
+    }
+
+    #[test]
+    fn order_assignments_give_each_namespace_only_its_orders() {
+        let open = ProxyProviderSpec::default();
+        assert!(open.assigns("team-a", 1), "unset: any order");
+        let spec: ProxyProviderSpec = serde_json::from_value(json!({
+            "apiKeySecretRef": {"name": "k"},
+            "orderAssignments": [
+                {"namespaces": ["team-a"], "orderIds": [10000, 10002]},
+                {"namespaces": ["team-b", "team-c"], "orderIdRanges": [{"from": 20000, "to": 20999}]},
+                {"namespaces": ["team-c"], "orderIds": [10001], "orderIdRanges": [{"from": 5, "to": 5}]},
+            ],
+        }))
+        .unwrap();
+        for (ns, order, yes) in [
+            ("team-a", 10000, true),
+            ("team-a", 10002, true),
+            ("team-a", 10001, false),
+            ("team-a", 20000, false),
+            ("team-b", 20000, true),
+            ("team-b", 20999, true),
+            ("team-b", 21000, false),
+            ("team-b", 19999, false),
+            ("team-c", 20500, true),
+            ("team-c", 10001, true),
+            ("team-c", 5, true),
+            ("team-c", 10000, false),
+            ("team-d", 10000, false),
+        ] {
+            assert_eq!(spec.assigns(ns, order), yes, "{ns} {order}");
+        }
+        let none = ProxyProviderSpec {
+            order_assignments: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(!none.assigns("team-a", 1), "set but empty: no order");
     }
 
     #[test]

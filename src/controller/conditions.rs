@@ -35,6 +35,8 @@ pub enum Reason {
     ProviderNotFound,
     /// The ProxyProvider does not allow the ProxyOrder's namespace.
     NamespaceNotAllowed,
+    /// The ProxyProvider's `orderAssignments` do not give the order to the namespace.
+    OrderNotAssigned,
     /// `spec.apiKeySecretRef` while the operator does not allow namespaced API keys.
     ApiKeySecretRefDisabled,
     /// A ProxyProvider whose API key lists its orders (ProxyProvider status only).
@@ -92,6 +94,7 @@ impl Reason {
             Reason::OrderConflict => "OrderConflict",
             Reason::ProviderNotFound => "ProviderNotFound",
             Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::OrderNotAssigned => "OrderNotAssigned",
             Reason::ApiKeySecretRefDisabled => "ApiKeySecretRefDisabled",
             Reason::Available => "Available",
             Reason::CredentialsUnknown => "CredentialsUnknown",

@@ -131,6 +131,16 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
                 ),
             ));
         }
+        if !pp.spec.assigns(ns, po.spec.order_id) {
+            return Ok(Resolved::Denied(
+                Reason::OrderNotAssigned,
+                format!(
+                    "order {} is not assigned to namespace {ns} on ProxyProvider {} (its \
+                     spec.orderAssignments): ask the cluster's administrators",
+                    po.spec.order_id, r.name
+                ),
+            ));
+        }
         let target = match target_for(ctx, &pp.spec) {
             Ok(t) => t,
             Err(why) => {

@@ -112,6 +112,23 @@ async fn provider_ref_is_checked_at_admission() {
             json!({"apiKeySecretRef": key, "auth": {"queryParam": "k", "header": "X-Key"}}),
             "auth.queryParam",
         ),
+        (
+            "an order assignment without orders",
+            json!({"apiKeySecretRef": key, "orderAssignments": [{"namespaces": ["team-a"]}]}),
+            "orderIds, orderIdRanges or both",
+        ),
+        (
+            "an order id range the wrong way round",
+            json!({"apiKeySecretRef": key, "orderAssignments": [{"namespaces": ["team-a"],
+                   "orderIdRanges": [{"from": 20, "to": 10}]}]}),
+            "from a lower id to a higher one",
+        ),
+        (
+            "an order assignment without namespaces",
+            json!({"apiKeySecretRef": key, "orderAssignments": [{"namespaces": [],
+                   "orderIds": [10000]}]}),
+            "namespaces",
+        ),
     ] {
         let obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyProvider",
                          "metadata": {"name": name}, "spec": spec});
