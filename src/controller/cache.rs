@@ -304,6 +304,32 @@ impl SecretCache {
     }
 }
 
+/// The ProxyOrders the controller's watch holds, by UID: `namespace/name` of each. Whether an
+/// order claim's holder (a UID on the claim) still exists is answered from here, without a
+/// read, when the holder is in this instance's cache.
+#[derive(Default)]
+pub struct Holders(Mutex<HashMap<Box<str>, Box<str>>>);
+
+impl Holders {
+    /// Notes a ProxyOrder the watch reported.
+    pub fn add(&self, uid: &str, ns: &str, name: &str) {
+        let mut map = self.0.lock();
+        if !map.contains_key(uid) {
+            map.insert(uid.into(), key(ns, name));
+        }
+    }
+
+    /// Forgets a ProxyOrder the watch no longer reports.
+    pub fn remove(&self, uid: &str) {
+        self.0.lock().remove(uid);
+    }
+
+    /// `namespace/name` of the ProxyOrder with `uid`, if the watch reports it.
+    pub fn get(&self, uid: &str) -> Option<String> {
+        self.0.lock().get(uid).map(|k| k.to_string())
+    }
+}
+
 /// The resourceVersions each ProxyOrder (by UID) had before and after this process last
 /// wrote it.
 #[derive(Default)]

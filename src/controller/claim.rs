@@ -187,8 +187,15 @@ pub async fn ensure(
     let mut unseen = false;
     match ctx.claims.label(&ctx.settings.operator_namespace, &claim) {
         Some(Some(holder)) if holder == uid => return Ok(None),
+        // Held by a ProxyOrder the cache holds: it exists, so this is a conflict, known
+        // without a read (a claim's holder changes only when it is gone).
+        Some(Some(holder)) => {
+            if let Some(at) = ctx.cached_holder(&holder) {
+                return Ok(Some(describe(&format!("{at}/{holder}"), ns)));
+            }
+        }
         None => unseen = true,
-        Some(_) => {}
+        Some(None) => {}
     }
     for _ in 0..ATTEMPTS {
         let read = if std::mem::take(&mut unseen) {

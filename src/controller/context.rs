@@ -14,12 +14,29 @@ use kube::runtime::{
 };
 use parking_lot::Mutex;
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+
 use super::{
-    cache::{SecretCache, VersionIndex, Written},
+    cache::{Holders, SecretCache, VersionIndex, Written},
     gateway::ProviderGateway,
 };
 use crate::leader::Fence;
-use crate::{config::NamespacedName, crd::ProxyOrder, metrics::Metrics, provider::Order};
+use crate::{
+    config::NamespacedName, crd::ProxyOrder, metrics::Metrics, provider::Order,
+    proxy_provider::ProxyProvider,
+};
+
+/// The objects `store` holds, once its watch has listed them (`None` before: the API server
+/// is asked instead, so that nothing is concluded from a store still filling).
+pub fn listed<K>(store: Option<&Store<K>>) -> Option<&Store<K>>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    use futures::FutureExt;
+    store.filter(|s| s.wait_until_ready().now_or_never().is_some())
+}
 
 /// Settings the reconciler reads.
 #[derive(Clone, Debug)]
@@ -75,6 +92,14 @@ pub struct Context {
     pub secrets: Arc<SecretCache>,
     /// The order claims (Leases) the claim watch reports, with their holder's UID label.
     pub claims: VersionIndex,
+    /// The ProxyOrders the watch holds, by UID (whether a claim's holder exists).
+    pub holders: Holders,
+    /// Every ProxyProvider, as the ProxyProvider watch holds them (read instead of the API
+    /// server once the watch has listed them).
+    pub providers: Option<Store<ProxyProvider>>,
+    /// The watched namespaces' metadata (their labels, for ProxyProviders' namespace
+    /// selectors), likewise.
+    pub namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
     /// Each ProxyOrder's resourceVersion after this process last wrote it.
     pub written: Written,
     /// The credentials probe (`--verify-credentials`).
@@ -120,6 +145,7 @@ impl Context {
         self.written.forget(uid);
         self.listing_not_needed(uid);
         self.forget_salt(uid);
+        self.holders.remove(uid);
     }
 
     /// The fingerprint salt for the ProxyOrder with `uid` while its credentials Secret carries
@@ -160,6 +186,16 @@ impl Context {
     /// The ProxyOrder with `uid` no longer waits on the order list.
     pub fn listing_not_needed(&self, uid: &str) {
         self.listing_needed.lock().remove(uid);
+    }
+
+    /// Whether the ProxyOrder with `uid` is in this instance's cache (the same object: a
+    /// re-created one has another UID), and its `namespace/name` then. `None` says nothing of
+    /// ProxyOrders the cache does not hold (another shard's).
+    pub fn cached_holder(&self, uid: &str) -> Option<String> {
+        let found = self.holders.get(uid)?;
+        let (ns, name) = found.split_once('/')?;
+        let po = self.store.as_ref()?.get(&ObjectRef::new(name).within(ns))?;
+        (po.metadata.uid.as_deref() == Some(uid)).then_some(found)
     }
 
     /// Counts one more consecutive failure of this ProxyOrder and says how many came before

@@ -85,6 +85,10 @@ pub async fn run(
     let gateway =
         ProviderGateway::new(config.provider.config(), config.rate_limit, metrics.clone())?;
     let (reader, writer) = reflector::store();
+    // Every ProxyProvider and the watched namespaces' metadata: read by reconciles from these
+    // stores (once listed) instead of from the API server.
+    let (all_providers, all_providers_writer) = reflector::store::<ProxyProvider>();
+    let (namespace_store, namespace_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
     let reporter = Reporter {
         controller: "proxy-order-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
@@ -116,6 +120,9 @@ pub async fn run(
         fence,
         secrets: Arc::default(),
         claims: cache::VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
+        holders: cache::Holders::default(),
+        providers: Some(all_providers.clone()),
+        namespaces: Some(namespace_store),
         written: cache::Written::default(),
         verifier: config.probe().map(verify::Verifier::new),
         listing_needed: Mutex::default(),
@@ -153,6 +160,13 @@ pub async fn run(
             let ev = watch::decode_event(ev, invalid.as_ref());
             if let Some(watcher::Event::Apply(po) | watcher::Event::InitApply(po)) = &ev {
                 users.add(po);
+                if let (Some(uid), Some(ns), Some(name)) = (
+                    &po.metadata.uid,
+                    &po.metadata.namespace,
+                    &po.metadata.name,
+                ) {
+                    forget.holders.add(uid, ns, name);
+                }
             }
             // A deleted ProxyOrder's retry bookkeeping, Secret names and order claims go with it.
             if let Some(watcher::Event::Delete(po)) = &ev {
@@ -254,7 +268,6 @@ pub async fn run(
     // The approve annotation counts as a change too: it releases held quantity increases.
     type Version = (Option<String>, Option<i64>, Option<String>);
     let mut seen: HashMap<String, Version> = HashMap::new();
-    let (all_providers, all_providers_writer) = reflector::store::<ProxyProvider>();
     let provider_changes = watcher(
         providers_api.clone(),
         watcher::Config::default().any_semantic(),
@@ -286,7 +299,11 @@ pub async fn run(
     }
     let namespace_changes = watcher(namespaces_api, nwc)
         .default_backoff()
-        .modify(|n: &mut PartialObjectMeta<Namespace>| n.managed_fields_mut().clear())
+        .modify(|n: &mut PartialObjectMeta<Namespace>| {
+            n.managed_fields_mut().clear();
+            n.annotations_mut().clear();
+        })
+        .reflect(namespace_writer)
         .touched_objects()
         .predicate_filter(predicates::labels, Default::default());
 

@@ -6,11 +6,11 @@
 use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::core::v1::Namespace;
-use kube::{Api, core::PartialObjectMeta};
+use kube::{Api, core::PartialObjectMeta, runtime::reflector::ObjectRef};
 
 use super::{
     conditions::Reason,
-    context::Context,
+    context::{Context, listed},
     gateway::Target,
     observe::DEFAULT_API_KEY_KEY,
     plan::{ProviderLimit, approvals},
@@ -100,21 +100,32 @@ pub fn target_for(ctx: &Context, spec: &ProxyProviderSpec) -> Result<Arc<Target>
 /// The account ProxyOrder `po` in namespace `ns` may use.
 pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolved> {
     if let Some(r) = &po.spec.provider_ref {
-        let providers: Api<ProxyProvider> = Api::all(ctx.client.clone());
-        let Some(pp) = providers.get_opt(&r.name).await? else {
+        let pp = match listed(ctx.providers.as_ref()) {
+            Some(store) => store.get(&ObjectRef::new(&r.name)),
+            None => {
+                let providers: Api<ProxyProvider> = Api::all(ctx.client.clone());
+                providers.get_opt(&r.name).await?.map(Arc::new)
+            }
+        };
+        let Some(pp) = pp else {
             return Ok(Resolved::Denied(
                 Reason::ProviderNotFound,
                 format!("ProxyProvider {} not found", r.name),
             ));
         };
         // Only a selector needs the namespace's labels.
-        let listed = pp
+        let in_list = pp
             .spec
             .namespaces
             .as_ref()
             .is_some_and(|l| l.iter().any(|n| n == ns));
-        let labels = if listed || pp.spec.namespace_selector.is_none() {
+        let labels = if in_list || pp.spec.namespace_selector.is_none() {
             Default::default()
+        } else if let Some(store) = listed(ctx.namespaces.as_ref()) {
+            store
+                .get(&ObjectRef::new(ns))
+                .and_then(|n| n.metadata.labels.clone())
+                .unwrap_or_default()
         } else {
             let nss: Api<PartialObjectMeta<Namespace>> = Api::all(ctx.client.clone());
             nss.get_metadata_opt(ns)

@@ -14,7 +14,11 @@ use super::*;
 /// A world whose forced list refreshes are not spaced (the order cache's floor is its own
 /// unit test's business).
 async fn unspaced_world() -> World {
-    world_with(|g| g.with_forced_refresh_floor(Duration::ZERO)).await
+    world_with(|ctx| Context {
+        gateway: ctx.gateway.with_forced_refresh_floor(Duration::ZERO),
+        ..ctx
+    })
+    .await
 }
 
 /// The order list of the default API key, fetched through the gateway as a reconcile would

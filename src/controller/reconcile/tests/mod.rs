@@ -79,8 +79,8 @@ async fn world() -> World {
     world_with(|gateway| gateway).await
 }
 
-/// [`world`] with the provider gateway changed by `adapt`.
-async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> World {
+/// [`world`] with the context changed by `adapt`.
+async fn world_with(adapt: impl FnOnce(Context) -> Context) -> World {
     let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -90,7 +90,7 @@ async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> W
         base_url: sim.base_url(),
         ..ProviderConfig::default()
     };
-    let gateway = adapt(ProviderGateway::new(config, 100.0, metrics.clone()).unwrap());
+    let gateway = ProviderGateway::new(config, 100.0, metrics.clone()).unwrap();
     let reporter = Reporter {
         controller: "proxy-order-operator".into(),
         instance: None,
@@ -125,6 +125,9 @@ async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> W
         fence: Arc::new(Fence::open()),
         secrets: Arc::default(),
         claims: VersionIndex::new(Some(claim::HOLDER_UID_LABEL)),
+        holders: Default::default(),
+        providers: None,
+        namespaces: None,
         written: Written::default(),
         verifier: None,
         listing_needed: Mutex::default(),
@@ -133,7 +136,7 @@ async fn world_with(adapt: impl FnOnce(ProviderGateway) -> ProviderGateway) -> W
     World {
         sim,
         api,
-        ctx: Arc::new(ctx),
+        ctx: Arc::new(adapt(ctx)),
     }
 }
 

@@ -202,7 +202,11 @@ async fn a_claim_whose_holder_in_another_namespace_is_gone_stays_reserved_for_th
         Step::put(format!("{}/{name}", leases_path()))
             .check(|req| {
                 assert_eq!(req.body["metadata"]["resourceVersion"], "4");
-                assert!(req.body["spec"].get("holderIdentity").is_none(), "{}", req.body);
+                assert!(
+                    req.body["spec"].get("holderIdentity").is_none(),
+                    "{}",
+                    req.body
+                );
                 assert_eq!(
                     req.body["metadata"]["labels"][claim::RESERVED_FOR_LABEL],
                     "team-b"
@@ -296,4 +300,44 @@ async fn a_credentials_secret_is_ours_only_if_the_operator_made_it() {
         assert_eq!(found, ours, "{what}");
         w.sim.shutdown().await;
     }
+}
+
+#[tokio::test]
+async fn a_claim_held_by_a_cached_proxy_order_is_a_conflict_known_without_a_read() {
+    // The claim watch says who holds the claim, the ProxyOrder watch that it still exists: a
+    // waiting ProxyOrder's re-check costs no read of the claim or of its holder.
+    use kube::runtime::{reflector::store::Writer, watcher};
+    let mut holder = ProxyOrder::new("holder", port_spec());
+    holder.metadata.namespace = Some("team-b".into());
+    holder.metadata.uid = Some("uid-holder".into());
+    let mut writer = Writer::<ProxyOrder>::default();
+    writer.apply_watcher_event(&watcher::Event::Apply(holder));
+    let store = writer.as_reader();
+    let mut w = world_with(|ctx| Context {
+        store: Some(store),
+        ..ctx
+    })
+    .await;
+    w.ctx.holders.add("uid-holder", "team-b", "holder");
+    let mut lease =
+        kube::core::PartialObjectMeta::<k8s_openapi::api::coordination::v1::Lease>::default();
+    lease.metadata.name = Some(claim(&w.sim));
+    lease.metadata.namespace = Some(OPERATOR_NS.into());
+    lease.metadata.resource_version = Some("3".into());
+    lease.metadata.labels = Some(
+        [(
+            claim::HOLDER_UID_LABEL.to_string(),
+            "uid-holder".to_string(),
+        )]
+        .into(),
+    );
+    w.ctx.claims.tracker().apply(&watcher::Event::Apply(lease));
+    // The API key and the credentials Secret only.
+    let steps = vec![read_api_key(), credentials_missing()];
+    let obs = observed(&mut w, &proxy_order(port_spec()), steps).await;
+    assert_eq!(
+        obs.observed.conflict.as_deref(),
+        Some("a ProxyOrder in another namespace")
+    );
+    w.sim.shutdown().await;
 }
