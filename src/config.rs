@@ -56,6 +56,12 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_CLAIM_RESERVATION", default_value = "1h", value_parser = parse_duration)]
     pub claim_reservation: Duration,
 
+    /// Least time between two password rotations (`proxy-solutions.net/rotate-password`) of one
+    /// ProxyOrder: a newer token waits for it. Keeps a rotation loop from spending a shared
+    /// API key's requests on password generations.
+    #[arg(long, env = "PROXY_ORDER_ROTATION_MIN_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub rotation_min_interval: Duration,
+
     /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
     #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub refresh_interval: Duration,

@@ -65,6 +65,9 @@ pub struct Settings {
     /// How long the claim of a deleted ProxyOrder stays reserved for its namespace
     /// (`--claim-reservation`; zero: released at once).
     pub claim_reservation: Duration,
+    /// Least time between two password rotations of one ProxyOrder
+    /// (`--rotation-min-interval`).
+    pub rotation_min_interval: Duration,
 }
 
 pub struct Context {
@@ -107,9 +110,65 @@ pub struct Context {
     /// Per ProxyOrder UID, the generation whose decision waits on the order list and since
     /// when it has (see [`Context::listing_needed_since`]).
     pub listing_needed: Mutex<HashMap<Box<str>, ListingNeeded>>,
+    /// Reconcile slots per namespace.
+    pub slots: Slots,
+    /// When each ProxyOrder (by UID) last had its password rotated by this process.
+    pub rotations: Mutex<HashMap<Box<str>, Instant>>,
     /// Fingerprint salts made for ProxyOrders (by UID) whose credentials Secret carries none
     /// yet, kept until it does so that every reconcile before then uses the same one.
     pub new_salts: Mutex<HashMap<Box<str>, String>>,
+}
+
+/// The reconciles in flight per namespace. Each namespace with work gets an equal part of the
+/// controller's concurrency while others have work too, so one namespace's backlog (hundreds
+/// of ProxyOrders woken at once) cannot hold every slot while another waits for its change.
+pub struct Slots {
+    limit: usize,
+    in_flight: Mutex<HashMap<Box<str>, usize>>,
+}
+
+/// A reconcile slot of a namespace, given back when dropped.
+pub struct Slot<'a> {
+    slots: &'a Slots,
+    ns: Box<str>,
+}
+
+impl Slots {
+    /// Slots for `limit` reconciles at once (the controller's concurrency).
+    pub fn new(limit: usize) -> Self {
+        Slots {
+            limit: limit.max(1),
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// A slot for a reconcile in namespace `ns`, unless `ns` already has its part: the limit
+    /// divided by the namespaces with reconciles in flight, this one included.
+    pub fn enter(&self, ns: &str) -> Option<Slot<'_>> {
+        let mut map = self.in_flight.lock();
+        let mine = map.get(ns).copied().unwrap_or(0);
+        let busy = map.len() + usize::from(mine == 0);
+        if mine >= self.limit.div_ceil(busy) {
+            return None;
+        }
+        *map.entry(ns.into()).or_insert(0) += 1;
+        Some(Slot {
+            slots: self,
+            ns: ns.into(),
+        })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut map = self.slots.in_flight.lock();
+        if let Some(n) = map.get_mut(&self.ns) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ns);
+            }
+        }
+    }
 }
 
 /// A generation of a ProxyOrder whose decision waits on the order list, and since when.
@@ -146,6 +205,7 @@ impl Context {
         self.listing_not_needed(uid);
         self.forget_salt(uid);
         self.holders.remove(uid);
+        self.rotations.lock().remove(uid);
     }
 
     /// The fingerprint salt for the ProxyOrder with `uid` while its credentials Secret carries
@@ -186,6 +246,22 @@ impl Context {
     /// The ProxyOrder with `uid` no longer waits on the order list.
     pub fn listing_not_needed(&self, uid: &str) {
         self.listing_needed.lock().remove(uid);
+    }
+
+    /// How long a password rotation of the ProxyOrder with `uid` still has to wait, if its last
+    /// one was less than `--rotation-min-interval` ago: a loop of new rotate-password tokens
+    /// cannot use a shared key's budget on password generations.
+    pub fn rotation_wait(&self, uid: &str) -> Option<Duration> {
+        let at = *self.rotations.lock().get(uid)?;
+        self.settings
+            .rotation_min_interval
+            .checked_sub(at.elapsed())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// The ProxyOrder with `uid` had its password rotated just now.
+    pub fn rotated(&self, uid: &str) {
+        self.rotations.lock().insert(uid.into(), Instant::now());
     }
 
     /// Whether the ProxyOrder with `uid` is in this instance's cache (the same object: a
@@ -270,6 +346,25 @@ pub fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_namespace_with_a_backlog_leaves_the_others_their_part_of_the_slots() {
+        let slots = Slots::new(8);
+        // Alone, a namespace may use every slot.
+        let greedy: Vec<_> = (0..8).filter_map(|_| slots.enter("greedy")).collect();
+        assert_eq!(greedy.len(), 8);
+        // Another namespace's change gets a slot as soon as the controller has one to give,
+        // and from then on the greedy one gets no more than half.
+        let victim = slots
+            .enter("victim")
+            .expect("a slot for the other namespace");
+        drop(greedy);
+        let greedy: Vec<_> = (0..8).filter_map(|_| slots.enter("greedy")).collect();
+        assert_eq!(greedy.len(), 4);
+        drop(victim);
+        assert!(slots.enter("greedy").is_some(), "alone again: more");
+        assert!(slots.in_flight.lock().get("victim").is_none());
+    }
 
     const SECOND: Duration = Duration::from_secs(1);
     const MINUTE: Duration = Duration::from_secs(60);

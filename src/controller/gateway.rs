@@ -72,6 +72,9 @@ pub struct Account {
     /// [`Target::cache_key`] of the key.
     pub cache_key: String,
     pub key: ApiKey,
+    /// The namespace the requests are made for: it gets its fair share of the key's rate
+    /// (`None`: the administrators' own checks of a ProxyProvider).
+    pub tenant: Option<String>,
 }
 
 impl Account {
@@ -81,7 +84,14 @@ impl Account {
             cache_key: target.cache_key(key_fp),
             target,
             key,
+            tenant: None,
         }
+    }
+
+    /// The same account, its requests made for ProxyOrders of namespace `ns`.
+    pub fn for_namespace(mut self, ns: &str) -> Self {
+        self.tenant = Some(ns.to_string());
+        self
     }
 }
 
@@ -194,7 +204,11 @@ impl ProviderGateway {
 
     fn acquire(&self, account: &Account) -> Result<(), Throttled> {
         self.limiter
-            .try_acquire_at(&account.cache_key, account.target.rate)
+            .try_acquire_for(
+                &account.cache_key,
+                account.tenant.as_deref(),
+                account.target.rate,
+            )
             .map_err(Throttled)
     }
 

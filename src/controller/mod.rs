@@ -112,6 +112,7 @@ pub async fn run(
             rollout_targets: config.rollout_targets,
             sharded: config.selector.is_some(),
             claim_reservation: config.claim_reservation,
+            rotation_min_interval: config.rotation_min_interval,
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),
@@ -127,6 +128,8 @@ pub async fn run(
         verifier: config.probe().map(verify::Verifier::new),
         listing_needed: Mutex::default(),
         new_salts: Mutex::default(),
+        rotations: Mutex::default(),
+        slots: context::Slots::new(config.concurrency.into()),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode

@@ -134,7 +134,9 @@ pub async fn observe(
     let sync_requested = sync_requested(po);
 
     let account = match (&target, &api_key) {
-        (Some(target), Ok((fp, key))) => Some(Account::new(target.clone(), fp, key.clone())),
+        (Some(target), Ok((fp, key))) => {
+            Some(Account::new(target.clone(), fp, key.clone()).for_namespace(ns))
+        }
         _ => None,
     };
     let force = sync_requested.as_ref().map(|_| started);

@@ -46,7 +46,14 @@ pub use write::{SecretMetadata, build_secret};
 /// watch to bring that write.
 const CACHE_LAG_WAIT: Duration = Duration::from_millis(500);
 
+/// How long a reconcile that found its namespace's part of the slots taken waits to try again.
+const SLOT_WAIT: Duration = Duration::from_millis(250);
+
 pub async fn reconcile(po: Arc<ProxyOrder>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = po.metadata.namespace.as_deref().unwrap_or_default();
+    let Some(_slot) = ctx.slots.enter(ns) else {
+        return Ok(Action::requeue(jitter(SLOT_WAIT)));
+    };
     let started = Instant::now();
     let result = reconcile_inner(&po, &ctx).await;
     ctx.metrics
@@ -231,9 +238,20 @@ async fn reconcile_once(
                 debug!(%name, ?wait, "same inputs failed terminally; waiting");
                 return Ok(Step::Done(Action::requeue(wait)));
             }
+            let rotation = match &call.kind {
+                plan::CallKind::Apply(a) => a.rotation.is_some(),
+                plan::CallKind::Read => false,
+            };
+            if rotation && let Some(wait) = ctx.rotation_wait(&uid) {
+                debug!(%name, ?wait, "password rotations of this ProxyOrder come too fast; waiting");
+                return Ok(Step::Done(Action::requeue(wait)));
+            }
             let (mut settle, baseline, version) =
                 match perform(po, ctx, api, &inp, &obs, &call).await? {
                     Performed::Done(done, version) => {
+                        if rotation {
+                            ctx.rotated(&uid);
+                        }
                         let (settle, baseline) = *done;
                         (settle, baseline, version)
                     }

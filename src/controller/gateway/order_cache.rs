@@ -41,6 +41,10 @@ fn failure_hold(e: &ProviderError) -> Duration {
 /// stale entry wait for one fetch instead of each listing.
 pub struct OrderCache {
     entries: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<CacheEntry>>>>,
+    /// When each API key's orders were last fetched, in any language and currency: forced
+    /// fetches are spaced per key, so that ProxyOrders asking in many languages cannot
+    /// multiply them.
+    last_fetch: Mutex<HashMap<String, Instant>>,
     /// [`MIN_FORCED_REFRESH`], shorter in tests that must not wait for it.
     min_forced_refresh: Duration,
 }
@@ -49,6 +53,7 @@ impl Default for OrderCache {
     fn default() -> Self {
         OrderCache {
             entries: Mutex::default(),
+            last_fetch: Mutex::default(),
             min_forced_refresh: MIN_FORCED_REFRESH,
         }
     }
@@ -79,7 +84,8 @@ impl OrderCache {
     /// The list of the API key with cache key `key`, fetched anew with `fetch` when older than
     /// `max_age` or when `force_after` is set (a newer fetch by someone else satisfies it too:
     /// `force_after` is when the caller asked). A forced fetch comes at least
-    /// [`MIN_FORCED_REFRESH`] after the previous one, and a failure answers for
+    /// [`MIN_FORCED_REFRESH`] after the previous fetch of the key (in any language and
+    /// currency), and a failure answers for
     /// [`failure_hold`]. Concurrent callers wait for one fetch. Never waits for a rate-limit
     /// token: `fetch` answers `Err(Throttled)` when it has none, and so does this.
     pub async fn get<F, Fut>(
@@ -107,14 +113,22 @@ impl OrderCache {
             if fresh && satisfies_force {
                 return Ok(Ok(list.clone()));
             }
-            if fresh && at.elapsed() < self.min_forced_refresh {
-                return Err(Throttled(self.min_forced_refresh - at.elapsed()));
+            // The previous fetch of this key, in whatever language and currency.
+            let since = self
+                .last_fetch
+                .lock()
+                .get(key)
+                .map_or(at.elapsed(), |t| t.elapsed().min(at.elapsed()));
+            if fresh && since < self.min_forced_refresh {
+                return Err(Throttled(self.min_forced_refresh - since));
             }
         }
         // A list shows the provider's state as of some moment after the request was sent: it
         // counts as fetched then, so that it answers only what was asked before that.
         let sent = Instant::now();
-        match fetch().await? {
+        let result = fetch().await?;
+        self.last_fetch.lock().insert(key.to_string(), sent);
+        match result {
             Ok(list) => {
                 let mut index = OrderIndex::from(list);
                 index.fetched_at = sent;
@@ -386,6 +400,40 @@ mod tests {
             Ok(Ok(_))
         ));
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn forced_refreshes_are_spaced_per_key_whatever_the_language() {
+        let cache = OrderCache::default();
+        let fetches = AtomicUsize::new(0);
+        let fetch = || counted(&fetches, listed(&[]));
+        let langs = [None, Some(Lang::Ru), Some(Lang::En), Some(Lang::Ua)];
+        let query = |lang| QueryOptions {
+            lang,
+            currency: None,
+        };
+        // Each language's list once (none cached: not forced).
+        for lang in langs {
+            assert!(matches!(
+                cache.get("k", query(lang), HOUR, None, fetch).await,
+                Ok(Ok(_))
+            ));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 4);
+        // Forced refreshes in every language right after: none comes sooner than the floor
+        // after the key's last fetch, in whichever language it was.
+        for lang in langs {
+            let r = cache
+                .get("k", query(lang), HOUR, Some(Instant::now()), fetch)
+                .await;
+            assert!(matches!(r, Err(Throttled(_))), "{lang:?}: {r:?}");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 4);
+        // Another key is not held back.
+        assert!(matches!(
+            cache.get("other", query(None), HOUR, None, fetch).await,
+            Ok(Ok(_))
+        ));
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The per-API-key token bucket that spaces provider calls without ever waiting for a token.
+//! The per-API-key token bucket that spaces provider calls without ever waiting for a token,
+//! and each namespace's fair share of a key's requests.
 
 use std::{
     collections::HashMap,
@@ -20,6 +21,20 @@ use parking_lot::Mutex;
 pub struct RateLimiter {
     rate: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Each namespace's share of a key, by (key, namespace).
+    shares: Mutex<HashMap<(String, String), Share>>,
+}
+
+/// How long after its last request a namespace counts as using a key: the key's rate is
+/// divided among the namespaces using it.
+pub const ACTIVE_FOR: Duration = Duration::from_secs(30);
+
+/// A namespace's share of a key: a token bucket whose rate is the key's divided by the number
+/// of namespaces using it, with bursts of twice that (at least one).
+struct Share {
+    tokens: f64,
+    at: Instant,
+    used: Instant,
 }
 
 type KeyLimiter =
@@ -73,7 +88,60 @@ impl RateLimiter {
         RateLimiter {
             rate,
             buckets: Mutex::new(HashMap::new()),
+            shares: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// [`Self::try_acquire_at`] for a request on behalf of a ProxyOrder in namespace `tenant`:
+    /// besides the key's bucket, the namespace's fair share of it must have a token, so that
+    /// one namespace using a shared key as fast as it can leaves the others their part. The
+    /// share is the key's rate divided by the namespaces that used the key within
+    /// [`ACTIVE_FOR`] (all of it for a namespace alone). `None`: no namespace's (a
+    /// ProxyProvider's own check).
+    pub fn try_acquire_for(
+        &self,
+        key_fp: &str,
+        tenant: Option<&str>,
+        rate: f64,
+    ) -> Result<(), Duration> {
+        let Some(tenant) = tenant else {
+            return self.try_acquire_at(key_fp, rate);
+        };
+        let rate = if rate > 0.0 { rate } else { self.rate };
+        let now = TokioClock.now();
+        let mut shares = self.shares.lock();
+        // This namespace and the others that used the key lately.
+        let users = 1 + shares
+            .iter()
+            .filter(|((k, t), s)| {
+                k == key_fp && t != tenant && now.saturating_duration_since(s.used) < ACTIVE_FOR
+            })
+            .count();
+        let share_rate = rate / users as f64;
+        let burst = (2.0 * share_rate).max(1.0);
+        let id = (key_fp.to_string(), tenant.to_string());
+        if !shares.contains_key(&id) {
+            // Namespaces come and go: drop the shares of those gone quiet long enough that a
+            // new share would be the same (full).
+            shares.retain(|_, s| now.saturating_duration_since(s.used) < ACTIVE_FOR * 4);
+        }
+        let share = shares.entry(id).or_insert(Share {
+            tokens: burst,
+            at: now,
+            used: now,
+        });
+        let refill = now.saturating_duration_since(share.at).as_secs_f64() * share_rate;
+        share.tokens = (share.tokens + refill).min(burst);
+        share.at = now;
+        if share.tokens < 1.0 {
+            let wait = Duration::try_from_secs_f64((1.0 - share.tokens) / share_rate)
+                .unwrap_or(Duration::MAX);
+            return Err(wait.max(Duration::from_millis(1)));
+        }
+        self.try_acquire_at(key_fp, rate)?;
+        share.tokens -= 1.0;
+        share.used = now;
+        Ok(())
     }
 
     /// Takes a token for one request with this key, or says how long until one is free. Never
@@ -178,6 +246,32 @@ mod tests {
             allowed += limiter.try_acquire_at("k", rate).is_ok() as u32;
         }
         assert_eq!(allowed, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_namespace_using_a_key_as_fast_as_it_can_leaves_the_others_their_share() {
+        let limiter = RateLimiter::new(100.0);
+        let take = |ns: &str| limiter.try_acquire_for("k", Some(ns), 4.0).is_ok();
+        // Alone, a namespace has the whole key: a burst of 8.
+        assert_eq!((0..10).filter(|_| take("greedy")).count(), 8);
+        // Another namespace comes: the key's bucket is empty, so it waits for the key like
+        // anyone, but from then on each gets half.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(take("victim"), "the victim's share has a token");
+        let mut greedy = 0;
+        let mut victim = 1;
+        for _ in 0..100 {
+            tokio::time::advance(Duration::from_millis(100)).await;
+            greedy += (0..5).filter(|_| take("greedy")).count();
+            victim += take("victim") as usize;
+        }
+        // 10 s at 4 requests/s: about 40 in all, at least a third of it for the victim
+        // (half its share when it asks; the greedy one never more than its half).
+        assert!(greedy <= 24, "greedy {greedy}");
+        assert!(victim >= 14, "victim {victim}");
+        // Without a namespace (a ProxyProvider's own check) only the key's bucket counts.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(limiter.try_acquire_for("k", None, 4.0).is_ok());
     }
 
     #[tokio::test(start_paused = true)]

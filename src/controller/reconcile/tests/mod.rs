@@ -117,6 +117,7 @@ async fn world_with(adapt: impl FnOnce(Context) -> Context) -> World {
             rollout_targets: true,
             sharded: false,
             claim_reservation: Duration::from_secs(3600),
+            rotation_min_interval: Duration::from_secs(60),
         },
         backoff: Mutex::default(),
         terminal: Mutex::default(),
@@ -132,6 +133,8 @@ async fn world_with(adapt: impl FnOnce(Context) -> Context) -> World {
         verifier: None,
         listing_needed: Mutex::default(),
         new_salts: Mutex::default(),
+        rotations: Mutex::default(),
+        slots: crate::controller::context::Slots::new(8),
     };
     World {
         sim,
