@@ -20,6 +20,8 @@ mod status;
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "proxy-order-operator";
+/// The prefix of every annotation the operator reads on a ProxyOrder.
+pub const ANNOTATION_PREFIX: &str = "proxy-solutions.net/";
 /// Label put on every credentials Secret (and order claim) the operator makes, with value
 /// [`MANAGED_BY`].
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

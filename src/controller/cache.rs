@@ -14,7 +14,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use kube::{Api, ResourceExt, core::PartialObjectMeta, runtime::watcher};
 use parking_lot::Mutex;
 
@@ -22,6 +22,26 @@ use crate::error::Result;
 
 /// `namespace/name` (neither may contain a `/`), one allocation per object.
 type Key = Box<str>;
+
+/// The largest value of a referenced Secret's key that is kept between reconciles (API keys
+/// and passwords are far smaller); a larger one is read each time.
+pub const MAX_KEPT_VALUE: usize = 16 * 1024;
+
+/// Whether `secret` carries the operator's label (one it made, or a forgery of one, which
+/// observe tells apart: either way it is not a Secret a tenant merely names).
+fn made_by_operator(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(crate::crd::MANAGED_BY_LABEL))
+        .is_some_and(|v| v == crate::crd::MANAGED_BY)
+}
+
+/// Whether `secret` has `key` in its data.
+fn has_key(secret: &Secret, key: &str) -> bool {
+    secret.data.as_ref().is_some_and(|d| d.contains_key(key))
+}
 
 fn key(ns: &str, name: &str) -> Key {
     let mut k = String::with_capacity(ns.len() + 1 + name.len());
@@ -246,6 +266,68 @@ impl SecretCache {
         }
         let read = api.get_opt(name).await?;
         Ok(read.map(|s| self.admit(ns, s)))
+    }
+
+    /// Key `key` of the Secret `ns/name`, for a reference to it (an API key, a password): the
+    /// Secret as [`Self::get`] would give it, except that of a Secret the operator did not make
+    /// only the keys asked for are kept, each only up to [`MAX_KEPT_VALUE`] bytes, so that a
+    /// tenant naming large Secrets (or many, in turn) makes the operator hold next to nothing.
+    /// The Secret returned holds `key` if the Secret has it.
+    pub async fn get_key(
+        &self,
+        api: &Api<Secret>,
+        ns: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<Arc<Secret>>> {
+        if let Some(copy) = self.current(ns, name).filter(|s| has_key(s, key)) {
+            return Ok(Some(copy));
+        }
+        let Some(read) = api.get_opt(name).await? else {
+            return Ok(None);
+        };
+        if made_by_operator(&read) {
+            return Ok(Some(self.admit(ns, read)));
+        }
+        let read = Arc::new(read);
+        if self.index.version(ns, name).is_some() {
+            self.keep_keys(ns, &read, key);
+        }
+        Ok(Some(read))
+    }
+
+    /// Keeps of `secret` (not the operator's) only `key`, when small enough, beside the keys
+    /// already kept of the same version.
+    fn keep_keys(&self, ns: &str, secret: &Secret, key: &str) {
+        let Some(value) = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .filter(|v| v.0.len() <= MAX_KEPT_VALUE)
+        else {
+            return;
+        };
+        let mut copies = self.copies.lock();
+        let k = self::key(ns, &secret.name_any());
+        let mut data = copies
+            .get(&k)
+            .filter(|c| c.metadata.resource_version == secret.metadata.resource_version)
+            .and_then(|c| c.data.clone())
+            .unwrap_or_default();
+        data.insert(key.to_string(), value.clone());
+        let kept = Secret {
+            metadata: ObjectMeta {
+                name: secret.metadata.name.clone(),
+                namespace: secret.metadata.namespace.clone(),
+                resource_version: secret.metadata.resource_version.clone(),
+                ..Default::default()
+            },
+            data: Some(data),
+            ..Default::default()
+        };
+        if kept.metadata.resource_version.is_some() {
+            copies.insert(k, Arc::new(kept));
+        }
     }
 
     /// A Secret just read: kept when a watch covers it (so the copy can be served and is
@@ -547,6 +629,50 @@ mod tests {
         cache.admit("a", secret("a", "watched", "1"));
         assert_eq!(cache.len(), 1);
         assert!(cache.current("a", "watched").is_some());
+    }
+
+    #[test]
+    fn of_a_referenced_secret_only_the_keys_asked_for_are_kept_and_only_small_ones() {
+        use k8s_openapi::ByteString;
+        let cache = SecretCache::default();
+        let t = cache.index.tracker();
+        t.apply(&watcher::Event::Apply(meta("a", "big", "3", None)));
+        let mut big = secret("a", "big", "3");
+        big.data = Some(
+            [
+                ("password", vec![b'p'; 20]),
+                ("api-key", vec![b'k'; 40]),
+                ("blob", vec![b'x'; 700 * 1024]),
+                ("huge-key", vec![b'h'; MAX_KEPT_VALUE + 1]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v)))
+            .collect(),
+        );
+        cache.keep_keys("a", &big, "password");
+        let kept = cache.current("a", "big").expect("kept");
+        assert_eq!(
+            kept.data.as_ref().unwrap().keys().collect::<Vec<_>>(),
+            ["password"]
+        );
+        // Another key of the same version joins it; a value too large is not kept.
+        cache.keep_keys("a", &big, "api-key");
+        cache.keep_keys("a", &big, "huge-key");
+        let kept = cache.current("a", "big").unwrap();
+        let mut keys: Vec<_> = kept.data.as_ref().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["api-key", "password"]);
+        let held: usize = kept
+            .data
+            .as_ref()
+            .unwrap()
+            .values()
+            .map(|v| v.0.len())
+            .sum();
+        assert_eq!(held, 60, "the 700 KiB blob is not held");
+        // A new version starts afresh.
+        t.apply(&watcher::Event::Apply(meta("a", "big", "4", None)));
+        assert!(cache.current("a", "big").is_none());
     }
 
     #[test]

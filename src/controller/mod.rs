@@ -211,10 +211,15 @@ pub async fn run(
             futures::future::ready(Ok(ev))
         })
         .modify(|po: &mut ProxyOrder| {
-            // Neither is read, and `kubectl apply` leaves a copy of the whole object in the
-            // annotation: both would double what the cache holds per ProxyOrder.
+            // The cache keeps only what decisions read: not the managed fields, not labels
+            // (--selector is applied by the API server), not annotations other than the
+            // operator's own (`kubectl apply` leaves a copy of the whole object in one, and a
+            // tenant could fill them with up to 256 KiB per object), so that what a namespace
+            // makes the operator hold is bounded by the spec's own limits.
             po.managed_fields_mut().clear();
-            po.annotations_mut().remove(LAST_APPLIED_ANNOTATION);
+            po.labels_mut().clear();
+            po.annotations_mut()
+                .retain(|k, _| k.starts_with(crate::crd::ANNOTATION_PREFIX));
         })
         .reflect(writer);
     let orders = applied_once_stored(orders, reader.clone())

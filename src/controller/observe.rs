@@ -349,7 +349,7 @@ pub(super) async fn read_key(
         key: key.to_string(),
         key_missing,
     };
-    let Some(secret) = cache.get(api, ns, name).await? else {
+    let Some(secret) = cache.get_key(api, ns, name, key).await? else {
         return Ok(Err(missing(false)));
     };
     let value = secret

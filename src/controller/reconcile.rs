@@ -106,12 +106,14 @@ async fn reconcile_inner(po: &ProxyOrder, ctx: &Context) -> Result<Action> {
 }
 
 /// Whether observing `a` and `b` reads the same things: the same object with the same spec
-/// and annotations (status may differ; the cache drops `kubectl apply`'s copy of the object).
+/// and operator annotations (status may differ; the cache keeps no other annotations).
 fn same_inputs(a: &ProxyOrder, b: &ProxyOrder) -> bool {
     let annotations = |po: &ProxyOrder| {
-        let mut all = po.annotations().clone();
-        all.remove(super::LAST_APPLIED_ANNOTATION);
-        all
+        po.annotations()
+            .iter()
+            .filter(|(k, _)| k.starts_with(crate::crd::ANNOTATION_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
     };
     a.metadata.uid == b.metadata.uid
         && a.metadata.generation == b.metadata.generation
