@@ -106,16 +106,20 @@ pub struct OrderAssignment {
     pub namespaces: Vec<String>,
     /// Order ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        length(min = 1, max = 10000),
-        inner(range(min = 1, max = crate::crd::MAX_ORDER_ID))
-    )]
-    pub order_ids: Option<Vec<u64>>,
+    #[schemars(length(min = 1, max = 10000))]
+    pub order_ids: Option<Vec<OrderId>>,
     /// Ranges of order ids, both ends included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 100))]
     pub order_id_ranges: Option<Vec<OrderIdRange>>,
 }
+
+/// A provider order id, 1 to 2^53-1.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(transparent)]
+pub struct OrderId(
+    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))] pub u64,
+);
 
 /// The order ids from `from` to `to`, both included.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, KubeSchema)]
@@ -267,7 +271,7 @@ impl ProxyProviderSpec {
         };
         assignments.iter().any(|a| {
             a.namespaces.iter().any(|n| n == ns)
-                && (a.order_ids.iter().flatten().any(|id| *id == order_id)
+                && (a.order_ids.iter().flatten().any(|id| id.0 == order_id)
                     || a.order_id_ranges
                         .iter()
                         .flatten()
