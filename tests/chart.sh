@@ -415,7 +415,10 @@ t_template_options() {
   # leader election follows replicaCount
   render "${work}/r2.yaml" --namespace ops --set replicaCount=2
   to_json "${work}/r2.yaml" "${work}/r2.json"
-  py deployment "${work}/r2.json" | grep -qx 'arg=--leader-election' || fail "replicaCount=2 without --leader-election"
+  # Into a file first: `grep -q` stops reading at the first match, and under pipefail the
+  # writer's broken pipe would fail the check.
+  py deployment "${work}/r2.json" >"${work}/r2.deploy"
+  grep -qx 'arg=--leader-election' "${work}/r2.deploy" || fail "replicaCount=2 without --leader-election"
   # an explicit tag, a digest
   render "${work}/img.yaml" --namespace ops --set image.tag=1.2.3
   grep -q 'image: "ghcr.io/proxy-order-operator/proxy-order-operator:1.2.3"' "${work}/img.yaml" || fail "image.tag not used"
