@@ -66,10 +66,10 @@ pub const MAX_QUANTITY: u32 = 1_000_000;
 /// Longest `login` accepted.
 pub const MAX_LOGIN_LEN: usize = 64;
 /// Longest value of one `secret.template` key, before expansion.
-pub const MAX_TEMPLATE_VALUE: usize = 4096;
+pub const MAX_TEMPLATE_VALUE: usize = 1024;
 /// Most labels and annotations `spec.secret` may add, and the longest annotation value.
 pub const MAX_SECRET_METADATA: usize = 64;
-pub const MAX_ANNOTATION_VALUE: usize = 4096;
+pub const MAX_ANNOTATION_VALUE: usize = 1024;
 /// A Kubernetes object name (DNS-1123 subdomain), as Secrets must have.
 pub const DNS_SUBDOMAIN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -287,7 +287,7 @@ pub struct SecretTarget {
         validation = Rule::new(LABEL_VALUES).message("secret.labels values must be empty or at most 63 characters of [-A-Za-z0-9_.] starting and ending with a letter or digit")
     )]
     pub labels: Option<BTreeMap<String, String>>,
-    /// Extra annotations on the Secret: at most 64, keys qualified names, values at most 4096
+    /// Extra annotations on the Secret: at most 64, keys qualified names, values at most 1024
     /// characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend(
@@ -298,7 +298,7 @@ pub struct SecretTarget {
     pub annotations: Option<BTreeMap<String, String>>,
     /// Extra keys, each a template over the credentials: `{{ login }}`, `{{ password }}`,
     /// `{{ port }}`, `{{ ip }}` (the first proxy) and `{{ url }}` (its http URL). Keys must be
-    /// valid Secret keys other than the built-in ones; at most 32 keys of at most 4096
+    /// valid Secret keys other than the built-in ones; at most 32 keys of at most 1024
     /// characters each. A spec whose Secret could exceed 512 KiB is refused before any
     /// provider call (reason `SecretTooLarge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,27 @@ type Key = Box<str>;
 /// and passwords are far smaller); a larger one is read each time.
 pub const MAX_KEPT_VALUE: usize = 16 * 1024;
 
+/// The largest Secret (data, labels and annotations) whose copy is kept between reconciles; a
+/// larger one is read each time it is needed.
+pub const MAX_KEPT_SECRET: usize = 64 * 1024;
+
+/// About how many bytes `secret`'s data, labels and annotations take.
+fn size_of(secret: &Secret) -> usize {
+    let pairs = |m: Option<&std::collections::BTreeMap<String, String>>| {
+        m.into_iter()
+            .flatten()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+    };
+    let data: usize = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.0.len())
+        .sum();
+    data + pairs(secret.metadata.labels.as_ref()) + pairs(secret.metadata.annotations.as_ref())
+}
+
 /// Whether `secret` carries the operator's label (one it made, or a forgery of one, which
 /// observe tells apart: either way it is not a Secret a tenant merely names).
 fn made_by_operator(secret: &Secret) -> bool {
@@ -362,11 +383,17 @@ impl SecretCache {
             annotations.remove(super::LAST_APPLIED_ANNOTATION);
         }
         let secret = Arc::new(secret);
-        if secret.metadata.resource_version.is_some() {
-            self.copies
-                .lock()
-                .insert(key(ns, &secret.name_any()), secret.clone());
+        let k = key(ns, &secret.name_any());
+        if secret.metadata.resource_version.is_none() {
+            return secret;
         }
+        if size_of(&secret) > MAX_KEPT_SECRET {
+            // Read again each time instead: a tenant's large templates and annotations are not
+            // the operator's to hold for every ProxyOrder.
+            self.copies.lock().remove(&k);
+            return secret;
+        }
+        self.copies.lock().insert(k, secret.clone());
         secret
     }
 
@@ -673,6 +700,12 @@ mod tests {
         // A new version starts afresh.
         t.apply(&watcher::Event::Apply(meta("a", "big", "4", None)));
         assert!(cache.current("a", "big").is_none());
+        // A Secret of the operator's own larger than the limit is read each time, not held.
+        t.apply(&watcher::Event::Apply(meta("a", "own", "1", None)));
+        let mut own = secret("a", "own", "1");
+        own.data = Some([("k".to_string(), ByteString(vec![b'x'; MAX_KEPT_SECRET + 1]))].into());
+        cache.keep("a", own);
+        assert!(cache.current("a", "own").is_none());
     }
 
     #[test]

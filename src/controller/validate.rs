@@ -190,9 +190,11 @@ mod tests {
             password_len: ASSUMED_PASSWORD_LEN,
         };
         assert_eq!(size_problem(None, small), None);
-        // Four keys of 585 URLs each (4095 characters, within the CRD's 4096).
-        let urls = "{{url}}".repeat(585);
-        let tpl = map(&[("a", &urls), ("b", &urls), ("c", &urls), ("d", &urls)]);
+        // Sixteen keys of 146 URLs each (1022 characters, within the CRD's 1024).
+        let urls = "{{url}}".repeat(146);
+        let names: Vec<String> = (b'a'..=b'p').map(|c| (c as char).to_string()).collect();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), urls.as_str())).collect();
+        let tpl = map(&pairs);
         let p = size_problem(
             Some(&tpl),
             SizeInputs {
@@ -200,7 +202,7 @@ mod tests {
                 ..small
             },
         )
-        .expect("2340 URLs are too many");
+        .expect("2336 URLs are too many");
         assert!(p.contains("spec.secret.template"), "{p}");
         let many = SizeInputs {
             proxies: 1_000_000,

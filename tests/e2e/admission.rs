@@ -128,7 +128,7 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
         ),
         (
             "template value too long",
-            json!({"orderId": 1, "secret": {"template": {"K": "x".repeat(4097)}}}),
+            json!({"orderId": 1, "secret": {"template": {"K": "x".repeat(1025)}}}),
             "template",
         ),
         (
