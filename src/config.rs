@@ -53,13 +53,13 @@ pub struct Config {
     /// that deleting and re-creating a ProxyOrder never hands the order to a ProxyOrder of
     /// another namespace waiting for it. `0s`: released at once. A ProxyOrder annotated
     /// `proxy-solutions.net/release-order: "true"` releases its order at once when deleted.
-    #[arg(long, env = "PROXY_ORDER_CLAIM_RESERVATION", default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, env = "PROXY_ORDER_CLAIM_RESERVATION", default_value = "1h", value_parser = parse_duration_or_zero)]
     pub claim_reservation: Duration,
 
     /// Least time between two password rotations (`proxy-solutions.net/rotate-password`) of one
     /// ProxyOrder: a newer token waits for it. Keeps a rotation loop from spending a shared
-    /// API key's requests on password generations.
-    #[arg(long, env = "PROXY_ORDER_ROTATION_MIN_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    /// API key's requests on password generations. `0s`: no limit.
+    #[arg(long, env = "PROXY_ORDER_ROTATION_MIN_INTERVAL", default_value = "1m", value_parser = parse_duration_or_zero)]
     pub rotation_min_interval: Duration,
 
     /// How often orders are re-read from the provider to detect drift (e.g. `10m`, `90s`).
@@ -206,6 +206,14 @@ fn parse_backoff_max(s: &str) -> Result<Duration, String> {
 /// Parses a duration flag: `500ms`, `90s`, `10m`, `1h`, `1m30s` (any of humantime's forms) or
 /// a bare number of seconds; more than zero and at most 7 days.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration_or_zero(s)? {
+        d if d.is_zero() => Err("duration must be greater than zero".to_string()),
+        d => Ok(d),
+    }
+}
+
+/// [`parse_duration`] that also takes zero (`0s`, `0`): for settings where none means off.
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is far more than 7 days.
@@ -214,9 +222,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         humantime::parse_duration(s)
             .map_err(|e| format!("expected a duration like 90s, 10m or 1m30s, got {s:?}: {e}"))?
     };
-    if d.is_zero() {
-        Err("duration must be greater than zero".to_string())
-    } else if d > MAX_DURATION {
+    if d > MAX_DURATION {
         Err(format!("duration {s:?} is longer than 7 days"))
     } else {
         Ok(d)
@@ -343,6 +349,12 @@ mod tests {
         assert!(parse_duration("99999999999999999h").is_err());
         assert!(parse_duration("8d").is_err());
         assert!(parse_duration("169h").is_err());
+        // Where zero means off.
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration_or_zero("8d").is_err());
+        assert!(parse_duration_or_zero("").is_err());
     }
 
     #[test]
