@@ -21,6 +21,7 @@ mod paths;
 mod process;
 mod simulator;
 mod suite;
+pub mod tenancy;
 mod waits;
 
 pub use self::{

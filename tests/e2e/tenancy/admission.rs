@@ -9,7 +9,7 @@ use kube::{
 use proxy_order_operator::{crd::ProxyOrder, proxy_provider::ProxyProvider};
 use serde_json::{Value, json};
 
-use super::TENANCY_LABEL;
+use proxy_order_testkit::tenancy::TENANCY_LABEL;
 use proxy_order_testkit::*;
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use proxy_solutions_sim::{SimConfig, example_orders, generate_orders, seed::GENERATED_FIRST_ID};
 use serde_json::{Value, json};
 
-use super::TENANCY_LABEL;
-use super::harness::{Tenancy, two_tenants, via};
+use proxy_order_testkit::tenancy::TENANCY_LABEL;
+use proxy_order_testkit::tenancy::{Tenancy, two_tenants, via};
 use proxy_order_testkit::*;
 
 /// Rounds of the simultaneous-claims scenarios.

@@ -8,7 +8,7 @@ use kube::{
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use super::harness::{Tenancy, two_tenants, via};
+use proxy_order_testkit::tenancy::{Tenancy, two_tenants, via};
 use proxy_order_testkit::*;
 
 const ROTATE: &str = "proxy-solutions.net/rotate-password";

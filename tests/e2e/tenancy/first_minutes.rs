@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use super::harness::Tenancy;
+use proxy_order_testkit::tenancy::Tenancy;
 use proxy_order_testkit::*;
 
 const PW_CANARY: &str = "late-pw-canary-Rt61d";

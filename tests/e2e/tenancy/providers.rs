@@ -7,7 +7,7 @@ use proxy_order_operator::provider::AuthScheme;
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use super::harness::{Tenancy, via};
+use proxy_order_testkit::tenancy::{Tenancy, via};
 use proxy_order_testkit::*;
 
 #[tokio::test]

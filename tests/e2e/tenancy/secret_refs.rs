@@ -5,7 +5,7 @@ use kube::api::PatchParams;
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use super::harness::{Tenancy, via};
+use proxy_order_testkit::tenancy::{Tenancy, via};
 use proxy_order_testkit::*;
 
 const PW_CANARY: &str = "tenant-pw-canary-Hq42v";

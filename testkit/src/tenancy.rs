@@ -1,6 +1,15 @@
 //! [`Tenancy`]: one multi-tenant scenario's operator (cluster-wide, as the chart's
 //! ServiceAccount), tenant namespaces and ProxyProviders, with helpers for their ProxyOrders,
-//! Secrets, Events and order claims.
+//! Secrets, Events and order claims. The tenancy scenarios (tests/e2e/tenancy) and the
+//! hostile-tenant suite (tests/hostile) share it.
+//!
+//! Each scenario runs the operator as a cluster-wide installation would: the chart installed
+//! without `watchNamespace` (release and operator namespace named after the test), the operator
+//! impersonating the chart's ServiceAccount, watching every namespace, with
+//! `--operator-namespace` the test's namespace and `--selector e2e-tenancy=<id>`, so that
+//! scenarios running side by side do not see each other's objects. Every ProxyOrder and
+//! ProxyProvider carries that label; ProxyProviders (cluster-scoped) get unique names and are
+//! deleted at the end, like the tenant namespaces.
 
 use std::collections::BTreeMap;
 
@@ -13,28 +22,40 @@ use proxy_order_operator::{crd::ProxyOrder, proxy_provider::ProxyProvider};
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use super::TENANCY_LABEL;
-use proxy_order_testkit::*;
+use crate::*;
+
+/// The label selecting one scenario's objects (`--selector e2e-tenancy=<id>`).
+pub const TENANCY_LABEL: &str = "e2e-tenancy";
 
 const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
 
 /// One scenario: the operator (cluster-wide, as the chart's ServiceAccount), its namespace
 /// (`env.ns`, holding the API-key Secret [`KEY_SECRET`] and the claims), tenant namespaces and
 /// ProxyProviders.
-pub(super) struct Tenancy {
-    pub(super) env: Env,
-    pub(super) id: String,
-    pub(super) namespaces: Vec<String>,
-    pub(super) providers: Vec<String>,
+pub struct Tenancy {
+    pub env: Env,
+    pub id: String,
+    pub namespaces: Vec<String>,
+    pub providers: Vec<String>,
 }
 
 impl Tenancy {
-    pub(super) async fn start(name: &str, sim: SimConfig, extra_args: &[&str]) -> Tenancy {
+    pub async fn start(name: &str, sim: SimConfig, extra_args: &[&str]) -> Tenancy {
+        Self::start_with(name, sim, &[], extra_args).await
+    }
+
+    /// Like [`Tenancy::start`], with `chart_sets` as extra `--set` values of the chart.
+    pub async fn start_with(
+        name: &str,
+        sim: SimConfig,
+        chart_sets: &[&str],
+        extra_args: &[&str],
+    ) -> Tenancy {
         let id = format!("{name}-{:04x}", rand::random::<u16>());
         let env = Env::start_cluster_wide(
             &format!("tn-{name}"),
             &format!("{TENANCY_LABEL}={id}"),
-            &[],
+            chart_sets,
             sim,
             extra_args,
         )
@@ -47,12 +68,68 @@ impl Tenancy {
         }
     }
 
-    pub(super) fn client(&self) -> kube::Client {
+    pub fn client(&self) -> kube::Client {
         self.env.client.clone()
     }
 
+    /// A client acting as `user`, a tenant with the built-in `edit` role in namespace `ns` and
+    /// every right on ProxyOrders there, and nothing anywhere else (the API server checks it:
+    /// the test's own credentials impersonate the user).
+    pub async fn tenant_client(&self, ns: &str, user: &str) -> kube::Client {
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+        let full = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "proxyorders-full", "namespace": ns},
+            "rules": [{"apiGroups": ["proxy-solutions.net"],
+                       "resources": ["proxyorders", "proxyorders/status", "proxyorders/finalizers"],
+                       "verbs": ["*"]}],
+        });
+        let apply = PatchParams::apply("e2e").force();
+        Api::<Role>::namespaced(self.client(), ns)
+            .patch("proxyorders-full", &apply, &Patch::Apply(full))
+            .await
+            .unwrap();
+        for (name, kind, role) in [
+            ("tenant-edit", "ClusterRole", "edit"),
+            ("tenant-proxyorders", "Role", "proxyorders-full"),
+        ] {
+            let binding = json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+            });
+            Api::<RoleBinding>::namespaced(self.client(), ns)
+                .patch(name, &apply, &Patch::Apply(binding))
+                .await
+                .unwrap();
+        }
+        let mut config = kube::Config::infer().await.expect("KUBECONFIG");
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(vec!["system:authenticated".to_string()]);
+        kube::Client::try_from(config).expect("a client for the tenant")
+    }
+
+    /// Applies ProxyOrder `ns/name` as `client` (a tenant's, see [`Tenancy::tenant_client`]),
+    /// with the scenario's label.
+    pub async fn apply_as(
+        &self,
+        client: &kube::Client,
+        ns: &str,
+        name: &str,
+        spec: Value,
+    ) -> kube::Result<ProxyOrder> {
+        Api::<ProxyOrder>::namespaced(client.clone(), ns)
+            .patch(
+                name,
+                &PatchParams::apply("tenant").force(),
+                &Patch::Apply(self.body(name, spec)),
+            )
+            .await
+    }
+
     /// Creates the tenant namespace `<operator namespace>-<tag>` with `labels`.
-    pub(super) async fn namespace(&mut self, tag: &str, labels: Value) -> String {
+    pub async fn namespace(&mut self, tag: &str, labels: Value) -> String {
         let ns = format!("{}-{tag}", self.env.ns);
         create_e2e_namespace(&self.client(), &ns, labels).await;
         self.namespaces.push(ns.clone());
@@ -60,7 +137,7 @@ impl Tenancy {
     }
 
     /// Sets (or, with `None`, removes) a label of namespace `ns`.
-    pub(super) async fn label_namespace(&self, ns: &str, key: &str, value: Option<&str>) {
+    pub async fn label_namespace(&self, ns: &str, key: &str, value: Option<&str>) {
         Api::<Namespace>::all(self.client())
             .patch(
                 ns,
@@ -72,22 +149,22 @@ impl Tenancy {
     }
 
     /// A label key of this scenario alone, for namespaceSelectors.
-    pub(super) fn tenant_label(&self) -> String {
+    pub fn tenant_label(&self) -> String {
         format!("tenant-{}", self.id)
     }
 
     /// The unique name of this scenario's ProxyProvider `tag`.
-    pub(super) fn provider_name(&self, tag: &str) -> String {
+    pub fn provider_name(&self, tag: &str) -> String {
         format!("e2e-{}-{tag}", self.id)
     }
 
-    pub(super) fn providers_api(&self) -> Api<ProxyProvider> {
+    pub fn providers_api(&self) -> Api<ProxyProvider> {
         Api::all(self.client())
     }
 
     /// Applies ProxyProvider `tag` (server-side apply, field manager `e2e`, so fields left out
     /// are removed) with the scenario's label; returns its name.
-    pub(super) async fn apply_provider(&mut self, tag: &str, spec: Value) -> String {
+    pub async fn apply_provider(&mut self, tag: &str, spec: Value) -> String {
         let name = self.provider_name(tag);
         let obj = json!({
             "apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyProvider",
@@ -110,7 +187,7 @@ impl Tenancy {
 
     /// The simulator as provider, with the operator namespace's API-key Secret, allowing
     /// `namespaces` (by name) and, when set, namespaces labelled `selector_label: "yes"`.
-    pub(super) fn provider_spec(&self, namespaces: &[&str], selector_label: Option<&str>) -> Value {
+    pub fn provider_spec(&self, namespaces: &[&str], selector_label: Option<&str>) -> Value {
         let mut spec = json!({
             "url": self.env.sim.base_url(),
             "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
@@ -124,7 +201,7 @@ impl Tenancy {
         spec
     }
 
-    pub(super) async fn delete_provider(&self, name: &str) {
+    pub async fn delete_provider(&self, name: &str) {
         self.providers_api()
             .delete(name, &DeleteParams::default())
             .await
@@ -139,13 +216,13 @@ impl Tenancy {
     }
 
     /// The ProxyProvider as JSON (the typed form is the operator's business).
-    pub(super) async fn provider(&self, name: &str) -> Value {
+    pub async fn provider(&self, name: &str) -> Value {
         serde_json::to_value(self.providers_api().get(name).await.unwrap()).unwrap()
     }
 
     /// Waits until the ProxyProvider's Ready condition has `status` and `reason` for its
     /// current generation, returning the object.
-    pub(super) async fn wait_provider(&self, name: &str, status: &str, reason: &str) -> Value {
+    pub async fn wait_provider(&self, name: &str, status: &str, reason: &str) -> Value {
         let what = format!("ProxyProvider {name} Ready={status}/{reason}");
         self.env
             .wait_for(&what, 30, async || {
@@ -163,11 +240,11 @@ impl Tenancy {
             .await
     }
 
-    pub(super) fn orders(&self, ns: &str) -> Api<ProxyOrder> {
+    pub fn orders(&self, ns: &str) -> Api<ProxyOrder> {
         Api::namespaced(self.client(), ns)
     }
 
-    pub(super) fn body(&self, name: &str, spec: Value) -> Value {
+    pub fn body(&self, name: &str, spec: Value) -> Value {
         json!({
             "apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
             "metadata": {"name": name, "labels": {TENANCY_LABEL: self.id}},
@@ -176,7 +253,7 @@ impl Tenancy {
     }
 
     /// Applies ProxyOrder `ns/name` with the scenario's label and `params`.
-    pub(super) async fn try_apply(
+    pub async fn try_apply(
         &self,
         ns: &str,
         name: &str,
@@ -190,7 +267,7 @@ impl Tenancy {
 
     /// Creates ProxyOrder `ns/name` with a POST and the API server's default field validation
     /// (Warn: unknown fields are dropped), and checks that no `namespace` field was stored.
-    pub(super) async fn create_pruned(&self, ns: &str, name: &str, spec: Value) {
+    pub async fn create_pruned(&self, ns: &str, name: &str, spec: Value) {
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client(), ns, &ApiResource::erase::<ProxyOrder>(&()));
         let obj: DynamicObject = serde_json::from_value(self.body(name, spec)).unwrap();
@@ -202,14 +279,14 @@ impl Tenancy {
         assert!(!stored_spec.contains("namespace"), "{stored_spec}");
     }
 
-    pub(super) async fn apply(&self, ns: &str, name: &str, spec: Value) -> ProxyOrder {
+    pub async fn apply(&self, ns: &str, name: &str, spec: Value) -> ProxyOrder {
         self.try_apply(ns, name, spec, &PatchParams::apply("e2e").force())
             .await
             .unwrap_or_else(|e| panic!("apply {ns}/{name}: {e}"))
     }
 
     /// Applies ProxyOrder `ns/name` with the scenario's label and the extra `labels`.
-    pub(super) async fn apply_labelled(
+    pub async fn apply_labelled(
         &self,
         ns: &str,
         name: &str,
@@ -231,7 +308,7 @@ impl Tenancy {
     }
 
     /// Sets (or, with `None`, removes) an annotation of ProxyOrder `ns/name`.
-    pub(super) async fn annotate(&self, ns: &str, name: &str, key: &str, value: Option<&str>) {
+    pub async fn annotate(&self, ns: &str, name: &str, key: &str, value: Option<&str>) {
         self.orders(ns)
             .patch(
                 name,
@@ -242,13 +319,13 @@ impl Tenancy {
             .unwrap();
     }
 
-    pub(super) async fn get(&self, ns: &str, name: &str) -> ProxyOrder {
+    pub async fn get(&self, ns: &str, name: &str) -> ProxyOrder {
         self.orders(ns).get(name).await.unwrap()
     }
 
     /// Waits for Ready=False and Synced=False with `reason` (the refusals make no call, so both
     /// say it), returning the Ready message.
-    pub(super) async fn wait_refused(&self, ns: &str, name: &str, reason: &str) -> String {
+    pub async fn wait_refused(&self, ns: &str, name: &str, reason: &str) -> String {
         self.env
             .wait_condition_in(ns, name, "Synced", "False", reason)
             .await;
@@ -259,25 +336,21 @@ impl Tenancy {
         condition(&po, "Ready").unwrap().2
     }
 
-    pub(super) async fn secret_data(
-        &self,
-        ns: &str,
-        name: &str,
-    ) -> Option<BTreeMap<String, String>> {
+    pub async fn secret_data(&self, ns: &str, name: &str) -> Option<BTreeMap<String, String>> {
         secret_data_in(&self.client(), ns, name).await
     }
 
-    pub(super) async fn put_secret(&self, ns: &str, name: &str, key: &str, value: &str) {
+    pub async fn put_secret(&self, ns: &str, name: &str, key: &str, value: &str) {
         put_secret_in(&self.client(), ns, name, key, value).await;
     }
 
     /// Events about ProxyOrder `ns/name`, as (type, reason, note).
-    pub(super) async fn events(&self, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    pub async fn events(&self, ns: &str, name: &str) -> Vec<(String, String, String)> {
         events_about(&self.client(), ns, name).await
     }
 
     /// Waits for a Warning Event with `reason` about `ns/name`.
-    pub(super) async fn wait_warning(&self, ns: &str, name: &str, reason: &str) {
+    pub async fn wait_warning(&self, ns: &str, name: &str, reason: &str) {
         self.env
             .wait_for(
                 &format!("a Warning Event {reason} about {ns}/{name}"),
@@ -294,7 +367,7 @@ impl Tenancy {
     }
 
     /// The order-claim Leases in the operator namespace.
-    pub(super) async fn claims(&self) -> Vec<Lease> {
+    pub async fn claims(&self) -> Vec<Lease> {
         Api::<Lease>::namespaced(self.client(), &self.env.ns)
             .list(&ListParams::default().labels(&format!("{CLAIM_LABEL}=true")))
             .await
@@ -303,7 +376,7 @@ impl Tenancy {
     }
 
     /// The claim Lease of `order`, checked against the contract's form.
-    pub(super) async fn claim(&self, order: u64) -> Option<Lease> {
+    pub async fn claim(&self, order: u64) -> Option<Lease> {
         let lease = self.claims().await.into_iter().find(|l| {
             l.annotations().get("proxy-solutions.net/order-id") == Some(&order.to_string())
         })?;
@@ -331,7 +404,7 @@ impl Tenancy {
 
     /// Asserts that the claim of `order` is held by ProxyOrder `ns/name`, in every place the
     /// contract puts the holder.
-    pub(super) async fn assert_claimed_by(&self, order: u64, ns: &str, name: &str) {
+    pub async fn assert_claimed_by(&self, order: u64, ns: &str, name: &str) {
         let po = self.get(ns, name).await;
         let uid = po.metadata.uid.clone().unwrap();
         let Some(lease) = self.claim(order).await else {
@@ -359,7 +432,7 @@ impl Tenancy {
 
     /// Fails when a canary (or the API key) appears in the operator's log, in an Event of any
     /// of the scenario's namespaces, or in a status of its ProxyOrders and ProxyProviders.
-    pub(super) async fn assert_no_leaks(&self, canaries: &[&str]) {
+    pub async fn assert_no_leaks(&self, canaries: &[&str]) {
         let log = self.env.log_text();
         let mut events = Vec::new();
         let mut statuses = Vec::new();
@@ -395,7 +468,7 @@ impl Tenancy {
     }
 
     /// The operator's log has no RBAC denial (it runs with the chart's permissions).
-    pub(super) fn assert_no_forbidden(&self) {
+    pub fn assert_no_forbidden(&self) {
         let log = self.env.log_text();
         assert!(
             !log.to_lowercase().contains("forbidden"),
@@ -406,7 +479,7 @@ impl Tenancy {
 
     /// Deletes the ProxyProviders and the tenant namespaces, then stops the operator and
     /// deletes its namespace and the chart.
-    pub(super) async fn finish(self) {
+    pub async fn finish(self) {
         for name in &self.providers {
             let _ = self
                 .providers_api()
@@ -422,7 +495,7 @@ impl Tenancy {
 }
 
 /// A ProxyOrder spec naming `order` through ProxyProvider `provider`, plus `extra` fields.
-pub(super) fn via(provider: &str, order: u64, extra: Value) -> Value {
+pub fn via(provider: &str, order: u64, extra: Value) -> Value {
     let mut spec = json!({"orderId": order, "providerRef": {"name": provider}});
     for (k, v) in extra.as_object().unwrap() {
         spec[k] = v.clone();
@@ -431,7 +504,7 @@ pub(super) fn via(provider: &str, order: u64, extra: Value) -> Value {
 }
 
 /// Two namespaces allowed by one provider: (team-a, team-b, provider).
-pub(super) async fn two_tenants(t: &mut Tenancy) -> (String, String, String) {
+pub async fn two_tenants(t: &mut Tenancy) -> (String, String, String) {
     let ns_a = t.namespace("a", json!({})).await;
     let ns_b = t.namespace("b", json!({})).await;
     let provider = t
