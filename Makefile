@@ -53,7 +53,7 @@ fmt: ## format the code
 .PHONY: clippy
 clippy: ## lints, warnings are errors (every target including the cluster suites, and the shipped code without failpoints)
 	+$(CARGO) clippy --locked --workspace --all-targets $(TEST_FEATURES) -- -D warnings
-	+$(CARGO) clippy --locked --test e2e --test faults $(TEST_FEATURES) -- -D warnings
+	+$(CARGO) clippy --locked --test e2e --test faults --test hostile $(TEST_FEATURES) -- -D warnings
 	+$(CARGO) clippy --locked --lib --bins -- -D warnings
 
 .PHONY: unit
@@ -87,12 +87,16 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 
 .PHONY: cluster-tests
 cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
-	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --test faults --no-run
+	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --test faults --test hostile --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-e2e
 test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)
 	tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test e2e
+
+.PHONY: test-hostile
+test-hostile: controlplane-build ## only the hostile-tenant suite (starts and stops the control plane)
+	tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test hostile
 
 .PHONY: test-faults
 test-faults: controlplane-build ## fault suite (200 orders, 30% provider faults, API-server restart) and crash suite (20 runs per kill point)

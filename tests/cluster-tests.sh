@@ -14,6 +14,9 @@ tests/chart.sh
 features="${TEST_FEATURES:---features failpoints}"
 # shellcheck disable=SC2086 # one or more cargo arguments
 cargo test --locked ${features} --test e2e -- --test-threads="${E2E_THREADS:-4}"
+# What a tenant trusted with nothing beyond its namespace can do (docs/security.md).
+# shellcheck disable=SC2086 # one or more cargo arguments
+cargo test --locked ${features} --test hostile -- --test-threads="${HOSTILE_THREADS:-2}"
 # Short fault and crash suites (make test-faults runs the full ones). Last: the fault suite
 # restarts the API server.
 FAULTS_N="${FAULTS_N:-50}" FAULTS_BACKOFF_MAX="${FAULTS_BACKOFF_MAX:-10s}" \

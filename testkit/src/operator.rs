@@ -143,6 +143,17 @@ impl Env {
     }
 
     /// The operator's `/metrics` text.
+    /// The operator process's resident memory (`VmRSS`), in KiB.
+    pub fn operator_rss_kib(&self) -> u64 {
+        let pid = self.operator.as_ref().expect("the operator runs").pid();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await
