@@ -107,26 +107,44 @@ impl OrderCache {
         {
             return Ok(Err(e.clone()));
         }
+        // A forced refresh of a list that is still fresh takes the key's turn: the previous
+        // fetch of the key, in whatever language and currency, must be the floor ago, and the
+        // turn is taken at once (callers of other languages hold other entries' locks).
+        let mut taken_turn = None;
         if let Some((at, list)) = &guard.fetched {
             let fresh = at.elapsed() < max_age;
             let satisfies_force = force_after.is_none_or(|asked| *at >= asked);
             if fresh && satisfies_force {
                 return Ok(Ok(list.clone()));
             }
-            // The previous fetch of this key, in whatever language and currency.
-            let since = self
-                .last_fetch
-                .lock()
-                .get(key)
-                .map_or(at.elapsed(), |t| t.elapsed().min(at.elapsed()));
-            if fresh && since < self.min_forced_refresh {
-                return Err(Throttled(self.min_forced_refresh - since));
+            if fresh {
+                let mut last = self.last_fetch.lock();
+                let since = last
+                    .get(key)
+                    .map_or(at.elapsed(), |t| t.elapsed().min(at.elapsed()));
+                if since < self.min_forced_refresh {
+                    return Err(Throttled(self.min_forced_refresh - since));
+                }
+                taken_turn = Some(last.insert(key.to_string(), Instant::now()));
             }
         }
         // A list shows the provider's state as of some moment after the request was sent: it
         // counts as fetched then, so that it answers only what was asked before that.
         let sent = Instant::now();
-        let result = fetch().await?;
+        let result = match fetch().await {
+            Ok(result) => result,
+            Err(throttled) => {
+                // No fetch after all (no rate-limit token): the turn goes back.
+                if let Some(before) = taken_turn {
+                    let mut last = self.last_fetch.lock();
+                    match before {
+                        Some(t) => last.insert(key.to_string(), t),
+                        None => last.remove(key),
+                    };
+                }
+                return Err(throttled);
+            }
+        };
         self.last_fetch.lock().insert(key.to_string(), sent);
         match result {
             Ok(list) => {
@@ -429,6 +447,27 @@ mod tests {
             assert!(matches!(r, Err(Throttled(_))), "{lang:?}: {r:?}");
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 4);
+        // Once the floor has passed, forced refreshes asked at the same moment in every
+        // language make one fetch between them, not one each.
+        let cache = OrderCache::with_forced_refresh_floor(Duration::from_millis(50));
+        let before = fetches.load(Ordering::SeqCst);
+        for lang in langs {
+            assert!(matches!(
+                cache.get("k", query(lang), HOUR, None, fetch).await,
+                Ok(Ok(_))
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let asked = Instant::now();
+        let forced = futures::future::join_all(
+            langs.map(|lang| cache.get("k", query(lang), HOUR, Some(asked), fetch)),
+        )
+        .await;
+        assert_eq!(
+            fetches.load(Ordering::SeqCst) - before,
+            5,
+            "four first fetches and one forced: {forced:?}"
+        );
         // Another key is not held back.
         assert!(matches!(
             cache.get("other", query(None), HOUR, None, fetch).await,
