@@ -107,7 +107,19 @@ impl Tenancy {
         let mut config = kube::Config::infer().await.expect("KUBECONFIG");
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = Some(vec!["system:authenticated".to_string()]);
-        kube::Client::try_from(config).expect("a client for the tenant")
+        let client = kube::Client::try_from(config).expect("a client for the tenant");
+        // The API server's authorizer learns of new bindings from a watch: wait until the
+        // tenant may do what the scenarios have it do.
+        for (resource, group) in [("secrets", ""), ("proxyorders", "proxy-solutions.net")] {
+            self.env
+                .wait_for(&format!("{user} may create {resource}"), 30, async || {
+                    may(&client, ns, "create", group, resource)
+                        .await
+                        .then_some(())
+                })
+                .await;
+        }
+        client
     }
 
     /// Applies ProxyOrder `ns/name` as `client` (a tenant's, see [`Tenancy::tenant_client`]),
@@ -492,6 +504,33 @@ impl Tenancy {
         }
         self.env.finish().await;
     }
+}
+
+/// Whether `client` may `verb` `resource` (of API `group`) in namespace `ns`, as the API
+/// server's authorizer answers it (a SelfSubjectAccessReview).
+pub async fn may(client: &kube::Client, ns: &str, verb: &str, group: &str, resource: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(ns.to_string()),
+                verb: Some(verb.to_string()),
+                group: Some(group.to_string()),
+                resource: Some(resource.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .ok()
+        .and_then(|r| r.status)
+        .is_some_and(|s| s.allowed)
 }
 
 /// A ProxyOrder spec naming `order` through ProxyProvider `provider`, plus `extra` fields.
