@@ -298,13 +298,7 @@ fn sync_requested(po: &ProxyOrder) -> Option<String> {
 
 /// Why there is no API key when none is configured at all.
 fn no_key(ns: &str) -> MissingSecret {
-    MissingSecret {
-        purpose: "API key",
-        namespace: ns.to_string(),
-        name: "<none>".to_string(),
-        key: "<none>".to_string(),
-        key_missing: false,
-    }
+    MissingSecret::no_api_key(ns)
 }
 
 /// The API key at `loc` and its fingerprint.

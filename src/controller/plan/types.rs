@@ -64,8 +64,32 @@ pub struct MissingSecret {
     pub key_missing: bool,
 }
 
+impl MissingSecret {
+    /// No API key is configured for a ProxyOrder at all: it names none, and the operator has
+    /// no default key.
+    pub fn no_api_key(ns: &str) -> Self {
+        MissingSecret {
+            purpose: "API key",
+            namespace: ns.to_string(),
+            name: String::new(),
+            key: String::new(),
+            key_missing: false,
+        }
+    }
+}
+
 impl std::fmt::Display for MissingSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.name.is_empty() {
+            return write!(
+                f,
+                "no {} is configured: name a ProxyProvider in spec.providerRef (or, where the \
+                 operator allows it, a Secret of this namespace in spec.apiKeySecretRef), or ask \
+                 the cluster's administrators to set the operator's default key \
+                 (--default-api-key-secret; chart value defaultApiKeySecret.name)",
+                self.purpose
+            );
+        }
         if self.key_missing {
             write!(
                 f,

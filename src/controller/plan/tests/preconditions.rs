@@ -63,6 +63,23 @@ fn missing_referenced_secrets_stop_before_any_call() {
 }
 
 #[test]
+fn no_api_key_configured_at_all_says_so_and_how_to_set_one() {
+    let res = Res::new(base_spec());
+    let obs = Observed {
+        api_key: Err(crate::controller::plan::MissingSecret::no_api_key("team")),
+        ..observed()
+    };
+    let s = expect_settle(res.plan(&obs));
+    assert_cond(&s.status, READY, "False", "SecretNotFound");
+    let msg = &cond(&s.status, READY).message;
+    assert!(msg.starts_with("no API key is configured"), "{msg}");
+    for how in ["spec.providerRef", "spec.apiKeySecretRef", "defaultApiKeySecret"] {
+        assert!(msg.contains(how), "{how}: {msg}");
+    }
+    assert!(!msg.contains("<none>"), "{msg}");
+}
+
+#[test]
 fn paused_makes_no_call_and_changes_only_synced() {
     let (res, data) = applied(base_spec());
     let res = res
