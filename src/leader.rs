@@ -8,7 +8,10 @@
 //! holder's timestamp, so clock skew between nodes cannot make two replicas act at once: a
 //! call the old leader started before its fence closed has ended before anyone else may start.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -126,10 +129,12 @@ enum Attempt {
 }
 
 /// What a candidate has seen of the lease: the record (its resourceVersion) and since when, on
-/// the candidate's own monotonic clock.
+/// the candidate's own monotonic clock, and when it last saw the record change (someone
+/// renewing it).
 #[derive(Debug, Default)]
 pub struct Observed {
     record: Option<(String, tokio::time::Instant)>,
+    changed: Option<tokio::time::Instant>,
 }
 
 impl Observed {
@@ -137,11 +142,61 @@ impl Observed {
     fn unchanged_for(&mut self, version: &str, now: tokio::time::Instant) -> Duration {
         match &self.record {
             Some((v, since)) if v == version => now.duration_since(*since),
-            _ => {
+            seen => {
+                if seen.is_some() {
+                    self.changed = Some(now);
+                }
                 self.record = Some((version.to_string(), now));
                 Duration::ZERO
             }
         }
+    }
+
+    /// Whether the record was seen to change (a leader renewing it) within `within`.
+    fn renewed_within(&self, within: Duration, now: tokio::time::Instant) -> bool {
+        self.changed
+            .is_some_and(|at| now.duration_since(at) < within)
+    }
+}
+
+/// Where a replica with leader election stands, for `/readyz`.
+#[derive(Debug)]
+pub struct Standing {
+    standby: AtomicBool,
+    leader_seen: AtomicBool,
+}
+
+impl Standing {
+    /// Waiting for leadership, no leader seen yet.
+    pub fn standby() -> Self {
+        Standing {
+            standby: AtomicBool::new(true),
+            leader_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// Acting (the leader, or a replica without leader election).
+    pub fn active() -> Self {
+        Standing {
+            standby: AtomicBool::new(false),
+            leader_seen: AtomicBool::new(true),
+        }
+    }
+
+    pub fn is_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+
+    /// A standby that saw the leader renew its lease lately (within two renewal periods):
+    /// someone acts, and it is ready to take over. One that saw no renewal (the lease is held
+    /// by a replica that is gone) is not ready until it has taken over.
+    pub fn leader_seen(&self) -> bool {
+        self.leader_seen.load(Ordering::Relaxed)
+    }
+
+    fn set_active(&self) {
+        self.standby.store(false, Ordering::Relaxed);
+        self.leader_seen.store(true, Ordering::Relaxed);
     }
 }
 
@@ -227,24 +282,46 @@ async fn try_acquire(
     }
 }
 
-/// Waits until this replica holds the lease, and opens `fence`.
-pub async fn acquire(client: Client, cfg: &LeaderConfig, fence: &Fence) {
+/// Waits until this replica holds the lease, opens `fence` and marks `standing` active.
+/// Meanwhile `standing` says whether a leader was seen renewing the lease. Never tries again
+/// once `stopping` is set (a process shutting down must not become the leader), and returns
+/// `false` then.
+pub async fn acquire(
+    client: Client,
+    cfg: &LeaderConfig,
+    fence: &Fence,
+    standing: &Standing,
+    stopping: &AtomicBool,
+) -> bool {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut announced = false;
     let mut observed = Observed::default();
     loop {
+        if stopping.load(Ordering::Relaxed) {
+            return false;
+        }
         let started = tokio::time::Instant::now();
         match try_acquire(&api, cfg, &mut observed).await {
             Ok(Attempt::Held) => {
+                if stopping.load(Ordering::Relaxed) {
+                    // Taken while the stop came: it is given back, never used.
+                    return false;
+                }
                 fence.renewed(started, cfg);
+                standing.set_active();
                 info!(lease = %cfg.name, identity = %cfg.identity, "acquired leadership");
-                return;
+                return true;
             }
             Ok(Attempt::Taken(holder)) => {
                 if !announced {
                     info!(lease = %cfg.name, %holder, "waiting for leadership");
                     announced = true;
                 }
+                // A leader renews every retry period: none seen for two of them means it is
+                // probably gone (the lease then passes once the lease duration is over).
+                let seen =
+                    observed.renewed_within(cfg.retry_period * 2, tokio::time::Instant::now());
+                standing.leader_seen.store(seen, Ordering::Relaxed);
             }
             Err(e) => warn!(error = %e, "leader election request failed"),
         }
@@ -299,16 +376,48 @@ pub async fn hold(client: Client, cfg: &LeaderConfig, fence: &Fence) {
     }
 }
 
-/// Gives the lease up at shutdown, so another replica takes over at once.
+/// How often giving the lease up is tried at shutdown before the process ends anyway.
+const RELEASE_ATTEMPTS: u32 = 5;
+
+/// Gives the lease up at shutdown, if this replica holds it, so another replica takes over at
+/// once instead of after the lease duration. Tried a few times (a conflict with a renewal, an
+/// API server briefly away); a failure is logged, never dropped.
 pub async fn release(client: Client, cfg: &LeaderConfig) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
-    if let Ok(Some(mut lease)) = api.get_opt(&cfg.name).await
-        && let Some(spec) = lease.spec.as_mut()
-        && spec.holder_identity.as_deref() == Some(cfg.identity.as_str())
-    {
-        spec.holder_identity = None;
-        spec.renew_time = None;
-        let _ = api.replace(&cfg.name, &PostParams::default(), &lease).await;
+    for attempt in 1..=RELEASE_ATTEMPTS {
+        let result = async {
+            let Some(mut lease) = api.get_opt(&cfg.name).await? else {
+                return Ok(false);
+            };
+            let Some(spec) = lease.spec.as_mut() else {
+                return Ok(false);
+            };
+            if spec.holder_identity.as_deref() != Some(cfg.identity.as_str()) {
+                return Ok(false);
+            }
+            spec.holder_identity = None;
+            spec.renew_time = None;
+            api.replace(&cfg.name, &PostParams::default(), &lease)
+                .await
+                .map(|_| true)
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                info!(lease = %cfg.name, "gave up leadership");
+                return;
+            }
+            Ok(false) => return,
+            Err(e) if attempt < RELEASE_ATTEMPTS => {
+                debug!(error = %e, attempt, "giving up leadership failed; trying again");
+                tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+            }
+            Err(e) => warn!(
+                error = %e,
+                lease = %cfg.name,
+                "could not give up leadership: another replica takes over once the lease expires"
+            ),
+        }
     }
 }
 
@@ -323,6 +432,20 @@ mod tests {
             lease_duration_seconds: Some(secs),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_renewal_is_a_change_of_the_record_seen_after_the_first_look() {
+        let t0 = tokio::time::Instant::now();
+        let s = Duration::from_secs;
+        let mut seen = Observed::default();
+        seen.unchanged_for("rv1", t0);
+        assert!(!seen.renewed_within(s(10), t0), "a first look is no renewal");
+        seen.unchanged_for("rv2", t0 + s(3));
+        assert!(seen.renewed_within(s(10), t0 + s(5)));
+        assert!(!seen.renewed_within(s(2), t0 + s(5)), "not lately");
+        seen.unchanged_for("rv2", t0 + s(20));
+        assert!(!seen.renewed_within(s(10), t0 + s(20)), "unchanged since");
     }
 
     #[test]

@@ -3,11 +3,13 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
+use tracing::info;
+
 use clap::Parser;
 use proxy_order_operator::{
     config::Config,
     controller,
-    leader::{self, Fence, LeaderConfig},
+    leader::{self, Fence, LeaderConfig, Standing},
     server, telemetry,
 };
 
@@ -37,14 +39,30 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Fence::open()
     });
+    // Set at SIGTERM or Ctrl-C, from then on: a replica waiting for leadership stops at once
+    // (its Pod need not wait out the grace period) and never takes the lease any more.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn({
+        let (stopping, stop) = (stopping.clone(), stop.clone());
+        async move {
+            terminated().await;
+            stopping.store(true, Ordering::Relaxed);
+            stop.notify_waiters();
+        }
+    });
     let (handle, controller) =
         controller::run(config.clone(), client.clone(), fence.clone()).await?;
-    let standby = Arc::new(AtomicBool::new(config.leader_election));
+    let standing = Arc::new(if config.leader_election {
+        Standing::standby()
+    } else {
+        Standing::active()
+    });
     let server = tokio::spawn(server::serve(
         config.metrics_addr,
         handle.store,
         handle.metrics,
-        standby.clone(),
+        standing.clone(),
     ));
 
     let lease = timing.map(|(guard, retry_period)| LeaderConfig {
@@ -75,8 +93,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let run = async {
         if let Some(l) = &lease {
-            leader::acquire(client.clone(), l, &fence).await;
-            standby.store(false, Ordering::Relaxed);
+            let waiting = stop.notified();
+            let acquired = tokio::select! {
+                acquired = leader::acquire(client.clone(), l, &fence, &standing, &stopping) => acquired,
+                () = waiting => false,
+            };
+            if !acquired || stopping.load(Ordering::Relaxed) {
+                info!("stopping while waiting for leadership");
+                return Ok(());
+            }
         }
         tokio::select! {
             _ = controller => Ok(()),
@@ -92,6 +117,16 @@ async fn main() -> anyhow::Result<()> {
         leader::release(client, l).await;
     }
     result
+}
+
+/// Resolves at the first SIGTERM or SIGINT.
+async fn terminated() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// The URL without any user-info (`user:password@`), for logging.

@@ -1,12 +1,6 @@
 //! HTTP endpoints for operations: `/metrics`, `/healthz`, `/readyz`.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use futures::FutureExt;
@@ -15,6 +9,7 @@ use kube::runtime::reflector::Store;
 use crate::{
     controller::conditions::{self, READY, SYNCED},
     crd::ProxyOrder,
+    leader::Standing,
     metrics::{Metrics, StateLabels},
 };
 
@@ -22,18 +17,19 @@ use crate::{
 struct AppState {
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
-    standby: Arc<AtomicBool>,
+    standing: Arc<Standing>,
 }
 
 /// Serves the endpoints until the process ends. `/readyz` answers 200 once the ProxyOrder
-/// cache has synced, and while `standby` is set (a replica waiting for leadership is healthy
-/// and ready to take over; without that a Deployment with several replicas never becomes
-/// ready).
+/// cache has synced, and for a replica waiting for leadership while it sees a leader renew the
+/// lease (it is healthy and ready to take over; without that a Deployment with several
+/// replicas never becomes ready). A standby that sees no leader renewing (the lease is held by
+/// a replica that is gone) is not ready until it has taken over: nothing acts meanwhile.
 pub async fn serve(
     addr: SocketAddr,
     store: Store<ProxyOrder>,
     metrics: Arc<Metrics>,
-    standby: Arc<AtomicBool>,
+    standing: Arc<Standing>,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
@@ -42,7 +38,7 @@ pub async fn serve(
         .with_state(AppState {
             store,
             metrics,
-            standby,
+            standing,
         });
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
@@ -52,8 +48,15 @@ pub async fn serve(
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     // Polled once per request rather than awaited in a task: the store's readiness signal
     // wakes only its most recent waiter, which is the controller's.
-    if s.standby.load(Ordering::Relaxed) {
-        (StatusCode::OK, "standby")
+    if s.standing.is_standby() {
+        if s.standing.leader_seen() {
+            (StatusCode::OK, "standby: a leader is active")
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "standby: no leader seen renewing the lease",
+            )
+        }
     } else if matches!(s.store.wait_until_ready().now_or_never(), Some(Ok(()))) {
         (StatusCode::OK, "ok")
     } else {

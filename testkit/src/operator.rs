@@ -124,17 +124,10 @@ impl Env {
 
     /// Sends `signal` (a name `kill` knows: `STOP`, `CONT`) to the operator process.
     pub fn signal_operator(&self, signal: &str) -> anyhow::Result<()> {
-        let op = self
-            .operator
+        self.operator
             .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no operator process"))?;
-        // The shell's own `kill`: a `kill` program is not on every machine.
-        let status = std::process::Command::new("bash")
-            .arg("-c")
-            .arg(format!("kill -{signal} {}", op.pid()))
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal} {}: {status}", op.pid());
-        Ok(())
+            .ok_or_else(|| anyhow::anyhow!("no operator process"))?
+            .signal(signal)
     }
 
     /// Stops (SIGKILL) the operator process.
@@ -142,7 +135,6 @@ impl Env {
         self.operator = None;
     }
 
-    /// The operator's `/metrics` text.
     /// The operator process's resident memory (`VmRSS`), in KiB.
     pub fn operator_rss_kib(&self) -> u64 {
         let pid = self.operator.as_ref().expect("the operator runs").pid();
@@ -154,6 +146,7 @@ impl Env {
             .expect("VmRSS in /proc/<pid>/status")
     }
 
+    /// The operator's `/metrics` text.
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
             .await

@@ -149,6 +149,29 @@ impl OperatorProcess {
         self.child.id()
     }
 
+    /// Sends `signal` (a name `kill` knows: `TERM`, `STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        // The shell's own `kill`: a `kill` program is not on every machine.
+        let status = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("kill -{signal} {}", self.pid()))
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {}: {status}", self.pid());
+        Ok(())
+    }
+
+    /// Its `/readyz` status code, `None` when it does not answer.
+    pub async fn readyz(&self) -> Option<u16> {
+        proxy_order_operator::provider::client::install_crypto_provider();
+        let url = format!("http://127.0.0.1:{}/readyz", self.metrics_port);
+        reqwest::get(&url).await.ok().map(|r| r.status().as_u16())
+    }
+
+    /// The exit status, once the process has ended.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The port of its metrics and health endpoints.
     pub fn metrics_port(&self) -> u16 {
         self.metrics_port

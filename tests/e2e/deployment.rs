@@ -130,3 +130,53 @@ async fn the_charts_permissions_are_enough() {
     env.assert_no_leaks(&[PW_CANARY]).await;
     env.finish().await;
 }
+
+#[tokio::test]
+async fn a_standby_stops_at_once_on_sigterm_and_is_ready_only_while_a_leader_renews() {
+    let lease = [
+        "--leader-election",
+        "--lease-duration",
+        "5s",
+        "--provider-timeout",
+        "1s",
+    ];
+    let mut env = Env::start_with("standby", &lease).await;
+    // A standby that sees the leader renew is ready to take over.
+    let mut b = env.spawn_replica("b", &[]);
+    env.wait_for("standby b ready while the leader renews", 30, async || {
+        (b.readyz().await == Some(200)).then_some(())
+    })
+    .await;
+    // SIGTERM: it ends at once (nothing to hand over), without waiting for a grace period.
+    b.signal("TERM").unwrap();
+    let asked = std::time::Instant::now();
+    let status = env
+        .wait_for("standby b exits", 10, async || b.exit_status())
+        .await;
+    let took = asked.elapsed();
+    println!("a standby stopped {took:?} after SIGTERM ({status})");
+    assert!(status.success(), "{status}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    let b_text = b.log_text();
+    assert!(!b_text.contains("acquired leadership"), "{b_text}");
+
+    // The leader vanishes without giving the lease up: a standby sees nobody renew it and says
+    // it is not ready until it has taken over (then nothing is left waiting on it).
+    let c = env.spawn_replica("c", &[]);
+    env.wait_for("standby c ready while the leader renews", 30, async || {
+        (c.readyz().await == Some(200)).then_some(())
+    })
+    .await;
+    env.stop_operator();
+    env.wait_for("standby c not ready: no leader renews", 30, async || {
+        (c.readyz().await == Some(503)).then_some(())
+    })
+    .await;
+    env.wait_for("standby c takes over and is ready", 30, async || {
+        (c.log_text().contains("acquired leadership") && c.readyz().await == Some(200))
+            .then_some(())
+    })
+    .await;
+    drop(c);
+    env.finish().await;
+}

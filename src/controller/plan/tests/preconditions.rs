@@ -73,7 +73,11 @@ fn no_api_key_configured_at_all_says_so_and_how_to_set_one() {
     assert_cond(&s.status, READY, "False", "SecretNotFound");
     let msg = &cond(&s.status, READY).message;
     assert!(msg.starts_with("no API key is configured"), "{msg}");
-    for how in ["spec.providerRef", "spec.apiKeySecretRef", "defaultApiKeySecret"] {
+    for how in [
+        "spec.providerRef",
+        "spec.apiKeySecretRef",
+        "defaultApiKeySecret",
+    ] {
         assert!(msg.contains(how), "{how}: {msg}");
     }
     assert!(!msg.contains("<none>"), "{msg}");
