@@ -830,6 +830,23 @@ t_dry_run_deploy() {
     || fail "kubectl kustomize deploy/ and deploy/*.yaml differ"
   grep -qx 'Namespace/proxy-order-operator@-' <(py objects "${work}/deploy.json") \
     || fail "deploy/ has no Namespace proxy-order-operator"
+  # The CRDs are apart, in deploy/crds/: `kubectl delete -f deploy/` must leave them (and every
+  # ProxyOrder and credentials Secret in the cluster) alone.
+  if grep -q '^kind: CustomResourceDefinition' "${root}"/deploy/*.yaml; then
+    fail "deploy/ holds a CRD: deleting it would delete every ProxyOrder"
+  fi
+  kubectl kustomize "${root}/deploy/crds" >"${work}/deploy-crds.yaml"
+  to_json "${work}/deploy-crds.yaml" "${work}/deploy-crds.json"
+  py objects "${work}/deploy-crds.json" >"${work}/deploy-crds.objects"
+  expect_lines "${work}/deploy-crds.objects" <<EOF
+CustomResourceDefinition/${crd_name}@-
+CustomResourceDefinition/${provider_crd_name}@-
+EOF
+  local f
+  for f in "${crd_files[@]}"; do
+    diff -q "${f}" "${root}/deploy/crds/$(basename "${f}")" >/dev/null \
+      || fail "deploy/crds/$(basename "${f}") differs from ${f}"
+  done
   # deploy/namespace.yaml carries the restricted label; apply it (renamed) for real, then the rest
   grep -q 'pod-security.kubernetes.io/enforce: restricted' "${root}/deploy/namespace.yaml" \
     || fail "deploy/namespace.yaml does not enforce Pod Security restricted"
