@@ -9,8 +9,12 @@
 #                                   unless it is already there
 #
 # Advisories need the RustSec database, which cargo-deny clones from GitHub with git. When that
-# is not reachable (probed with a short timeout first), `make deny` prints that the advisories
-# were NOT checked and does not fail; when it is reachable, an advisory or a yanked crate fails.
+# is not reachable (probed with a short timeout first), a snapshot of it is used instead
+# (DENY_ADVISORY_SNAPSHOT: a folder of the database's files, e.g. the workplace's
+# ../shared/advisory-db): it is made a one-commit git repository in the tool cache, where
+# cargo-deny reads it offline, and the report says the snapshot's date. With neither, `make deny`
+# prints that the advisories were NOT checked and does not fail. An advisory or a yanked crate
+# fails the check.
 
 # Relative to this file ("mk/" -> "", "/path/to/repo/mk/" -> "/path/to/repo/").
 DENY_ROOT := $(patsubst %mk/,%,$(dir $(lastword $(MAKEFILE_LIST))))
@@ -28,6 +32,11 @@ DENY_PROBE_TIMEOUT ?= 15
 DENY_TIMEOUT ?= 300
 # Extra arguments for cargo-deny before `check`, e.g. --config other.toml.
 DENY_FLAGS ?=
+# A snapshot of the RustSec database's files, used when GitHub is not reachable: the first of
+# these folders that exists, unless set.
+DENY_ADVISORY_SNAPSHOT ?= $(firstword $(wildcard $(abspath $(DENY_DIR)/../shared/advisory-db) /work/shared/advisory-db))
+# Where cargo-deny looks for a database of DENY_ADVISORY_DB_URL under a db-path (its naming).
+DENY_ADVISORY_DB_DIRNAME := advisory-db-3157b0e258782691
 
 # cargo-deny lives in the project's tool cache, beside the control plane, so that a fresh machine
 # (or `make test-cold`) builds it and an unrelated cargo-deny on PATH is never used.
@@ -35,6 +44,7 @@ DENY_ROOT_DIR := $(or $(PROXY_ORDER_CACHE),$(HOME)/.cache/proxy-order-operator)/
 DENY_BIN := $(DENY_ROOT_DIR)/bin/cargo-deny
 
 DENY_RUN := timeout --kill-after=10 $(DENY_TIMEOUT) "$(DENY_BIN)" deny --locked $(DENY_FLAGS)
+DENY_SNAPSHOT_DIR := $(or $(PROXY_ORDER_CACHE),$(HOME)/.cache/proxy-order-operator)/tools/advisory-db-snapshot
 
 .PHONY: deny deny-install
 
@@ -64,12 +74,36 @@ deny: deny-install ## supply chain (deny.toml): licenses, bans, sources; RustSec
 	if ! command -v git >/dev/null 2>&1; then \
 	  not_checked "git, which cargo-deny fetches the RustSec advisory database with, is not installed"; exit 0; \
 	fi; \
+	offline=""; \
 	if ! GIT_TERMINAL_PROMPT=0 timeout --kill-after=5 $(DENY_PROBE_TIMEOUT) \
 	    git ls-remote --heads "$(DENY_ADVISORY_DB_URL)" main >/dev/null 2>&1; then \
-	  not_checked "the RustSec advisory database ($(DENY_ADVISORY_DB_URL)) is not reachable from this machine"; exit 0; \
+	  snap="$(DENY_ADVISORY_SNAPSHOT)"; \
+	  if [ -z "$$snap" ] || [ ! -d "$$snap/crates" ]; then \
+	    not_checked "the RustSec advisory database ($(DENY_ADVISORY_DB_URL)) is not reachable from this machine and no snapshot of it was given (DENY_ADVISORY_SNAPSHOT)"; exit 0; \
+	  fi; \
+	  db="$(DENY_SNAPSHOT_DIR)/$(DENY_ADVISORY_DB_DIRNAME)"; \
+	  newest="$$(grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$$snap/crates" | sort | tail -n1 | cut -d'"' -f2)"; \
+	  sum="$$(cd "$$snap" && find . -type f ! -path './.git/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"; \
+	  if [ "$$(cat "$(DENY_SNAPSHOT_DIR)/.from" 2>/dev/null)" != "$$snap $$sum" ]; then \
+	    rm -rf "$(DENY_SNAPSHOT_DIR)"; mkdir -p "$$db"; \
+	    cp -R "$$snap"/. "$$db"/; rm -rf "$$db/.git"; \
+	    git -C "$$db" init -q; \
+	    git -C "$$db" -c user.name=snapshot -c user.email=snapshot@localhost add -A; \
+	    GIT_COMMITTER_DATE="$${newest}T00:00:00Z" GIT_AUTHOR_DATE="$${newest}T00:00:00Z" \
+	      git -C "$$db" -c user.name=snapshot -c user.email=snapshot@localhost commit -q -m "snapshot of $$snap"; \
+	    echo "$$snap $$sum" >"$(DENY_SNAPSHOT_DIR)/.from"; \
+	  fi; \
+	  sed "s#^db-urls = .*#&\ndb-path = \"$(DENY_SNAPSHOT_DIR)\"#" deny.toml >"$(DENY_SNAPSHOT_DIR)/deny.toml"; \
+	  offline="--offline"; \
+	  echo "deny: GitHub is not reachable: advisories from the snapshot $$snap (its newest advisory: $$newest); advisories published since are not checked"; \
 	fi; \
 	out="$$(mktemp)"; trap 'rm -f "$$out"' EXIT; \
-	rc=0; GIT_TERMINAL_PROMPT=0 $(DENY_RUN) check advisories >"$$out" 2>&1 || rc=$$?; \
+	rc=0; \
+	if [ -n "$$offline" ]; then \
+	  timeout --kill-after=10 $(DENY_TIMEOUT) "$(DENY_BIN)" deny --locked --offline $(DENY_FLAGS) --config "$(DENY_SNAPSHOT_DIR)/deny.toml" check advisories >"$$out" 2>&1 || rc=$$?; \
+	else \
+	  GIT_TERMINAL_PROMPT=0 $(DENY_RUN) check advisories >"$$out" 2>&1 || rc=$$?; \
+	fi; \
 	cat "$$out"; \
 	if [ "$$rc" = 0 ]; then exit 0; fi; \
 	if [ "$$rc" = 124 ] || [ "$$rc" = 137 ]; then \

@@ -1,9 +1,9 @@
-//! The Ready-over-time chart of the convergence phase: as ASCII art for the markdown and as a
-//! PNG next to it.
+//! The Ready-over-time chart of the convergence phase: as ASCII art for the markdown and as an
+//! SVG next to it.
 
 use std::{fmt::Write as _, path::Path};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 
 /// Ready count over time as ASCII art: `width` columns over [0, t_end], `height` rows over
 /// [0, n].
@@ -65,82 +65,105 @@ pub(crate) fn ascii_chart(
     out
 }
 
-/// Ready count over time as an 800×400 PNG at `path`: the Ready line over [0, t_end] × [0, n]
-/// and a dashed marker at `create_done`, when all creates had been issued.
-pub(crate) fn png_chart(
+/// Ready count over time as an 800×400 SVG at `path`: the Ready line over [0, t_end] × [0, n],
+/// a dashed marker at `create_done` (when all creates had been issued), axes with ticks and
+/// labels. Written by hand: a few lines of SVG need no drawing library.
+pub(crate) fn svg_chart(
     series: &[(f64, usize)],
     n: usize,
     t_end: f64,
     create_done: f64,
     path: &Path,
 ) -> Result<()> {
-    use plotters::prelude::*;
-    const SIZE: (u32, u32) = (800, 400);
-    // Noto Sans from the ttf-noto-sans crate: text needs no system font.
-    plotters::style::register_font("sans-serif", FontStyle::Normal, ttf_noto_sans::REGULAR)
-        .map_err(|_| anyhow!("the embedded Noto Sans font does not load"))?;
+    const W: f64 = 800.0;
+    const H: f64 = 400.0;
+    // The plot area inside the margins for the caption, the axes' labels and their titles.
+    let (left, right, top, bottom) = (80.0, W - 20.0, 50.0, H - 60.0);
     // Some headroom above N, so that the line at N stays clear of the frame.
-    let (t_end, top) = (t_end.max(0.001), n + n.div_ceil(20));
-    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("N={n}: Ready ProxyOrders over time"),
-                ("sans-serif", 22),
-            )
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0.0..t_end, 0..top)?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds since the first create")
-            .y_desc("Ready ProxyOrders")
-            .x_label_formatter(&|t| {
-                if t_end >= 10.0 {
-                    format!("{t:.0}")
-                } else {
-                    format!("{t:.1}")
-                }
-            })
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .draw()?;
-        chart
-            .draw_series(DashedLineSeries::new(
-                [(create_done, 0), (create_done, top)],
-                6,
-                4,
-                RED.stroke_width(1),
-            ))?
-            .label(format!("all creates issued ({create_done:.1} s)"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
-        chart
-            .draw_series(LineSeries::new(
-                series.iter().copied(),
-                BLUE.stroke_width(2),
-            ))?
-            .label("Ready")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
-        root.present()?;
+    let (t_end, y_max) = (t_end.max(0.001), (n + n.div_ceil(20)).max(1) as f64);
+    let x = |t: f64| left + (right - left) * t / t_end;
+    let y = |v: f64| bottom - (bottom - top) * v / y_max;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="30" font-size="22" text-anchor="middle">N={n}: Ready ProxyOrders over time</text>"#,
+        W / 2.0
+    );
+    // Axes, ticks and their labels: five steps each way.
+    let _ = writeln!(
+        svg,
+        r#"<path d="M{left},{top} V{bottom} H{right}" fill="none" stroke="black"/>"#
+    );
+    for i in 0..=5 {
+        let t = t_end * f64::from(i) / 5.0;
+        let v = (y_max * f64::from(i) / 5.0).round();
+        let label = if t_end >= 10.0 {
+            format!("{t:.0}")
+        } else {
+            format!("{t:.1}")
+        };
+        let _ = writeln!(
+            svg,
+            r#"<path d="M{0:.1},{bottom} v5 M{left},{1:.1} h-5" stroke="black"/><path d="M{left},{1:.1} H{right}" stroke="\#ddd"/>"#,
+            x(t),
+            y(v)
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{}" font-size="14" text-anchor="middle">{label}</text><text x="{}" y="{:.1}" font-size="14" text-anchor="end">{v}</text>"#,
+            x(t),
+            bottom + 20.0,
+            left - 8.0,
+            y(v) + 5.0
+        );
     }
-    // Encoded in memory, so that every write error reaches the caller.
-    let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, SIZE.0, SIZE.1);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(&rgb)?;
-    writer.finish()?;
-    std::fs::write(path, bytes)?;
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="{}" font-size="16" text-anchor="middle">seconds since the first create</text>"#,
+        (left + right) / 2.0,
+        H - 15.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="20" y="{}" font-size="16" text-anchor="middle" transform="rotate(-90 20 {})">Ready ProxyOrders</text>"#,
+        (top + bottom) / 2.0,
+        (top + bottom) / 2.0
+    );
+    // When all creates had been issued, and the Ready line.
+    let _ = writeln!(
+        svg,
+        r#"<path d="M{0:.1},{top} V{bottom}" stroke="red" stroke-dasharray="6 4"/>"#,
+        x(create_done)
+    );
+    let points: Vec<String> = series
+        .iter()
+        .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v as f64)))
+        .collect();
+    let _ = writeln!(
+        svg,
+        r#"<polyline points="{}" fill="none" stroke="blue" stroke-width="2"/>"#,
+        points.join(" ")
+    );
+    // The legend, upper left.
+    let (lx, ly) = (left + 15.0, top + 15.0);
+    let _ = writeln!(
+        svg,
+        r#"<rect x="{lx}" y="{ly}" width="260" height="48" fill="white" stroke="black"/><path d="M{},{} h20" stroke="blue" stroke-width="2"/><text x="{}" y="{}" font-size="14">Ready</text><path d="M{},{} h20" stroke="red" stroke-dasharray="6 4"/><text x="{}" y="{}" font-size="14">all creates issued ({create_done:.1} s)</text>"#,
+        lx + 8.0,
+        ly + 16.0,
+        lx + 34.0,
+        ly + 21.0,
+        lx + 8.0,
+        ly + 36.0,
+        lx + 34.0,
+        ly + 41.0
+    );
+    let _ = writeln!(svg, "</svg>");
+    std::fs::write(path, svg)?;
     Ok(())
 }

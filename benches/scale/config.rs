@@ -26,7 +26,7 @@ pub(crate) struct Config {
     /// The markdown report; `None` only prints it.
     pub(crate) out_path: Option<PathBuf>,
     /// The chart, next to the markdown.
-    pub(crate) png_path: Option<PathBuf>,
+    pub(crate) chart_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -50,10 +50,10 @@ impl Config {
             Ok(p) => Some(PathBuf::from(p)),
             Err(_) => Some(root.join("docs/benchmarks.md")),
         };
-        // The chart goes next to the markdown: benchmarks.md -> benchmarks-ready.png.
-        let png_path = out_path.as_ref().map(|md| {
+        // The chart goes next to the markdown: benchmarks.md -> benchmarks-ready.svg.
+        let chart_path = out_path.as_ref().map(|md| {
             let stem = md.file_stem().unwrap_or_default().to_string_lossy();
-            md.with_file_name(format!("{stem}-ready.png"))
+            md.with_file_name(format!("{stem}-ready.svg"))
         });
         Ok(Config {
             n,
@@ -61,7 +61,7 @@ impl Config {
             idle_s,
             operator_bin,
             out_path,
-            png_path,
+            chart_path,
         })
     }
 }

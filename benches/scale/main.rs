@@ -2,14 +2,14 @@
 //! simulator (in-process) and the release operator binary (its own process).
 //!
 //! Run with `make bench` (starts and stops a local control plane; `BENCH_N`, default 1000).
-//! It prints figures and writes `docs/benchmarks.md` with its chart `docs/benchmarks-ready.png`;
+//! It prints figures and writes `docs/benchmarks.md` with its chart `docs/benchmarks-ready.svg`;
 //! it never fails on timings, only when something is functionally broken (operator does not
 //! start or dies, orders never become Ready, an edit never reaches its Secret) or when it cannot
 //! write its output.
 //!
 //! Environment: `BENCH_N` (orders, default 1000), `BENCH_OPERATOR` (operator binary, default
 //! `target/release/proxy-order-operator`), `BENCH_OUT` (markdown file, default
-//! `docs/benchmarks.md`; the chart goes next to it as `<stem>-ready.png`; `-` to only print
+//! `docs/benchmarks.md`; the chart goes next to it as `<stem>-ready.svg`; `-` to only print
 //! the markdown and write no file).
 
 mod apiserver;
@@ -123,7 +123,7 @@ async fn run() -> Result<()> {
             end: mem_end,
         },
     };
-    report::publish(&report, cfg.out_path.as_deref(), cfg.png_path.as_deref())
+    report::publish(&report, cfg.out_path.as_deref(), cfg.chart_path.as_deref())
 }
 
 fn secs(d: Duration) -> f64 {

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use crate::{
     CREATE_PORT,
     baseline::Baselines,
-    chart::{ascii_chart, png_chart},
+    chart::{ascii_chart, svg_chart},
     converge::Convergence,
     edits::Edits,
     idle::Idle,
@@ -37,11 +37,11 @@ pub(crate) struct Report<'a> {
     pub(crate) memory: &'a Memory,
 }
 
-/// Writes the chart to `png_path`, then prints the markdown and writes it to `out_path`.
+/// Writes the chart to `chart_path`, then prints the markdown and writes it to `out_path`.
 pub(crate) fn publish(
     report: &Report,
     out_path: Option<&Path>,
-    png_path: Option<&Path>,
+    chart_path: Option<&Path>,
 ) -> Result<()> {
     let Report {
         n,
@@ -59,9 +59,9 @@ pub(crate) fn publish(
     let ts = ready_table(series);
     let chart = ascii_chart(series, n, secs(converge), 60, 12);
     // Written before the markdown, which links it by file name.
-    let image = match png_path {
+    let image = match chart_path {
         Some(path) => {
-            png_chart(series, n, secs(converge), secs(create_done), path)
+            svg_chart(series, n, secs(converge), secs(create_done), path)
                 .with_context(|| format!("writing the chart {}", path.display()))?;
             eprintln!("bench: wrote {}", path.display());
             let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -111,8 +111,8 @@ pub(crate) fn publish(
          --bench scale` and stops the control plane. The benchmark never fails on timings; it \
          fails only if the operator does not start or dies, if orders do not become Ready \
          within 300 s + N/2 s, if an edit does not reach its Secret within 120 s, or if it \
-         cannot write its output: this file and the chart above (`benchmarks-ready.png`, next \
-         to it; `BENCH_OUT=path.md` writes `path-ready.png`, `BENCH_OUT=-` only prints the \
+         cannot write its output: this file and the chart above (`benchmarks-ready.svg`, next \
+         to it; `BENCH_OUT=path.md` writes `path-ready.svg`, `BENCH_OUT=-` only prints the \
          markdown). The operator's log is kept in `target/tmp/bench-logs/`. Profiling the API \
          server and the operator during a run, and what that found: \
          [convergence.md](convergence.md); the operator's memory: [memory.md](memory.md)."
