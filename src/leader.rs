@@ -440,7 +440,10 @@ mod tests {
         let s = Duration::from_secs;
         let mut seen = Observed::default();
         seen.unchanged_for("rv1", t0);
-        assert!(!seen.renewed_within(s(10), t0), "a first look is no renewal");
+        assert!(
+            !seen.renewed_within(s(10), t0),
+            "a first look is no renewal"
+        );
         seen.unchanged_for("rv2", t0 + s(3));
         assert!(seen.renewed_within(s(10), t0 + s(5)));
         assert!(!seen.renewed_within(s(2), t0 + s(5)), "not lately");
