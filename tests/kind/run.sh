@@ -29,11 +29,15 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 total_start=${SECONDS}
 mkdir -p "${KIND_WORK}"
 rm -f "${KIND_WORK}/times"
+# kubectl's and helm's caches and settings in the run's folder, not under ${HOME}.
+export KUBECACHEDIR="${KIND_WORK}/kube-cache" HELM_CACHE_HOME="${KIND_WORK}/helm/cache" \
+  HELM_CONFIG_HOME="${KIND_WORK}/helm/config" HELM_DATA_HOME="${KIND_WORK}/helm/data"
 
 # --- the machine before -------------------------------------------------------------------------
-# Kernel settings that change by themselves (counters, random values) are left out; every other
-# one, net.* of the machine's own network namespace included, must be the same at the end.
-volatile='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.[a-z_]+)|kernel\.(ns_last_pid|random\.(uuid|entropy_avail)|pty\.nr|sched_domain\..*|tainted)|net\.(ipv4|ipv6)\.conf\.(veth|br-|docker)[^.]*\..*|net\.netfilter\.nf_conntrack_count|net\.ipv4\.tcp_.*mem|net\.ipv6\.conf\.[^.]*\.stable_secret) '
+# Kernel settings that change by themselves (counters, random values) and those of the network
+# interfaces Docker adds and removes (veth*, br-*, docker*) are left out; every other one, net.*
+# of the machine's own network namespace included, must be the same at the end.
+volatile='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.[a-z_]+)|kernel\.(ns_last_pid|random\.(uuid|entropy_avail)|pty\.nr|sched_domain\..*)|net\.(ipv4|ipv6)\.(conf|neigh)\.(veth|br-|docker)[^.]*\..*|net\.netfilter\.nf_conntrack_count|net\.ipv6\.conf\.[^.]*\.stable_secret) '
 host_state() {
   sysctl -a 2>/dev/null | grep -vE "${volatile}" | sort
   echo "lib-modules-exists=$([[ -e /lib/modules ]] && echo yes || echo no)"
