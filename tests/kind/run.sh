@@ -111,5 +111,8 @@ load_images() {
 kind_timed image-load load_images
 
 # --- 5. the suite -------------------------------------------------------------------------------
+# kubectl and helm at the control plane's pinned versions (built once into the same cache; kubectl
+# is there already for the node image).
+kind_timed tools "${KIND_ROOT}/tests/controlplane/build.sh" kubectl helm >&2
 export OPERATOR_IMAGE SIMULATOR_IMAGE CONSUMER_IMAGE
 kind_timed suite "${KIND_DIR}/suite.sh"
