@@ -1,38 +1,80 @@
-# syntax=docker/dockerfile:1
-# proxy-order-operator image: static musl binaries on distroless, non-root.
-#   docker build -t proxy-order-operator:dev .
-# Also contains the provider simulator (/usr/local/bin/proxy-solutions-sim) for demos:
-#   docker run --rm -p 18080:18080 --entrypoint /usr/local/bin/proxy-solutions-sim \
-#     proxy-order-operator:dev --listen 0.0.0.0:18080 --api-key dev-key
+# proxy-order-operator images: static musl binaries on a distroless static base, non-root (65532).
+#
+#   docker build -t proxy-order-operator:dev .                                  # the operator (last stage)
+#   docker build --target simulator -t proxy-solutions-sim:dev .                # the provider simulator
+#
+# The operator image carries only the operator; the simulator (tests, demos) has its own image:
+#   docker run --rm -p 18080:18080 proxy-solutions-sim:dev --listen 0.0.0.0:18080 --api-key dev-key
+#
+# Build arguments (the defaults are what a user with internet builds with):
+#   RUST_IMAGE     the builder stage's base: a Rust toolchain on Debian bookworm. Pinned by tag
+#                  (a digest cannot be determined on a machine without registry access; pin one with
+#                  --build-arg RUST_IMAGE=docker.io/library/rust:1.95-bookworm@sha256:... if you need
+#                  the exact bytes).
+#   RUNTIME_IMAGE  the base of both images: static, CA certificates, /etc/passwd with nonroot
+#                  (65532). Pinned by tag for the same reason.
+#   BINARIES       source (default): the builder stage compiles the binaries with cargo.
+#                  prebuilt: it takes them from prebuilt/ in the build context instead, built on the
+#                  host with `cargo build --release --locked --target x86_64-unknown-linux-musl`.
+#                  The kind tier (tests/kind/) uses that: its engine has no network, so a container
+#                  can reach neither crates.io nor rustup's servers, while the host's cargo has the
+#                  crates and keeps its build cache between runs (a warm rebuild takes seconds, not
+#                  a full release build). It passes its own local base images as RUST_IMAGE (any
+#                  image with a shell: nothing is compiled there) and RUNTIME_IMAGE
+#                  (tests/kind/images.sh builds them from Debian packages).
+#
+# No `# syntax=` line and no `RUN --mount`: the file also builds with the legacy builder
+# (DOCKER_BUILDKIT=0), which the kind tier's Debian engine uses and which does not pull a FROM
+# image that exists locally. The legacy builder builds every stage before the target, so the
+# choice between compiling and taking prebuilt binaries is made inside the one builder stage.
 
-FROM rust:1-bookworm AS builder
+ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+
+FROM ${RUST_IMAGE} AS builder
+ARG BINARIES=source
 ARG RUST_TARGET=x86_64-unknown-linux-musl
-RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools \
- && rm -rf /var/lib/apt/lists/* \
- && rustup target add "${RUST_TARGET}"
 WORKDIR /src
+# Only what the build needs (.dockerignore keeps the rest out of the context): the workspace's
+# manifests and members (cargo reads every member's manifest, the test kit's too), and prebuilt/
+# (empty unless BINARIES=prebuilt).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY wire ./wire
 COPY simulator ./simulator
-# A workspace member (the suites' test kit): cargo reads every member's manifest; nothing of it
-# is built here.
 COPY testkit ./testkit
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --target "${RUST_TARGET}" \
-      --bin proxy-order-operator --bin proxy-solutions-sim \
- && mkdir -p /out \
- && cp "target/${RUST_TARGET}/release/proxy-order-operator" \
-       "target/${RUST_TARGET}/release/proxy-solutions-sim" /out/
+COPY prebuilt ./prebuilt
+RUN set -eu; mkdir -p /out; \
+    case "${BINARIES}" in \
+      prebuilt) \
+        cp prebuilt/proxy-order-operator prebuilt/proxy-solutions-sim /out/ ;; \
+      source) \
+        apt-get update; \
+        apt-get install -y --no-install-recommends musl-tools; \
+        rm -rf /var/lib/apt/lists/*; \
+        rustup target add "${RUST_TARGET}"; \
+        cargo build --release --locked --target "${RUST_TARGET}" \
+          --bin proxy-order-operator --bin proxy-solutions-sim; \
+        cp "target/${RUST_TARGET}/release/proxy-order-operator" \
+           "target/${RUST_TARGET}/release/proxy-solutions-sim" /out/ ;; \
+      *) echo "BINARIES must be source or prebuilt, not '${BINARIES}'" >&2; exit 1 ;; \
+    esac; \
+    chmod 0755 /out/*
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM ${RUNTIME_IMAGE} AS simulator
+LABEL org.opencontainers.image.title="proxy-solutions-sim" \
+      org.opencontainers.image.description="Simulator of the proxy-solutions provider API, for tests and demos" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder /out/proxy-solutions-sim /usr/local/bin/proxy-solutions-sim
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/proxy-solutions-sim"]
+
+FROM ${RUNTIME_IMAGE} AS operator
 LABEL org.opencontainers.image.title="proxy-order-operator" \
       org.opencontainers.image.description="Kubernetes operator that manages proxy-solutions proxy orders declaratively" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/proxy-order-operator /usr/local/bin/proxy-order-operator
-COPY --from=builder /out/proxy-solutions-sim /usr/local/bin/proxy-solutions-sim
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/proxy-order-operator"]

@@ -26,7 +26,8 @@ help: ## list the targets
 # The steps run one after another, in this order, also under `make -j`: they share the machine's
 # cores, the cluster suites are timing-sensitive, and the first failure stops the run. Each step
 # names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
-TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests
+# The last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
+TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-kind
 test: ## every check and test (what CI runs); builds whatever a step needs first
 	@set -eu; total=$$SECONDS; \
 	for step in $(TEST_STEPS); do \
@@ -112,3 +113,4 @@ include mk/controlplane.mk
 include mk/chart.mk
 include mk/bench.mk
 include mk/deny.mk
+include mk/kind.mk

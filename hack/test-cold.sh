@@ -2,7 +2,8 @@
 # `make test-cold`: what a new user or a fresh CI machine gets. Clones HEAD into a temporary
 # folder and runs a make target there (default `test`, the same command as .ci/run) with every
 # cache pointed at an empty folder:
-#   PROXY_ORDER_CACHE  the control plane, helm, cargo-deny
+#   PROXY_ORDER_CACHE  the control plane, helm, cargo-deny, kind, the kind tier's Docker engine
+#                      data (so every image is built again)
 #   GOMODCACHE/GOCACHE Go modules and Go's build cache
 #   CARGO_HOME         crates.io index and downloaded crates (toolchains stay in RUSTUP_HOME)
 # and a bare environment (HOME, PATH, CI=true), as CI runs it. Prints the wall time.

@@ -7,6 +7,7 @@ pub mod crd;
 pub mod credentials;
 pub mod error;
 pub mod failpoint;
+pub mod healthcheck;
 pub mod leader;
 pub mod metrics;
 pub mod probe;

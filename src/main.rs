@@ -15,6 +15,12 @@ use proxy_order_operator::{
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `healthcheck URL`: the chart's `helm test` Pod, from this image (src/healthcheck.rs).
+    if let Some(code) =
+        proxy_order_operator::healthcheck::from_args(&std::env::args().collect::<Vec<_>>())
+    {
+        std::process::exit(code);
+    }
     let config = Config::parse();
     telemetry::init(config.log_format);
     proxy_order_operator::failpoint::warn_if_unavailable();

@@ -352,7 +352,7 @@ EOF
   grep -q '^resources=.*"limits"' "${work}/default.deploy" || fail "no resource limits"
   py test-pod "${work}/default.json" >"${work}/default.testpod"
   expect_lines "${work}/default.testpod" <<EOF
-hook=test image=curlimages/curl:8.11.1 url=http://${fullname}-metrics.ops.svc:8080/healthz
+hook=test image=ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0 url=http://${fullname}-metrics.ops.svc:8080/healthz
 EOF
 }
 

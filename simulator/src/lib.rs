@@ -22,7 +22,12 @@ pub mod seed;
 pub mod state;
 pub mod wire;
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io,
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -76,6 +81,10 @@ pub struct SimConfig {
     /// addresses. Addresses then come from a loopback block (127.B.0.1 upward) and seed
     /// addresses outside 127.0.0.0/8 are replaced. Off by default: one listener per address.
     pub proxy_listeners: bool,
+    /// With proxy listeners: every proxy's address is this one (e.g. the simulator Pod's own,
+    /// so that other Pods of a cluster reach the proxies), orders told apart by their port,
+    /// instead of a loopback block.
+    pub proxy_ip: Option<Ipv4Addr>,
 }
 
 impl Default for SimConfig {
@@ -89,6 +98,7 @@ impl Default for SimConfig {
             empty_change_is_read: true,
             max_recorded_requests: 100_000,
             proxy_listeners: false,
+            proxy_ip: None,
         }
     }
 }
@@ -286,7 +296,10 @@ impl Simulator {
     pub async fn start(config: SimConfig, listen: SocketAddr) -> io::Result<Simulator> {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let proxies = if config.proxy_listeners {
-            Some(proxy::ProxyListeners::new(shutdown_rx.clone())?)
+            Some(proxy::ProxyListeners::new(
+                shutdown_rx.clone(),
+                config.proxy_ip,
+            )?)
         } else {
             None
         };

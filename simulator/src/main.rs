@@ -65,6 +65,12 @@ struct Cli {
     #[arg(long, env = "SIM_PROXY_LISTENERS")]
     proxy_listeners: bool,
 
+    /// With --proxy-listeners: serve every proxy on this one address (e.g. the Pod's own, from
+    /// the downward API) instead of a loopback block, so that other Pods reach the proxies;
+    /// orders are told apart by their port.
+    #[arg(long, env = "SIM_PROXY_IP", requires = "proxy_listeners")]
+    proxy_ip: Option<std::net::Ipv4Addr>,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -130,6 +136,7 @@ fn config(cli: &Cli) -> Result<SimConfig, String> {
         list_includes_access: cli.list_includes_access,
         empty_change_is_read: !cli.empty_change_is_error,
         proxy_listeners: cli.proxy_listeners,
+        proxy_ip: cli.proxy_ip,
         ..SimConfig::default()
     })
 }

@@ -7,6 +7,12 @@
 # A binary that is already there (built from the same pinned versions) is
 # skipped, so a second run takes about a second.
 # Usage: tests/controlplane/build.sh [NAME...]   (default: all five; e.g. `build.sh helm`)
+#
+# The kind tier (tests/kind/) asks by name for what a kind node needs on top of
+# the five, from the same modules into the same folder: kubelet, kubeadm,
+# kube-scheduler, kube-proxy (k8s.io/kubernetes), coredns (tests/controlplane/coredns,
+# only the plugins a cluster-local DNS needs) and pause (build/pause/linux/pause.c
+# of the k8s.io/kubernetes module, linked statically with the machine's gcc).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +50,8 @@ stamp() {
   case "$1" in
     etcd) echo "etcd ${ETCD_VERSION} $(cksum <"${here}/etcd/go.mod")" ;;
     helm) echo "helm ${HELM_VERSION}" ;;
+    coredns) echo "coredns ${COREDNS_VERSION} $(cat "${here}/coredns/go.mod" "${here}/coredns/main.go" | cksum)" ;;
+    pause) echo "pause ${PAUSE_VERSION} ${KUBE_VERSION} $(gcc --version 2>/dev/null | head -n1)" ;;
     *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/kube/go.mod")" ;;
   esac
 }
@@ -113,9 +121,11 @@ grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
   || die "etcd/go.mod does not require go.etcd.io/etcd/server/v3 ${ETCD_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
 
 all=(etcd helm kubectl kube-apiserver kube-controller-manager)
+# What a kind node needs besides (tests/kind/): built only when named.
+node=(kubelet kubeadm kube-scheduler kube-proxy coredns pause)
 if (( $# )); then
   for name in "$@"; do
-    [[ " ${all[*]} " == *" ${name} "* ]] || die "unknown binary '${name}'; choose from: ${all[*]}"
+    [[ " ${all[*]} ${node[*]} " == *" ${name} "* ]] || die "unknown binary '${name}'; choose from: ${all[*]} ${node[*]}"
   done
   all=("$@")
 fi
@@ -178,13 +188,39 @@ kube_ldflags() {
   echo "${flags}"
 }
 ldflags=""
-for name in kubectl kube-apiserver kube-controller-manager; do
+for name in kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubeadm kubelet; do
   wanted "${name}" || continue
   if [[ -z "${ldflags}" ]] && ! up_to_date "${name}"; then ldflags="$(kube_ldflags)"; fi
   build "${name}" "k8s.io/kubernetes/cmd/${name} ${KUBE_VERSION}" \
     go build -C "${here}/kube" -p 2 -trimpath -ldflags "${ldflags}" \
     -o "${bindir}/.tmp-${name}/${name}" "k8s.io/kubernetes/cmd/${name}"
 done
+
+# coredns: tests/controlplane/coredns is CoreDNS's main with only the plugins a
+# cluster-local DNS uses (kubernetes, cache, health, ready, ...): no forward (a
+# Corefile that forwards outside the cluster does not even load) and none of the
+# cloud DNS plugins, whose SDKs would double the build time.
+if wanted coredns; then
+  build coredns "github.com/coredns/coredns ${COREDNS_VERSION}, cluster-local plugins" \
+    go build -C "${here}/coredns" -p 2 -trimpath \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=${COREDNS_VERSION}" \
+    -o "${bindir}/.tmp-coredns/coredns" .
+fi
+
+# pause: the C program of the pause image, from the k8s.io/kubernetes module
+# (build/pause/linux/pause.c), linked statically as its Makefile does.
+build_pause() {
+  local dir
+  dir="$(go list -C "${here}/kube" -m -f '{{.Dir}}' k8s.io/kubernetes)" || return 1
+  [[ -n "${dir}" && -f "${dir}/build/pause/linux/pause.c" ]] || { go mod download -C "${here}/kube" k8s.io/kubernetes; dir="$(go list -C "${here}/kube" -m -f '{{.Dir}}' k8s.io/kubernetes)"; }
+  command -v gcc >/dev/null 2>&1 || { echo "gcc not found: install it (apt-get install gcc libc6-dev)"; return 1; }
+  gcc -Os -Wall -Werror -static -DVERSION="v${PAUSE_VERSION}" \
+    -o "${bindir}/.tmp-pause/pause" "${dir}/build/pause/linux/pause.c"
+  strip "${bindir}/.tmp-pause/pause"
+}
+if wanted pause; then
+  build pause "build/pause/linux/pause.c of k8s.io/kubernetes ${KUBE_VERSION}" build_pause
+fi
 
 if (( ${#fresh[@]} )); then say "already built: ${fresh[*]}"; fi
 say "ready in ${bindir} ($((SECONDS - total_start))s): ${all[*]}"

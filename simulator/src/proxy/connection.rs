@@ -167,7 +167,8 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<HeadRead> {
 fn current_access(shared: &Shared, order_id: u64, local: SocketAddr) -> Option<Access> {
     let st = shared.lock();
     let order = st.get(order_id)?;
-    served_addresses(order)
+    let pool = shared.proxies.as_ref()?.pool();
+    served_addresses(order, pool)
         .contains(&local)
         .then(|| order.access.clone())
         .flatten()

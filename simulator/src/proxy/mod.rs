@@ -20,7 +20,7 @@ mod stats;
 use std::{
     collections::{BTreeSet, HashMap},
     io,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
 };
 
@@ -35,10 +35,10 @@ use crate::{
     wire::{Order, OrderStatus},
 };
 
-/// The addresses an order's proxy is served on: each of its loopback proxy addresses at its
-/// `access.port`, while its status is `active`. Other statuses (expired `waiting`, suspended,
-/// archived, ...) serve nothing.
-pub fn served_addresses(order: &Order) -> Vec<SocketAddr> {
+/// The addresses an order's proxy is served on: each of its proxy addresses that `pool` serves
+/// (loopback ones, or the one shared address) at its `access.port`, while its status is
+/// `active`. Other statuses (expired `waiting`, suspended, archived, ...) serve nothing.
+pub fn served_addresses(order: &Order, pool: AddressPool) -> Vec<SocketAddr> {
     let Some(access) = &order.access else {
         return Vec::new();
     };
@@ -49,7 +49,7 @@ pub fn served_addresses(order: &Order) -> Vec<SocketAddr> {
         .proxy_ips()
         .iter()
         .filter_map(|ip| ip.parse::<IpAddr>().ok())
-        .filter(IpAddr::is_loopback)
+        .filter(|ip| pool.serves(ip))
         .map(|ip| SocketAddr::new(ip, access.port))
         .collect()
 }
@@ -102,27 +102,38 @@ impl ListenerSet {
 
 /// The proxy listeners of one simulator and their counts.
 pub(crate) struct ProxyListeners {
-    claim: BlockClaim,
+    /// The loopback block, unless the proxies share one address (`--proxy-ip`).
+    claim: Option<BlockClaim>,
+    shared_ip: Option<Ipv4Addr>,
     set: tokio::sync::Mutex<ListenerSet>,
     stats: parking_lot::Mutex<ConnectStats>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl ProxyListeners {
-    /// Claims a loopback block for the simulator's addresses.
-    pub fn new(shutdown: watch::Receiver<bool>) -> io::Result<Self> {
+    /// Claims a loopback block for the simulator's addresses, or takes `shared_ip` as every
+    /// proxy's address.
+    pub fn new(shutdown: watch::Receiver<bool>, shared_ip: Option<Ipv4Addr>) -> io::Result<Self> {
         Ok(ProxyListeners {
-            claim: BlockClaim::claim()?,
+            claim: match shared_ip {
+                Some(_) => None,
+                None => Some(BlockClaim::claim()?),
+            },
+            shared_ip,
             set: tokio::sync::Mutex::new(ListenerSet::default()),
             stats: parking_lot::Mutex::new(ConnectStats::default()),
             shutdown,
         })
     }
 
-    /// The address pool of the claimed block.
+    /// The address pool: the claimed block, or the shared address.
     pub fn pool(&self) -> AddressPool {
-        AddressPool::Loopback {
-            block: self.claim.block(),
+        match (&self.claim, self.shared_ip) {
+            (_, Some(ip)) => AddressPool::Shared { ip },
+            (Some(claim), None) => AddressPool::Loopback {
+                block: claim.block(),
+            },
+            (None, None) => AddressPool::Documentation,
         }
     }
 
@@ -141,7 +152,10 @@ impl ProxyListeners {
             let st = shared.lock();
             ids.into_iter()
                 .map(|id| {
-                    let addrs = st.get(id).map(served_addresses).unwrap_or_default();
+                    let addrs = st
+                        .get(id)
+                        .map(|o| served_addresses(o, self.pool()))
+                        .unwrap_or_default();
                     (id, addrs.into_iter().collect())
                 })
                 .collect()
@@ -225,7 +239,11 @@ mod tests {
     #[test]
     fn only_active_orders_on_loopback_addresses_are_served() {
         let mut o = example_orders().remove(0);
-        assert!(served_addresses(&o).is_empty(), "documentation addresses");
+        let pool = AddressPool::Loopback { block: 4 };
+        assert!(
+            served_addresses(&o, pool).is_empty(),
+            "documentation addresses"
+        );
         o.proxies = Some(vec![
             crate::wire::Proxy {
                 ip: "127.4.0.1".into(),
@@ -235,12 +253,12 @@ mod tests {
             },
         ]);
         assert_eq!(
-            served_addresses(&o),
+            served_addresses(&o, pool),
             vec!["127.4.0.1:8000".parse::<SocketAddr>().unwrap()]
         );
         for status in ["waiting", "active.suspended", "archived"] {
             o.status = OrderStatus::from(status);
-            assert!(served_addresses(&o).is_empty(), "{status}");
+            assert!(served_addresses(&o, pool).is_empty(), "{status}");
         }
     }
 }

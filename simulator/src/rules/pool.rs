@@ -6,8 +6,10 @@
 //! - [`AddressPool::Loopback`] (with proxy listeners on): 127.B.0.1 upward, where the simulator
 //!   really listens. Linux routes all of 127.0.0.0/8 to the loopback interface, so every such
 //!   address can be bound without set-up.
+//! - [`AddressPool::Shared`] (proxy listeners with `--proxy-ip`): one address for every proxy,
+//!   e.g. a simulator Pod's own address, so that other Pods reach its proxies.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Size of the address sequence [`pool_address`] enumerates.
 pub const POOL_SIZE: u64 = 3 * 254 + 65_536 * 254;
@@ -28,6 +30,14 @@ pub enum AddressPool {
         /// The second octet, 1-254 (127.0.x.x holds 127.0.0.1, where clients connect from).
         block: u8,
     },
+    /// One address for every proxy of every order (`--proxy-ip`): a simulator in a cluster
+    /// serves its proxies on its Pod's own address, orders told apart by their port. No order
+    /// holds the address: they all share it (so `remove_proxies` and `channels-change-ip` have
+    /// nothing to tell apart).
+    Shared {
+        /// The address.
+        ip: Ipv4Addr,
+    },
 }
 
 impl AddressPool {
@@ -36,6 +46,7 @@ impl AddressPool {
         match self {
             AddressPool::Documentation => POOL_SIZE,
             AddressPool::Loopback { .. } => LOOPBACK_POOL_SIZE,
+            AddressPool::Shared { .. } => 1,
         }
     }
 
@@ -45,6 +56,7 @@ impl AddressPool {
             AddressPool::Documentation => pool_address(index),
             AddressPool::Loopback { block } => (index < LOOPBACK_POOL_SIZE)
                 .then(|| Ipv4Addr::new(127, block, (index / 254) as u8, (index % 254) as u8 + 1)),
+            AddressPool::Shared { ip } => (index == 0).then_some(ip),
         }
     }
 
@@ -54,6 +66,19 @@ impl AddressPool {
         match self {
             AddressPool::Documentation => true,
             AddressPool::Loopback { .. } => ip.parse::<Ipv4Addr>().is_ok_and(|v4| v4.is_loopback()),
+            AddressPool::Shared { ip: shared } => {
+                ip.parse::<Ipv4Addr>().is_ok_and(|v4| v4 == shared)
+            }
+        }
+    }
+
+    /// Whether a proxy at `ip` is served by a listener with this pool: loopback addresses with
+    /// a loopback block, the one address of a shared pool, nothing with the documentation pool.
+    pub fn serves(self, ip: &IpAddr) -> bool {
+        match self {
+            AddressPool::Documentation => false,
+            AddressPool::Loopback { .. } => ip.is_loopback(),
+            AddressPool::Shared { ip: shared } => *ip == IpAddr::V4(shared),
         }
     }
 }
@@ -94,6 +119,9 @@ pub fn allocate_ips(
     mut in_use: impl FnMut(Ipv4Addr) -> bool,
     cursor: &mut u64,
 ) -> Option<Vec<String>> {
+    if let AddressPool::Shared { ip } = pool {
+        return Some(vec![ip.to_string(); count as usize]);
+    }
     let size = pool.size();
     let mut out = Vec::with_capacity(count as usize);
     let mut scanned = 0u64;
@@ -174,5 +202,19 @@ mod tests {
         assert!(!pool.keeps("198.51.100.1"));
         assert!(!pool.keeps("2001:db8::1"));
         assert!(DOC.keeps("198.51.100.1"));
+    }
+
+    #[test]
+    fn a_shared_pool_gives_every_proxy_its_address() {
+        let ip = Ipv4Addr::new(10, 244, 0, 7);
+        let pool = AddressPool::Shared { ip };
+        let mut cursor = 0;
+        let got = allocate_ips(pool, 3, |_| true, &mut cursor).unwrap();
+        assert_eq!(got, vec!["10.244.0.7"; 3]);
+        assert!(pool.keeps("10.244.0.7"));
+        assert!(!pool.keeps("127.1.0.1"));
+        assert!(pool.serves(&IpAddr::V4(ip)));
+        assert!(!pool.serves(&"127.1.0.1".parse().unwrap()));
+        assert!(!AddressPool::Documentation.serves(&"198.51.100.1".parse().unwrap()));
     }
 }
