@@ -105,8 +105,16 @@ mod tests {
         thread::spawn(move || {
             for answer in answers {
                 let (mut s, _) = listener.accept().unwrap();
+                // The whole request first: closing a socket with unread data resets the
+                // connection, and the client could lose the answer to that.
+                let mut request = Vec::new();
                 let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
                 let _ = s.write_all(answer.as_bytes());
             }
         });
