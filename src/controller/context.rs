@@ -112,6 +112,8 @@ pub struct Context {
     pub listing_needed: Mutex<HashMap<Box<str>, ListingNeeded>>,
     /// Reconcile slots per namespace.
     pub slots: Slots,
+    /// When this process started its controllers.
+    pub started: Instant,
     /// When each ProxyOrder (by UID) last had its password rotated by this process.
     pub rotations: Mutex<HashMap<Box<str>, Instant>>,
     /// Fingerprint salts made for ProxyOrders (by UID) whose credentials Secret carries none
@@ -246,6 +248,23 @@ impl Context {
     /// The ProxyOrder with `uid` no longer waits on the order list.
     pub fn listing_not_needed(&self, uid: &str) {
         self.listing_needed.lock().remove(uid);
+    }
+
+    /// How long the first order list for the object with `uid` waits after this process
+    /// started, if it still does: until a point of the first refresh interval that the UID
+    /// picks, spread evenly and the same on every reconcile.
+    pub fn first_list_wait(&self, uid: &str) -> Option<Duration> {
+        let fp = crate::credentials::fingerprint(["first-list", uid]);
+        let share = fp
+            .get(7..23)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0) as f64
+            / u64::MAX as f64;
+        self.settings
+            .refresh_interval
+            .mul_f64(share)
+            .checked_sub(self.started.elapsed())
+            .filter(|d| !d.is_zero())
     }
 
     /// How long a password rotation of the ProxyOrder with `uid` still has to wait, if its last

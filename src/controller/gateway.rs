@@ -191,6 +191,12 @@ impl ProviderGateway {
             .await
     }
 
+    /// Whether this process has fetched (or tried to fetch) an order list of the key with
+    /// cache key `cache_key`.
+    pub fn has_listed(&self, cache_key: &str) -> bool {
+        self.orders.has_fetched(cache_key)
+    }
+
     /// A token from the account's rate limit for one change call, without waiting for it. Taken
     /// before anything is recorded for the call, so a throttled request gives its reconcile
     /// slot back instead of waiting in it.

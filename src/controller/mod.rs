@@ -130,6 +130,7 @@ pub async fn run(
         new_salts: Mutex::default(),
         rotations: Mutex::default(),
         slots: context::Slots::new(config.concurrency.into()),
+        started: std::time::Instant::now(),
     });
 
     // ProxyOrders are read untyped and decoded one by one (watch.rs): one that does not decode

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use super::{
     cache::SecretCache,
     claim,
-    conditions::Reason,
+    conditions::{self, READY, Reason, SYNCED},
     context::Context,
     gateway::{Account, Throttled},
     plan::{MissingSecret, Observed, OwnedSecret, is_paused},
@@ -50,6 +50,9 @@ pub struct Observation {
     pub throttled: Option<std::time::Duration>,
     /// When the order list in `observed.listed` was fetched.
     pub listed_at: Option<Instant>,
+    /// The order list was not read: this process has not listed the key yet, the ProxyOrder
+    /// is settled, and its first list comes after this long (see [`first_list_deferred`]).
+    pub list_deferred: Option<std::time::Duration>,
 }
 
 /// `started` is when the reconcile began: a requested refresh is satisfied by any order list
@@ -140,7 +143,15 @@ pub async fn observe(
         _ => None,
     };
     let force = sync_requested.as_ref().map(|_| started);
-    let listing = list_and_claim(po, ctx, ns, Some(uid), account.as_ref(), force).await?;
+    let list_deferred = account
+        .as_ref()
+        .filter(|_| sync_requested.is_none() && matches!(owned, OwnedSecret::Present(_)))
+        .and_then(|a| first_list_deferred(po, ctx, a));
+    let listing = if list_deferred.is_some() {
+        Listing::default()
+    } else {
+        list_and_claim(po, ctx, ns, Some(uid), account.as_ref(), force).await?
+    };
     let kept_salt = snapshot
         .as_ref()
         .and_then(|s| s.annotations.get(FINGERPRINT_SALT_ANNOTATION))
@@ -178,10 +189,41 @@ pub async fn observe(
         sync_requested,
         throttled: listing.throttled,
         listed_at: listing.listed_at,
+        list_deferred,
     })
 }
 
+/// How long `po`'s first order list in this process waits, if it does: this process has not
+/// listed its key yet (it just started: an upgrade, a restart, a new leader) and `po` is settled
+/// for its current spec (Ready and Synced, nothing pending, its credentials Secret present), as
+/// the previous process left it. Its first read of the list then comes at a point of the first
+/// refresh interval since the start that its UID picks (spread evenly, the same on every
+/// reconcile), as a refresh would have come anyway: a restart costs no provider request, and
+/// the first lists of a restarted operator are spread out instead of all at once.
+pub fn first_list_deferred(
+    po: &ProxyOrder,
+    ctx: &Context,
+    account: &Account,
+) -> Option<std::time::Duration> {
+    let status = po.status.as_ref()?;
+    let current = status.observed_generation == po.metadata.generation;
+    let settled = [READY, SYNCED].iter().all(|t| {
+        conditions::get(&status.conditions, t)
+            .is_some_and(|c| c.status == "True" && c.observed_generation == po.metadata.generation)
+    });
+    if !current
+        || !settled
+        || status.pending_request.is_some()
+        || is_paused(po.annotations())
+        || ctx.gateway.has_listed(&account.cache_key)
+    {
+        return None;
+    }
+    ctx.first_list_wait(po.metadata.uid.as_deref().unwrap_or_default())
+}
+
 /// What the order list says of the order, and who claimed it.
+#[derive(Default)]
 struct Listing {
     listed: Option<Result<Option<crate::provider::Order>, crate::provider::ProviderError>>,
     listed_at: Option<Instant>,

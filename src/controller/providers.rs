@@ -73,6 +73,28 @@ async fn check(pp: &ProxyProvider, ctx: &Context) -> Result<Result<Check, Thrott
     };
     let fp = credentials::fingerprint(["api-key", value.as_str()]);
     let account = Account::new(target.clone(), &fp, ApiKey::new(value));
+    // Available for its current spec, as the previous process left it, and this process has
+    // not listed the key yet: the first check comes within the refresh interval, as it would
+    // have anyway (a restart costs no provider request).
+    let available = pp.status.as_ref().and_then(|s| {
+        let c = conditions::get(&s.conditions, READY)?;
+        (s.observed_generation == pp.metadata.generation
+            && c.status == "True"
+            && c.reason == Reason::Available.as_str())
+        .then(|| c.message.clone())
+    });
+    if let Some(message) = available
+        && !ctx.gateway.has_listed(&account.cache_key)
+        && let Some(wait) = ctx.first_list_wait(pp.metadata.uid.as_deref().unwrap_or_default())
+    {
+        return Ok(Ok(Check {
+            ready: true,
+            reason: Reason::Available,
+            message,
+            orders: None,
+            next: wait,
+        }));
+    }
     let list = ctx
         .gateway
         .list(

@@ -305,6 +305,15 @@ async fn reconcile_once(
     if let Some(e) = retry {
         return Err(e);
     }
+    // Settled as the previous process left it, and not listed yet: the first list comes at a
+    // random time within the refresh interval (observe::first_list_deferred).
+    if let Some(wait) = obs
+        .list_deferred
+        .filter(|_| settle.requeue == Requeue::Refresh)
+    {
+        let _ = action_for(ctx, &key, &settle.requeue);
+        return Ok(Step::Done(Action::requeue(wait)));
+    }
     Ok(Step::Done(action_for(ctx, &key, &settle.requeue)))
 }
 

@@ -60,6 +60,11 @@ impl Default for OrderCache {
 }
 
 impl OrderCache {
+    /// Whether a list of the key `key` was fetched (or a fetch tried) by this process.
+    pub fn has_fetched(&self, key: &str) -> bool {
+        self.last_fetch.lock().contains_key(key)
+    }
+
     /// A cache whose forced refreshes may come `floor` after the previous fetch.
     #[cfg(test)]
     pub fn with_forced_refresh_floor(floor: Duration) -> Self {

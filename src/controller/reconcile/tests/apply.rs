@@ -144,3 +144,54 @@ async fn the_fingerprint_salt_is_random_and_carries_nothing_about_the_api_key() 
     }
     assert_ne!(salts[0], salts[1], "the same UID and key, the same salt");
 }
+
+#[tokio::test]
+async fn a_restarted_operator_makes_no_provider_request_for_a_settled_proxy_order() {
+    // One process brings the ProxyOrder to Ready and Synced.
+    let mut w = world().await;
+    let po = proxy_order(port_spec());
+    let mut steps = first_observation(&w.sim);
+    steps.extend([read_order(&po), secret_created()]);
+    let written = Arc::new(Mutex::new(Value::Null));
+    let keep = written.clone();
+    steps.push(status_applied(&po, "101", move |body| {
+        *keep.lock() = body["status"].clone();
+    }));
+    w.reconcile(&po, steps).await.unwrap();
+    let stored_secret = created_secret(&w.api);
+    w.sim.shutdown().await;
+    let mut settled = at_version(&po, "101");
+    settled.status = Some(serde_json::from_value(written.lock().clone()).unwrap());
+
+    // The next process (an upgrade, a new leader) reads the Secret and leaves the provider
+    // alone: no list, no claim read, nothing written; the first list comes within the refresh
+    // interval (300 s here), at a point the UID picks.
+    let mut restarted = world().await;
+    let steps = vec![read_api_key(), credentials_are(stored_secret.clone())];
+    let action = restarted.reconcile(&settled, steps).await.unwrap();
+    let after = requeue_after(&action).expect("a requeue");
+    assert!(after <= Duration::from_secs(300), "{action:?}");
+    assert!(
+        restarted.sim.requests().is_empty(),
+        "{:?}",
+        restarted.sim.requests()
+    );
+    // Once it comes, the list is read as usual.
+    let mut later = world_with(|ctx| Context {
+        started: std::time::Instant::now() - Duration::from_secs(300),
+        ..ctx
+    })
+    .await;
+    let steps = vec![
+        read_api_key(),
+        credentials_are(stored_secret),
+        claim_exists(&later.sim),
+        claim_held(&later.sim),
+    ];
+    let action = later.reconcile(&settled, steps).await.unwrap();
+    assert_refresh(&action);
+    assert_eq!(later.list_calls(), 1);
+    assert!(later.change_calls().is_empty());
+    restarted.sim.shutdown().await;
+    later.sim.shutdown().await;
+}

@@ -135,6 +135,7 @@ async fn world_with(adapt: impl FnOnce(Context) -> Context) -> World {
         new_salts: Mutex::default(),
         rotations: Mutex::default(),
         slots: crate::controller::context::Slots::new(8),
+        started: std::time::Instant::now(),
     };
     World {
         sim,
