@@ -378,9 +378,11 @@ grep -q '^proxy_order_reconciles_total' <<<"${out}" || fail "no proxy_order_reco
 grep -qiE '^proxy_order_orders\{.*ready="true".*\} 1' <<<"${out}" || fail "proxy_order_orders does not count 1 Ready order"
 grep -E '^proxy_order_(orders|provider_requests_total)' <<<"${out}" | sed 's/^/    /'
 
-step "helm test passes"
-h test "${release}" --namespace "${op_ns}" --timeout 120s >"${logs}/helm-test.txt" 2>&1 \
-  || { cat "${logs}/helm-test.txt"; fail "helm test failed"; }
+step "helm test --logs passes and prints the check's log"
+h test "${release}" --namespace "${op_ns}" --timeout 120s --logs >"${logs}/helm-test.txt" 2>&1 \
+  || { cat "${logs}/helm-test.txt"; fail "helm test --logs failed"; }
+grep -q 'healthcheck: http://.*/healthz: 200' "${logs}/helm-test.txt" \
+  || { cat "${logs}/helm-test.txt"; fail "helm test --logs did not print the test Pod's log"; }
 grep -q 'Phase:.*Succeeded' "${logs}/helm-test.txt" || { cat "${logs}/helm-test.txt"; fail "helm test did not report Succeeded"; }
 grep -E 'TEST SUITE|Phase' "${logs}/helm-test.txt" | sed 's/^/    /'
 
