@@ -388,7 +388,7 @@ EOF
   py deployment "${work}/ha.json" >"${work}/ha.deploy"
   expect_lines "${work}/ha.deploy" <<'EOF'
 replicas=2
-strategy=RollingUpdate
+strategy=Recreate
 arg=--leader-election
 arg=--leader-election-namespace=ops
 arg=--lease-name=t-proxy-order-operator
@@ -912,6 +912,19 @@ t_upgrade() {
     || fail "helm upgrade failed: $(cat "${work}/upgrade.err")"
   kubectl get -n "${ns}" "role/${name}-leader-election" "rolebinding/${name}-leader-election" -o name
   [[ "$(kubectl get -n "${ns}" "deployment/${name}" -o jsonpath='{.spec.replicas}')" == 2 ]] || fail "replicas not 2"
+  # Leader election turned on: the running operator does not take the Lease, so the rollout
+  # must end it before a new one starts (Recreate); once every operator takes the Lease, a
+  # rolling update is safe; turned off again, Recreate again.
+  strategy() { kubectl get -n "${ns}" "deployment/${name}" -o jsonpath='{.spec.strategy.type}'; }
+  [[ "$(strategy)" == Recreate ]] || fail "leader election turned on with a $(strategy) rollout"
+  helm upgrade "${rel}" "${chart}" --namespace "${ns}" --wait=false --reuse-values --set logLevel=debug \
+    >/dev/null 2>"${work}/upgrade.err" || fail "helm upgrade failed: $(cat "${work}/upgrade.err")"
+  [[ "$(strategy)" == RollingUpdate ]] || fail "leader election on before and after, but a $(strategy) rollout"
+  helm upgrade "${rel}" "${chart}" --namespace "${ns}" --wait=false --reuse-values --set replicaCount=1 \
+    >/dev/null 2>"${work}/upgrade.err" || fail "helm upgrade failed: $(cat "${work}/upgrade.err")"
+  [[ "$(strategy)" == Recreate ]] || fail "leader election turned off with a $(strategy) rollout"
+  helm upgrade "${rel}" "${chart}" --namespace "${ns}" --wait=false --reuse-values --set replicaCount=2 \
+    >/dev/null 2>"${work}/upgrade.err" || fail "helm upgrade failed: $(cat "${work}/upgrade.err")"
   if [[ ! -s "${work}/crd-preexisting" ]]; then
     [[ "$(kubectl get "crd/${crd_name}" -o jsonpath='{.spec.names.shortNames[0]}')" == pxo ]] \
       || fail "helm upgrade did not update the CRD"
@@ -969,7 +982,7 @@ check "server dry-run: chart (default values) in a restricted namespace, no warn
 check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
-check "helm upgrade: replicaCount 2 adds the leader-election Role; the CRD is updated" t_upgrade
+check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
 check "helm uninstall: objects deleted, both CRDs kept" t_uninstall
 if [[ -s "${work}/crd-preexisting" ]]; then
   skip "helm install/upgrade manage the CRDs" "a CRD existed before (not created by this release): installed with installCrds=false"
