@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod probe;
 pub mod provider;
 pub mod proxy_provider;
+pub mod quiesce;
 pub mod server;
 pub mod telemetry;

@@ -21,6 +21,13 @@ async fn main() -> anyhow::Result<()> {
     {
         std::process::exit(code);
     }
+    // `quiesce NAMESPACE DEPLOYMENT`: the chart's pre-delete hook, from this image
+    // (src/quiesce.rs).
+    if let Some(code) =
+        proxy_order_operator::quiesce::from_args(&std::env::args().collect::<Vec<_>>()).await
+    {
+        std::process::exit(code);
+    }
     let config = Config::parse();
     telemetry::init(config.log_format);
     proxy_order_operator::failpoint::warn_if_unavailable();
