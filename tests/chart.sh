@@ -225,6 +225,14 @@ elif cmd == "test-pod":
             print("hook=%s image=%s url=%s" % (o["metadata"].get("annotations", {}).get("helm.sh/hook"),
                   c["image"], c.get("args", [""])[-1]))
 
+elif cmd == "hook-job":
+    # Jobs: name, hook annotation, args, image
+    for o in load(args[0]):
+        if o["kind"] == "Job":
+            c = o["spec"]["template"]["spec"]["containers"][0]
+            print(o["metadata"]["name"], o["metadata"].get("annotations", {}).get("helm.sh/hook"),
+                  " ".join(c.get("args", [])), c["image"])
+
 elif cmd == "crd-equal":
     # the CRDs in args[0] (a rendering) are those of args[1:] (crds/, one CRD per file), each
     # with the same spec, helm.sh/resource-policy: keep and the labels of the chart
@@ -619,6 +627,15 @@ RoleBinding ${fullname}-leader-election $1 -> Role/${fullname}-leader-election S
 EOF
 }
 
+# With leader election: the pre-delete hook that stops the operator before helm uninstall.
+uninstall_rules() {
+  cat <<EOF
+Role ${fullname}-uninstall ops: apps/deployments get,patch names=${fullname}
+Role ${fullname}-uninstall ops: core/pods list names=-
+RoleBinding ${fullname}-uninstall ops -> Role/${fullname}-uninstall ServiceAccount:ops/${fullname}-uninstall
+EOF
+}
+
 provider_key_rules() { # NAMESPACE SA
   cat <<EOF
 Role ${fullname}-provider-keys $1: core/secrets get,list,watch names=-
@@ -646,6 +663,7 @@ t_rbac_exact() {
     watch_namespace_rules proxy-orders "${fullname}"
     operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
+    uninstall_rules
     provider_key_rules provider-keys "${fullname}"
   } | rbac_is ha
   {
@@ -656,11 +674,13 @@ t_rbac_exact() {
     cluster_wide_rules "${fullname}"
     operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
+    uninstall_rules
   } | rbac_is two-replicas
   {
     watch_namespace_rules team-a "${fullname}"
     operator_namespace_rules "${fullname}"
     leader_rules ops "${fullname}"
+    uninstall_rules
   } | rbac_is leader-election
   {
     cluster_wide_rules existing
@@ -705,7 +725,8 @@ t_rollout() {
     name="${entry%%|*}"
     [[ "${name}" == rollout* ]] && continue
     rbac_of "${name}"
-    if grep -E ': apps/' "${work}/rbac-${name}"; then
+    # (the uninstall hook's own Role scales the operator's Deployment: t_uninstall_hook)
+    if grep -E ': apps/' "${work}/rbac-${name}" | grep -v -- '-uninstall '; then
       fail "${name}: apps rules without rollout.enabled (above)"
     fi
     if py deployment "${work}/rbac-${name}.json" | grep -x 'arg=--rollout-targets'; then
@@ -931,11 +952,44 @@ t_upgrade() {
   fi
 }
 
+# The pre-delete hook that stops the operator before helm uninstall: a Job from the operator's
+# image running `quiesce RELEASE-NAMESPACE DEPLOYMENT`, only with leader election and unless
+# leaderElection.stopBeforeUninstall=false.
+t_uninstall_hook() {
+  local jobs
+  hook_jobs() { # helm template args...: "NAME HOOK ARGS... IMAGE" per Job
+    render "${work}/hook.yaml" --namespace ops "$@"
+    to_json "${work}/hook.yaml" "${work}/hook.json"
+    py hook-job "${work}/hook.json"
+  }
+  jobs="$(hook_jobs --set leaderElection.enabled=true)"
+  [[ "${jobs}" == "${fullname}-uninstall pre-delete quiesce ops ${fullname} 120 "* ]] \
+    || fail "with leader election: expected the pre-delete quiesce Job, got: ${jobs:-nothing}"
+  [[ "${jobs}" == *" $(py deployment "${work}/hook.json" | sed -n 's/^image=//p')" ]] \
+    || fail "the hook Job does not run the operator's image: ${jobs}"
+  jobs="$(hook_jobs)"
+  [[ -z "${jobs}" ]] || fail "without leader election: a hook Job: ${jobs}"
+  jobs="$(hook_jobs --set replicaCount=2 --set leaderElection.stopBeforeUninstall=false)"
+  [[ -z "${jobs}" ]] || fail "stopBeforeUninstall=false: a hook Job: ${jobs}"
+  grep -q 'kind: Job' "${root}/deploy/proxy-order-operator.yaml" \
+    && fail "deploy/ (kubectl apply, no Helm hooks) holds a Job"
+  return 0
+}
+
+# This tier has no nodes, so no hook Job can run: the release is uninstalled with --no-hooks
+# after checking that Helm recorded the hook (the kind tier runs it: tests/kind/run.sh).
 t_uninstall() {
   local ns rel="chart-install" name="chart-install-proxy-order-operator"
   ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
   [[ -n "${ns}" ]] || fail "no release from the install check"
-  helm uninstall "${rel}" --namespace "${ns}" >/dev/null
+  if [[ "$(helm get values "${rel}" --namespace "${ns}" --all -o json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+print("yes" if v["leaderElection"]["enabled"] or v["replicaCount"] > 1 else "no")')" == yes ]]; then
+    helm get hooks "${rel}" --namespace "${ns}" | grep -q "name: ${name}-uninstall" \
+      || fail "the release has leader election but no uninstall hook"
+  fi
+  helm uninstall "${rel}" --namespace "${ns}" --no-hooks >/dev/null
   if kubectl get "clusterrole/${name}" -o name 2>/dev/null; then fail "ClusterRole still there after uninstall"; fi
   if kubectl get -n "${ns}" "deployment/${name}" -o name 2>/dev/null; then fail "Deployment still there after uninstall"; fi
   kubectl get "crd/${crd_name}" "crd/${provider_crd_name}" -o name || fail "a CRD was deleted by helm uninstall"
@@ -977,13 +1031,14 @@ check "the Role in the release namespace grants the order-claim Lease verbs (eve
 check "providerKeyNamespaces renders a read-only Secrets Role per namespace" t_rbac_provider_keys
 check "watchNamespace: the ClusterRole reaches Namespaces only by that name" t_rbac_namespaces
 check "rollout.enabled: --rollout-targets and the apps rules, only then" t_rollout
+check "uninstall hook: a quiesce Job from the operator's image, with leader election only" t_uninstall_hook
 check "server dry-run: both CRDs apply without warnings" t_dry_run_crd
 check "server dry-run: chart (default values) in a restricted namespace, no warnings" t_dry_run_default
 check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
-check "helm uninstall: objects deleted, both CRDs kept" t_uninstall
+check "helm uninstall: objects deleted, both CRDs kept (hooks recorded, not run: no nodes)" t_uninstall
 if [[ -s "${work}/crd-preexisting" ]]; then
   skip "helm install/upgrade manage the CRDs" "a CRD existed before (not created by this release): installed with installCrds=false"
 fi

@@ -3,6 +3,8 @@
 
 use std::{path::PathBuf, process::Command};
 
+use serde::Deserialize;
+
 use crate::{scratch_dir, workspace_root};
 
 fn chart_dir() -> PathBuf {
@@ -41,8 +43,9 @@ pub fn install_chart(ns: &str, sets: &[&str]) -> String {
         "--set",
         "installCrds=false",
         // The `helm test` Pod is no part of the installation (and creating it races with the
-        // namespace's default ServiceAccount).
+        // namespace's default ServiceAccount), nor is the uninstall hook.
         "--skip-tests",
+        "--no-hooks",
     ]);
     for set in sets {
         helm.args(["--set", set]);
@@ -88,4 +91,31 @@ pub fn impersonating_kubeconfig(ns: &str, sa: &str, dir: &std::path::Path) -> Pa
     let out = dir.join(format!("{ns}-impersonating.kubeconfig"));
     std::fs::write(&out, serde_yaml::to_string(&kc).unwrap()).unwrap();
     out
+}
+
+/// The chart rendered as release `ns` into namespace `ns` with `sets`, only the templates
+/// `show_only` (e.g. `templates/uninstall-hook.yaml`), hooks included, as one document per
+/// object.
+pub fn render_only(ns: &str, sets: &[&str], show_only: &[&str]) -> Vec<serde_json::Value> {
+    let mut helm = Command::new("helm");
+    helm.args([
+        "template",
+        ns,
+        chart_dir().to_str().unwrap(),
+        "--namespace",
+        ns,
+    ]);
+    for set in sets {
+        helm.args(["--set", set]);
+    }
+    for template in show_only {
+        helm.args(["--show-only", template]);
+    }
+    let rendered = run(&mut helm, "helm template");
+    serde_yaml::Deserializer::from_str(&rendered)
+        .filter_map(|doc| {
+            let value = serde_json::Value::deserialize(doc).expect("helm renders YAML");
+            (!value.is_null()).then_some(value)
+        })
+        .collect()
 }

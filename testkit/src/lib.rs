@@ -25,7 +25,7 @@ pub mod tenancy;
 mod waits;
 
 pub use self::{
-    chart::{impersonating_kubeconfig, install_chart, run, uninstall_chart},
+    chart::{impersonating_kubeconfig, install_chart, render_only, run, uninstall_chart},
     cluster::{
         condition, conditions_true, connect, create_namespace, events_about, put_secret_in,
         require_kubeconfig, secret_data_in, secret_text,

@@ -180,3 +180,115 @@ async fn a_standby_stops_at_once_on_sigterm_and_is_ready_only_while_a_leader_ren
     drop(c);
     env.finish().await;
 }
+
+#[tokio::test]
+async fn the_uninstall_hook_stops_the_operator_with_only_its_own_permissions() {
+    use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod};
+    use kube::{Api, api::ListParams};
+
+    let env = Env::start("quiesce").await;
+    let ns = env.ns.clone();
+    let sets = ["installCrds=false", "replicaCount=2"];
+    // The operator's Deployment and ServiceAccount and the hook's ServiceAccount, Role and
+    // RoleBinding as `helm install` leaves them; the hook's Job is run here as a process
+    // impersonating the hook's ServiceAccount (this control plane has no nodes).
+    let objects = render_only(
+        &ns,
+        &sets,
+        &[
+            "templates/serviceaccount.yaml",
+            "templates/deployment.yaml",
+            "templates/uninstall-hook.yaml",
+        ],
+    );
+    let job = objects
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .expect("with leader election the chart has an uninstall hook Job");
+    let args: Vec<String> =
+        serde_json::from_value(job["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    let hook_sa = job["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deployment = format!("{ns}-proxy-order-operator");
+    assert_eq!(
+        args[..3],
+        ["quiesce".to_string(), ns.clone(), deployment.clone()]
+    );
+    let file = scratch_dir()
+        .join("e2e-logs")
+        .join(format!("{ns}-hook.json"));
+    let list = json!({"apiVersion": "v1", "kind": "List",
+                      "items": objects.iter().filter(|o| o["kind"] != "Job").collect::<Vec<_>>()});
+    std::fs::write(&file, list.to_string()).unwrap();
+    run(
+        std::process::Command::new("kubectl").args(["apply", "-f", file.to_str().unwrap()]),
+        "kubectl apply of the Deployment and the hook's RBAC",
+    );
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), &ns);
+    let selector =
+        format!("app.kubernetes.io/instance={ns},app.kubernetes.io/name=proxy-order-operator");
+    env.wait_for("the operator's 2 Pods", 60, async || {
+        let n = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .ok()?
+            .items
+            .len();
+        (n == 2).then_some(())
+    })
+    .await;
+
+    let kubeconfig = impersonating_kubeconfig(&ns, &hook_sa, &scratch_dir().join("e2e-logs"));
+    let out = std::process::Command::new(operator_bin())
+        .args(&args[..3])
+        .arg("60")
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("quiesce: {stdout}{stderr}");
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("scaled to zero, its Pods gone"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+    let scaled = Api::<Deployment>::namespaced(env.client.clone(), &ns)
+        .get(&deployment)
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.replicas, Some(0));
+    assert!(
+        pods.list(&ListParams::default().labels(&selector))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    // A second run (a retried uninstall) finds nothing running; once the Deployment is
+    // deleted there is nothing to stop. Both end well.
+    let quiesce_again = || {
+        let out = std::process::Command::new(operator_bin())
+            .args(&args[..3])
+            .arg("5")
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let again = quiesce_again();
+    assert!(again.contains("its Pods gone after 0."), "{again}");
+    Api::<Deployment>::namespaced(env.client.clone(), &ns)
+        .delete(&deployment, &Default::default())
+        .await
+        .unwrap();
+    let again = quiesce_again();
+    assert!(again.contains("nothing to stop"), "{again}");
+    env.finish().await;
+}
