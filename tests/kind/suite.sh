@@ -470,21 +470,51 @@ password="$(secret_value password)"
 h uninstall "${release}" --namespace "${op_ns}" --wait --timeout 120s >"${logs}/helm-uninstall.txt" 2>&1 \
   || { cat "${logs}/helm-uninstall.txt"; fail "helm uninstall failed"; }
 operator_gone() { [[ -z "$(k -n "${op_ns}" get pods -l app.kubernetes.io/name=proxy-order-operator -o name)" ]]; }
-wait_for "the operator Pods gone" 60 operator_gone
+# The chart's pre-delete hook stopped the operator while its Role still held: the Pods are gone
+# when helm uninstall returns, the leader gave the Lease up, and the hook cleaned up after itself.
+operator_gone || fail "operator Pods still there when helm uninstall returned (the pre-delete hook did not stop them)"
+[[ -z "$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.holderIdentity}')" ]] \
+  || fail "the leader-election Lease still has a holder after helm uninstall: $(k -n "${op_ns}" get lease "${lease}" -o yaml)"
+leftovers="$(k -n "${op_ns}" get job,serviceaccount,role,rolebinding -l app.kubernetes.io/component=uninstall -o name)"
+[[ -z "${leftovers}" ]] || fail "the uninstall hook left objects behind: ${leftovers}"
 k get crd proxyorders.proxy-solutions.net proxyproviders.proxy-solutions.net >/dev/null || fail "the CRDs were removed"
 k -n "${tenant}" get proxyorder scraper >/dev/null || fail "the ProxyOrder was removed"
 [[ "$(secret_value password)" == "${password}" ]] || fail "the credentials Secret was removed or changed"
+t0=${SECONDS}
 h install "${release}" "${chart}" --namespace "${op_ns}" -f "${values}" --wait --timeout 180s \
   >"${logs}/helm-reinstall.txt" 2>&1 || { cat "${logs}/helm-reinstall.txt"; fail "helm reinstall failed"; }
 wait_for "2 operator replicas ready" 120 operator_ready 2
+# The released Lease is taken at once: no lease duration (15 s) waited for a holder that is gone.
+lease_taken() { [[ -n "$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.holderIdentity}')" ]]; }
+wait_for "a Lease holder after the reinstall" 30 lease_taken
+ready_at=${SECONDS}
+acquired="$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.acquireTime}')"
 sleep 15
 all_orders_ready || fail "a ProxyOrder is not Ready after the reinstall"
 is_true proxyprovider "" sim Ready || fail "the ProxyProvider is not Ready after the reinstall"
 [[ "$(secret_value password)" == "${password}" ]] || fail "the reinstall changed the credentials"
 read -r changes reads <<<"$(calls_since "${before}")"
 ((changes == 0 && reads == 0)) || { sim_get requests | json "d[${before}:]"; fail "the reinstall made ${changes} provider calls and ${reads} reads of the order list"; }
+echo "    helm uninstall: operator stopped by its pre-delete hook, Lease released; reinstall ready after $((ready_at - t0))s, Lease acquired at ${acquired}"
 echo "    provider calls from the uninstall to the reinstall's settling: ${changes} changes, ${reads} reads of the order list"
 echo "suite-reinstall-reads ${reads}" >>"${KIND_WORK}/times"
+
+step "helm upgrade back to 1 replica (leader election off): Recreate, no provider call, still Ready"
+wait_for "the provider to be quiet" 60 provider_quiet
+before="$(provider_calls)"
+write_values 1 info
+h upgrade "${release}" "${chart}" --namespace "${op_ns}" -f "${values}" --wait --timeout 180s \
+  >"${logs}/helm-downgrade.txt" 2>&1 || { cat "${logs}/helm-downgrade.txt"; fail "helm upgrade to 1 replica failed"; }
+[[ "$(k -n "${op_ns}" get deploy "${fullname}" -o jsonpath='{.spec.strategy.type}')" == Recreate ]] \
+  || fail "turning leader election off did not roll out with Recreate"
+k -n "${op_ns}" get deploy "${fullname}" -o jsonpath='{.spec.template.spec.containers[0].args}' | grep -q -- '--leader-election' \
+  && fail "1 replica still runs with --leader-election"
+wait_for "1 operator replica ready" 120 operator_ready 1
+sleep 10
+all_orders_ready || fail "a ProxyOrder is not Ready after turning leader election off"
+read -r changes reads <<<"$(calls_since "${before}")"
+((changes == 0 && reads == 0)) || { sim_get requests | json "d[${before}:]"; fail "turning leader election off made ${changes} provider calls and ${reads} reads of the order list"; }
+echo "    Recreate; provider calls: ${changes} changes, ${reads} reads of the order list"
 
 end_step
 collect_logs >/dev/null 2>&1
