@@ -481,6 +481,7 @@ k get crd proxyorders.proxy-solutions.net proxyproviders.proxy-solutions.net >/d
 k -n "${tenant}" get proxyorder scraper >/dev/null || fail "the ProxyOrder was removed"
 [[ "$(secret_value password)" == "${password}" ]] || fail "the credentials Secret was removed or changed"
 t0=${SECONDS}
+install_started="$(date +%s)"
 h install "${release}" "${chart}" --namespace "${op_ns}" -f "${values}" --wait --timeout 180s \
   >"${logs}/helm-reinstall.txt" 2>&1 || { cat "${logs}/helm-reinstall.txt"; fail "helm reinstall failed"; }
 wait_for "2 operator replicas ready" 120 operator_ready 2
@@ -489,15 +490,37 @@ lease_taken() { [[ -n "$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spe
 wait_for "a Lease holder after the reinstall" 30 lease_taken
 ready_at=${SECONDS}
 acquired="$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.acquireTime}')"
+acquired_after=$(($(date -d "${acquired}" +%s) - install_started))
+# Without the release the new Pods would wait out the old holder's lease (15 s) on top of their
+# start.
+((acquired_after <= 30)) || fail "the reinstall took the Lease ${acquired_after}s after helm install started"
 sleep 15
 all_orders_ready || fail "a ProxyOrder is not Ready after the reinstall"
 is_true proxyprovider "" sim Ready || fail "the ProxyProvider is not Ready after the reinstall"
 [[ "$(secret_value password)" == "${password}" ]] || fail "the reinstall changed the credentials"
 read -r changes reads <<<"$(calls_since "${before}")"
 ((changes == 0 && reads == 0)) || { sim_get requests | json "d[${before}:]"; fail "the reinstall made ${changes} provider calls and ${reads} reads of the order list"; }
-echo "    helm uninstall: operator stopped by its pre-delete hook, Lease released; reinstall ready after $((ready_at - t0))s, Lease acquired at ${acquired}"
+echo "    helm uninstall: operator stopped by its pre-delete hook, Lease released; reinstall ready after $((ready_at - t0))s, Lease taken ${acquired_after}s after helm install started"
 echo "    provider calls from the uninstall to the reinstall's settling: ${changes} changes, ${reads} reads of the order list"
 echo "suite-reinstall-reads ${reads}" >>"${KIND_WORK}/times"
+
+step "a standby Pod deleted: it ends at once on SIGTERM (not after the 30 s grace period) and never takes the Lease"
+holder="$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.holderIdentity}')"
+standby="$(k -n "${op_ns}" get pods -l app.kubernetes.io/name=proxy-order-operator -o name | sed 's#pod/##' | grep -vF "${holder%%_*}" | head -n1)"
+[[ -n "${standby}" ]] || fail "no standby Pod beside the Lease holder ${holder}"
+before="$(provider_calls)"
+t_ms() { date +%s%3N; }
+t0_ms=$(t_ms)
+k -n "${op_ns}" delete pod "${standby}" --wait=true --timeout=60s >/dev/null
+stopped_ms=$(($(t_ms) - t0_ms))
+((stopped_ms < 10000)) || fail "the standby ${standby} took ${stopped_ms} ms to end after SIGTERM (grace period 30 s)"
+[[ "$(k -n "${op_ns}" get lease "${lease}" -o jsonpath='{.spec.holderIdentity}')" == "${holder}" ]] \
+  || fail "the Lease changed hands when a standby was deleted"
+wait_for "2 operator replicas ready again" 120 operator_ready 2
+read -r changes reads <<<"$(calls_since "${before}")"
+((changes == 0 && reads == 0)) || { sim_get requests | json "d[${before}:]"; fail "deleting a standby made ${changes} provider calls and ${reads} reads"; }
+echo "    standby ${standby} deleted and gone after ${stopped_ms} ms; the Lease stayed with ${holder%%_*}"
+echo "suite-standby-stop-ms ${stopped_ms}" >>"${KIND_WORK}/times"
 
 step "helm upgrade back to 1 replica (leader election off): Recreate, no provider call, still Ready"
 wait_for "the provider to be quiet" 60 provider_quiet
