@@ -113,9 +113,18 @@ async fn a_tenant_cannot_take_another_tenants_order() {
             .is_none(),
         "{reserved:?}"
     );
-    settle(2).await;
-    let msg = t.wait_refused(&ns_a, "claimant-a", "OrderConflict").await;
-    assert!(msg.contains("reserved"), "{msg}");
+    // Only a claimant of B's namespace is woken by the deletion; A learns of the reservation
+    // when it is next looked at (here: an edit).
+    t.apply(&ns_a, "claimant-a", a_spec(8204)).await;
+    let msg = t
+        .env
+        .wait_for("A told the order is reserved", 30, async || {
+            let po = t.get(&ns_a, "claimant-a").await;
+            let (status, reason, msg) = condition(&po, "Ready")?;
+            (status == "False" && reason == "OrderConflict" && msg.contains("reserved"))
+                .then_some(msg)
+        })
+        .await;
     assert!(!msg.contains(&ns_b), "the other tenant is named: {msg}");
     assert_eq!(
         t.env.change_calls(ACTIVE).await.len(),
@@ -148,7 +157,7 @@ async fn a_tenant_cannot_take_another_tenants_order() {
     t.env.wait_ready_in(&ns_a, "claimant-a").await;
     t.assert_claimed_by(ACTIVE, &ns_a, "claimant-a").await;
     let sim = t.env.sim_order(ACTIVE).await;
-    assert_eq!(sim["access"]["port"], 8203);
+    assert_eq!(sim["access"]["port"], 8204, "A's latest spec");
     assert_eq!(sim["access"]["login"], "thief-a");
     let a_secret = t.secret_data(&ns_a, "claimant-a-proxy").await.unwrap();
     assert_eq!(
@@ -161,7 +170,7 @@ async fn a_tenant_cannot_take_another_tenants_order() {
         1,
         "one call for the take-over: {new_calls:#?}"
     );
-    assert_eq!(new_calls[0]["body"]["port"], 8203);
+    assert_eq!(new_calls[0]["body"]["port"], 8204);
 
     // Leaks are checked while the ProxyOrders still exist (their statuses).
     t.assert_no_leaks(&[&b_secret["password"], &a_secret["password"]])
