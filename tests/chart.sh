@@ -233,6 +233,41 @@ elif cmd == "hook-job":
             print(o["metadata"]["name"], o["metadata"].get("annotations", {}).get("helm.sh/hook"),
                   " ".join(c.get("args", [])), c["image"])
 
+elif cmd == "selector-overlap":
+    # every Pod or Pod template other than those of the operator Deployment that the selector of a
+    # Deployment, Service, PodDisruptionBudget or NetworkPolicy of the chart matches
+    objs = load(args[0])
+    selectors = []
+    for o in objs:
+        k, spec = o["kind"], o.get("spec", {})
+        if k == "Deployment":
+            sel = spec["selector"]["matchLabels"]
+        elif k == "Service":
+            sel = spec.get("selector")
+        elif k in ("PodDisruptionBudget",):
+            sel = spec.get("selector", {}).get("matchLabels")
+        elif k == "NetworkPolicy":
+            sel = spec.get("podSelector", {}).get("matchLabels")
+        else:
+            continue
+        if sel:
+            selectors.append(("%s/%s" % (k, o["metadata"]["name"]), sel))
+    if not any(name.startswith("Deployment/") for name, _ in selectors):
+        sys.exit("no Deployment rendered")
+    pods = []
+    for o in objs:
+        if o["kind"] == "Pod":
+            pods.append(("Pod/%s" % o["metadata"]["name"], o["metadata"].get("labels", {})))
+        elif o["kind"] == "Job":
+            pods.append(("Job/%s" % o["metadata"]["name"], o["spec"]["template"]["metadata"].get("labels", {})))
+    if not pods:
+        sys.exit("no Pod or Job rendered")
+    bad = ["%s is selected by %s (%s)" % (p, s, sel)
+           for p, labels in pods for s, sel in selectors
+           if all(labels.get(k) == v for k, v in sel.items())]
+    print("\n".join(bad))
+    sys.exit(1 if bad else 0)
+
 elif cmd == "crd-equal":
     # the CRDs in args[0] (a rendering) are those of args[1:] (crds/, one CRD per file), each
     # with the same spec, helm.sh/resource-policy: keep and the labels of the chart
@@ -478,6 +513,15 @@ EOF
     fail "verifyCredentials.enabled without a target was accepted"
   fi
   grep -q 'verifyCredentials.target is required' "${work}/notarget.err" || fail "unexpected error: $(cat "${work}/notarget.err")"
+}
+
+# The helm test Pod and the uninstall hook's Pods carry labels of their own: the Deployment's
+# selector counting them would, for one, make kubectl get pods -l of the operator see a Pod more.
+t_selectors_own_pods() {
+  render "${work}/selectors.yaml" --namespace ops -f "${ha_values}" --set podDisruptionBudget.enabled=true \
+    --set networkPolicy.enabled=true
+  to_json "${work}/selectors.yaml" "${work}/selectors.json"
+  py selector-overlap "${work}/selectors.json" || fail "a Pod that is not the operator's matches a selector (above)"
 }
 
 t_crd_rendered() {
@@ -1017,6 +1061,7 @@ check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
 check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
 check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB, credentials probe options" t_template_options
+check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods
 check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
 check "values.schema.json rejects an unknown key (bogus)" t_schema_unknown

@@ -385,6 +385,9 @@ grep -q 'healthcheck: http://.*/healthz: 200' "${logs}/helm-test.txt" \
   || { cat "${logs}/helm-test.txt"; fail "helm test --logs did not print the test Pod's log"; }
 grep -q 'Phase:.*Succeeded' "${logs}/helm-test.txt" || { cat "${logs}/helm-test.txt"; fail "helm test did not report Succeeded"; }
 grep -E 'TEST SUITE|Phase' "${logs}/helm-test.txt" | sed 's/^/    /'
+# The kept test Pod is no operator Pod: the selector of the operator's Pods does not count it.
+k -n "${op_ns}" get pod "${fullname:0:50}-test-healthz" >/dev/null || fail "the helm test Pod was not kept"
+operator_ready 1 || fail "the operator's Pods, as its selector counts them, are not the 1 ready replica: $(k -n "${op_ns}" get pods --show-labels)"
 
 step "a password rotation rolls the consumer out; the new Pods get through with the new password"
 old_password="$(secret_value password)"

@@ -34,6 +34,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "proxy-order-operator.labels" -}}
 helm.sh/chart: {{ include "proxy-order-operator.chart" . }}
 {{ include "proxy-order-operator.selectorLabels" . }}
+{{ include "proxy-order-operator.releaseLabels" . }}
+{{- end }}
+
+{{/* The labels of every object but the name: with an app.kubernetes.io/name of their own, Pods that
+are not the operator's (the helm test Pod, the uninstall hook's) never match the selector of its
+Deployment, Service, PodDisruptionBudget or NetworkPolicy. */}}
+{{- define "proxy-order-operator.releaseLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: proxy-order-operator
