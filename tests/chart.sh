@@ -233,6 +233,25 @@ elif cmd == "hook-job":
             print(o["metadata"]["name"], o["metadata"].get("annotations", {}).get("helm.sh/hook"),
                   " ".join(c.get("args", [])), c["image"])
 
+elif cmd == "pod-settings":
+    # of every Deployment, Job and Pod: env names after RUST_LOG, volumes, mounts, the pod and
+    # container security contexts, affinity and topology spread, as one JSON line each
+    for o in load(args[0]):
+        if o["kind"] == "Deployment" or o["kind"] == "Job":
+            pod = o["spec"]["template"]["spec"]
+        elif o["kind"] == "Pod":
+            pod = o["spec"]
+        else:
+            continue
+        c = pod["containers"][0]
+        names = [e["name"] for e in c.get("env", [])]
+        extra = names[names.index("RUST_LOG") + 1:] if "RUST_LOG" in names else names
+        print("%s %s" % (o["kind"], json.dumps({
+            "extraEnv": extra, "volumes": pod.get("volumes"), "mounts": c.get("volumeMounts"),
+            "pod": pod.get("securityContext"), "container": c.get("securityContext"),
+            "affinity": pod.get("affinity"), "spread": pod.get("topologySpreadConstraints")},
+            sort_keys=True)))
+
 elif cmd == "selector-overlap":
     # every Pod or Pod template other than those of the operator Deployment that the selector of a
     # Deployment, Service, PodDisruptionBudget or NetworkPolicy of the chart matches
@@ -513,6 +532,101 @@ EOF
     fail "verifyCredentials.enabled without a target was accepted"
   fi
   grep -q 'verifyCredentials.target is required' "${work}/notarget.err" || fail "unexpected error: $(cat "${work}/notarget.err")"
+}
+
+# pod_settings VALUES_ARGS...: the pod-settings lines of the chart rendered with the HA values
+# (a Deployment, the uninstall hook's Job and the helm test Pod) and these arguments.
+pod_settings() {
+  render "${work}/ps.yaml" --namespace ops -f "${ha_values}" "$@" || fail "render failed: $*"
+  to_json "${work}/ps.yaml" "${work}/ps.json"
+  py pod-settings "${work}/ps.json" >"${work}/ps.lines"
+  [[ "$(wc -l <"${work}/ps.lines")" == 3 ]] || fail "expected a Deployment, a Job and a Pod: $(cat "${work}/ps.lines")"
+}
+# pod_field KIND FIELD: FIELD of KIND's line in ps.lines, as JSON.
+pod_field() {
+  grep "^$1 " "${work}/ps.lines" | cut -d' ' -f2- | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)[sys.argv[1]], sort_keys=True))' "$2"
+}
+
+t_pod_settings() {
+  local v
+  # defaults: UID 65532, read-only root, no extra env or volumes; soft anti-affinity with 2
+  # replicas (ci/ha-values.yaml has an affinity of its own: unset here); the hook and the test
+  # Pod share the security contexts
+  pod_settings --set affinity=null
+  for kind in Deployment Job Pod; do
+    [[ "$(pod_field "${kind}" pod)" == *'"runAsUser": 65532'* ]] || fail "${kind}: pod runAsUser is not 65532: $(pod_field "${kind}" pod)"
+    [[ "$(pod_field "${kind}" container)" == *'"readOnlyRootFilesystem": true'* ]] || fail "${kind}: no read-only root"
+  done
+  [[ "$(pod_field Deployment extraEnv)" == "[]" ]] || fail "extra env by default: $(pod_field Deployment extraEnv)"
+  [[ "$(pod_field Deployment affinity)" == *preferredDuringScheduling*'"topologyKey": "kubernetes.io/hostname"'* ]] \
+    || fail "2 replicas without a preferred anti-affinity: $(pod_field Deployment affinity)"
+  # OpenShift: the fixed IDs unset everywhere, the rest kept
+  pod_settings --set podSecurityContext.runAsUser=null --set podSecurityContext.runAsGroup=null \
+    --set podSecurityContext.fsGroup=null --set securityContext.runAsUser=null --set securityContext.runAsGroup=null
+  for kind in Deployment Job Pod; do
+    v="$(pod_field "${kind}" pod) $(pod_field "${kind}" container)"
+    [[ "${v}" != *65532* ]] || fail "${kind}: a fixed ID is left: ${v}"
+    [[ "$(pod_field "${kind}" container)" == *'"runAsNonRoot": true'*'"type": "RuntimeDefault"'* ]] || fail "${kind}: lost the rest: ${v}"
+  done
+  # extra env after the chart's, volumes and mounts, hard anti-affinity, a spread constraint
+  # with the operator's selector filled in
+  pod_settings --set 'extraEnv[0].name=HTTPS_PROXY' --set 'extraEnv[0].value=http://proxy.corp:3128' \
+    --set 'extraEnv[1].name=SSL_CERT_FILE' --set 'extraEnv[1].value=/etc/corp/ca.pem' \
+    --set 'extraVolumes[0].name=corp-ca' --set 'extraVolumes[0].configMap.name=corp-ca' \
+    --set 'extraVolumeMounts[0].name=corp-ca' --set 'extraVolumeMounts[0].mountPath=/etc/corp' \
+    --set 'extraVolumeMounts[0].readOnly=true' --set affinity=null --set podAntiAffinity=hard \
+    --set 'topologySpreadConstraints[0].maxSkew=1' --set 'topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone' \
+    --set 'topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway'
+  [[ "$(pod_field Deployment extraEnv)" == '["HTTPS_PROXY", "SSL_CERT_FILE"]' ]] || fail "extraEnv: $(pod_field Deployment extraEnv)"
+  [[ "$(pod_field Deployment volumes)" == '[{"configMap": {"name": "corp-ca"}, "name": "corp-ca"}]' ]] || fail "volumes: $(pod_field Deployment volumes)"
+  [[ "$(pod_field Deployment mounts)" == '[{"mountPath": "/etc/corp", "name": "corp-ca", "readOnly": true}]' ]] || fail "mounts: $(pod_field Deployment mounts)"
+  [[ "$(pod_field Deployment affinity)" == *requiredDuringScheduling* ]] || fail "podAntiAffinity=hard: $(pod_field Deployment affinity)"
+  [[ "$(pod_field Deployment spread)" == *'"app.kubernetes.io/instance": "t"'*'"maxSkew": 1'* ]] || fail "spread: $(pod_field Deployment spread)"
+  # an explicit affinity replaces the default; one replica or none: no anti-affinity
+  pod_settings --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool' \
+    --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists'
+  [[ "$(pod_field Deployment affinity)" == '{"nodeAffinity"'* ]] || fail "affinity not used as given: $(pod_field Deployment affinity)"
+  pod_settings --set affinity=null --set podAntiAffinity=none
+  [[ "$(pod_field Deployment affinity)" == null ]] || fail "podAntiAffinity=none: $(pod_field Deployment affinity)"
+  render "${work}/one.yaml" --namespace ops
+  grep -q 'podAntiAffinity' "${work}/one.yaml" && fail "one replica with a podAntiAffinity"
+  # the schema: an env var without a name, a mount without a path, an unknown preset
+  schema_rejects "name" --set 'extraEnv[0].value=x'
+  schema_rejects "mountPath" --set 'extraVolumeMounts[0].name=x'
+  schema_rejects "podAntiAffinity" --set podAntiAffinity=maybe
+  true
+}
+
+# With verifyCredentials the NetworkPolicy must let the probes reach the proxies: without their
+# ports the chart refuses to render, with them they are an egress rule.
+t_networkpolicy_probes() {
+  if render "${work}/np.yaml" --namespace ops --set networkPolicy.enabled=true --set verifyCredentials.enabled=true \
+    --set verifyCredentials.target=example.net:443 2>"${work}/np.err"; then
+    fail "verifyCredentials with a NetworkPolicy and no proxyEgressPorts was accepted"
+  fi
+  grep -q 'needs networkPolicy.proxyEgressPorts' "${work}/np.err" || fail "unexpected error: $(cat "${work}/np.err")"
+  render "${work}/np.yaml" --namespace ops --set networkPolicy.enabled=true --set verifyCredentials.enabled=true \
+    --set verifyCredentials.target=example.net:443 --set 'networkPolicy.proxyEgressPorts[0].port=8000' \
+    --set 'networkPolicy.proxyEgressPorts[0].endPort=8999'
+  to_json "${work}/np.yaml" "${work}/np.json"
+  python3 - "${work}/np.json" <<'PYEOF' || fail "no egress rule for the proxies' ports"
+import json, sys
+text, dec, i = open(sys.argv[1]).read(), json.JSONDecoder(), 0
+while i < len(text):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    o, i = dec.raw_decode(text, i)
+    if o["kind"] == "NetworkPolicy":
+        ports = [p for rule in o["spec"]["egress"] for p in rule.get("ports", [])]
+        sys.exit(0 if {"port": 8000, "endPort": 8999, "protocol": "TCP"} in ports else 1)
+sys.exit(1)
+PYEOF
+  # and without the probe, no such rule
+  render "${work}/np.yaml" --namespace ops --set networkPolicy.enabled=true --set 'networkPolicy.proxyEgressPorts[0].port=8000'
+  grep -q 'endPort\|port: 8000' "${work}/np.yaml" && fail "a proxy egress rule without verifyCredentials"
+  true
 }
 
 # The helm test Pod and the uninstall hook's Pods carry labels of their own: the Deployment's
@@ -866,6 +980,22 @@ t_dry_run_crd() {
   done
 }
 
+# The pod settings a platform team adds, under Pod Security restricted: extra env, a CA bundle
+# volume, the IDs left to the platform, a spread constraint, 2 replicas.
+t_dry_run_pod_settings() {
+  local ns
+  ns="$(new_ns chart-pod)"
+  render "${work}/dr-pod.yaml" --namespace "${ns}" --set installCrds=false --set replicaCount=2 \
+    --set 'extraEnv[0].name=HTTPS_PROXY' --set 'extraEnv[0].value=http://proxy.corp:3128' \
+    --set 'extraVolumes[0].name=corp-ca' --set 'extraVolumes[0].configMap.name=corp-ca' \
+    --set 'extraVolumeMounts[0].name=corp-ca' --set 'extraVolumeMounts[0].mountPath=/etc/corp' \
+    --set podSecurityContext.runAsUser=null --set podSecurityContext.runAsGroup=null \
+    --set podSecurityContext.fsGroup=null --set securityContext.runAsUser=null --set securityContext.runAsGroup=null \
+    --set 'topologySpreadConstraints[0].maxSkew=1' --set 'topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone' \
+    --set 'topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway'
+  dry_run "${work}/dr-pod.yaml"
+}
+
 t_dry_run_default() {
   local ns
   ns="$(new_ns chart-default)"
@@ -1061,6 +1191,8 @@ check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
 check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
 check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB, credentials probe options" t_template_options
+check "extraEnv, extraVolumes, security contexts (OpenShift: IDs unset), anti-affinity, topology spread; hook and test Pod alike" t_pod_settings
+check "NetworkPolicy with verifyCredentials: proxyEgressPorts required, then an egress rule" t_networkpolicy_probes
 check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods
 check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
@@ -1080,6 +1212,7 @@ check "uninstall hook: a quiesce Job from the operator's image, with leader elec
 check "server dry-run: both CRDs apply without warnings" t_dry_run_crd
 check "server dry-run: chart (default values) in a restricted namespace, no warnings" t_dry_run_default
 check "server dry-run: chart (ci/ha-values.yaml) in restricted namespaces, no warnings" t_dry_run_ha
+check "server dry-run: extraEnv, extraVolumes, IDs unset, a spread constraint, in a restricted namespace, no warnings" t_dry_run_pod_settings
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
