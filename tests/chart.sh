@@ -379,9 +379,11 @@ Service/${fullname}-metrics@ops
 CustomResourceDefinition/${crd_name}@-
 CustomResourceDefinition/${provider_crd_name}@-
 Pod/${fullname}-test-healthz@ops
+ClusterRole/${fullname}-view@-
+ClusterRole/${fullname}-edit@-
 EOF
-  [[ "$(wc -l <"${work}/default.objects")" -eq 10 ]] \
-    || fail "expected exactly 10 objects, got:"$'\n'"$(cat "${work}/default.objects")"
+  [[ "$(wc -l <"${work}/default.objects")" -eq 12 ]] \
+    || fail "expected exactly 12 objects, got:"$'\n'"$(cat "${work}/default.objects")"
   py deployment "${work}/default.json" >"${work}/default.deploy"
   expect_lines "${work}/default.deploy" <<'EOF'
 replicas=1
@@ -696,6 +698,7 @@ rbac_combos=(
   "provider-key-namespaces-watch|--set watchNamespace=team-a --set providerKeyNamespaces={team-a,keys-a} --set allowApiKeySecretRef=false"
   "rollout|--set rollout.enabled=true"
   "rollout-watch-namespace|--set rollout.enabled=true --set watchNamespace=team-a"
+  "no-user-roles|--set rbac.aggregateToDefaultRoles=false"
 )
 
 rbac_of() { # COMBO-NAME: the normalised RBAC of that combination into ${work}/rbac-NAME
@@ -802,9 +805,17 @@ EOF
 }
 
 # rbac_is COMBO: the combination's RBAC equals stdin (order-insensitive).
+# The ClusterRoles aggregated into view, edit and admin (rbac.aggregateToDefaultRoles, on in
+# every combination but no-user-roles).
+user_roles() {
+  cat <<EOF
+ClusterRole ${fullname}-view -: proxy-solutions.net/proxyorders get,list,watch names=-
+ClusterRole ${fullname}-edit -: proxy-solutions.net/proxyorders create,delete,deletecollection,patch,update names=-
+EOF
+}
 rbac_is() {
   rbac_of "$1"
-  sort >"${work}/want-$1"
+  { cat; [[ "$1" == no-user-roles ]] || user_roles; } | sort >"${work}/want-$1"
   diff -u "${work}/want-$1" "${work}/rbac-$1" || fail "RBAC of '$1' differs (- expected, + rendered)"
 }
 
@@ -869,6 +880,10 @@ t_rbac_exact() {
     rollout_rules Role "${fullname}" team-a
     operator_namespace_rules "${fullname}"
   } | rbac_is rollout-watch-namespace
+  {
+    cluster_wide_rules "${fullname}"
+    operator_namespace_rules "${fullname}"
+  } | rbac_is no-user-roles
 }
 
 # rollout.enabled: the operator flag and the apps rules come together; without it, neither
@@ -1152,6 +1167,54 @@ t_uninstall_hook() {
 
 # This tier has no nodes, so no hook Job can run: the release is uninstalled with --no-hooks
 # after checking that Helm recorded the hook (the kind tier runs it: tests/kind/run.sh).
+# A namespace's users, impersonated, with the built-in roles bound in their namespace only:
+# edit creates and deletes ProxyOrders there, view reads them; neither writes a status, reads
+# ProxyProviders or touches the operator's namespace (claims, API keys).
+t_user_roles() {
+  local ns tenant i verb user
+  ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
+  [[ -n "${ns}" ]] || fail "no release from the install check"
+  tenant="$(new_ns chart-tenant)"
+  kubectl -n "${tenant}" create rolebinding alice-edit --clusterrole=edit --user=alice >/dev/null
+  kubectl -n "${tenant}" create rolebinding bob-view --clusterrole=view --user=bob >/dev/null
+  can() { # USER VERB RESOURCE [NAMESPACE [SUBRESOURCE]]: yes or no
+    kubectl auth can-i "$2" "$3" --as "$1" -n "${4:-${tenant}}" ${5:+--subresource="$5"} 2>/dev/null || true
+  }
+  # the aggregation controller fills the built-in roles within moments
+  for ((i = 0; i < 60; i++)); do
+    [[ "$(can alice create proxyorders.proxy-solutions.net)" == yes && "$(can bob list proxyorders.proxy-solutions.net)" == yes ]] && break
+    sleep 0.5
+  done
+  for verb in create update patch delete get list watch; do
+    [[ "$(can alice "${verb}" proxyorders.proxy-solutions.net)" == yes ]] || fail "edit cannot ${verb} ProxyOrders"
+  done
+  for verb in get list watch; do
+    [[ "$(can bob "${verb}" proxyorders.proxy-solutions.net)" == yes ]] || fail "view cannot ${verb} ProxyOrders"
+  done
+  [[ "$(can bob create proxyorders.proxy-solutions.net)" == no ]] || fail "view can create ProxyOrders"
+  for user in alice bob; do
+    [[ "$(can "${user}" update proxyorders.proxy-solutions.net "${tenant}" status)" == no ]] || fail "${user} can write a ProxyOrder's status"
+    [[ "$(can "${user}" patch proxyorders.proxy-solutions.net "${tenant}" status)" == no ]] || fail "${user} can patch a ProxyOrder's status"
+    [[ "$(can "${user}" get proxyproviders.proxy-solutions.net)" == no ]] || fail "${user} can read ProxyProviders"
+    [[ "$(can "${user}" get leases.coordination.k8s.io "${ns}")" == no ]] || fail "${user} can read the order claims"
+    [[ "$(can "${user}" get secrets "${ns}")" == no ]] || fail "${user} can read the operator namespace's Secrets"
+    [[ "$(can "${user}" list proxyorders.proxy-solutions.net default)" == no ]] || fail "${user} reaches another namespace's ProxyOrders"
+  done
+  # and for real: alice creates and deletes one, bob reads it and cannot delete it
+  kubectl --as alice -n "${tenant}" apply -f - >/dev/null <<EOF || fail "edit could not create a ProxyOrder"
+apiVersion: proxy-solutions.net/v1alpha1
+kind: ProxyOrder
+metadata:
+  name: mine
+spec:
+  orderId: 10001
+  providerRef: {name: shared}
+EOF
+  kubectl --as bob -n "${tenant}" get proxyorder mine -o name >/dev/null || fail "view could not read the ProxyOrder"
+  if kubectl --as bob -n "${tenant}" delete proxyorder mine >/dev/null 2>&1; then fail "view deleted a ProxyOrder"; fi
+  kubectl --as alice -n "${tenant}" delete proxyorder mine --wait=false >/dev/null || fail "edit could not delete its ProxyOrder"
+}
+
 t_uninstall() {
   local ns rel="chart-install" name="chart-install-proxy-order-operator"
   ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
@@ -1216,6 +1279,7 @@ check "server dry-run: extraEnv, extraVolumes, IDs unset, a spread constraint, i
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
+check "view and edit users of a namespace (impersonated; admin aggregates what edit has): ProxyOrders there, never their status, ProxyProviders or the operator's namespace" t_user_roles
 check "helm uninstall: objects deleted, both CRDs kept (hooks recorded, not run: no nodes)" t_uninstall
 if [[ -s "${work}/crd-preexisting" ]]; then
   skip "helm install/upgrade manage the CRDs" "a CRD existed before (not created by this release): installed with installCrds=false"
