@@ -26,8 +26,9 @@ help: ## list the targets
 # The steps run one after another, in this order, also under `make -j`: they share the machine's
 # cores, the cluster suites are timing-sensitive, and the first failure stops the run. Each step
 # names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
-# The last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
-TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-kind
+# test-floor runs the chart and a part of the end-to-end scenarios on the oldest supported
+# Kubernetes; the last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
+TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-floor test-kind
 test: ## every check and test (what CI runs); builds whatever a step needs first
 	@set -eu; total=$$SECONDS; \
 	for step in $(TEST_STEPS); do \
@@ -90,6 +91,11 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
 	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --test faults --test hostile --no-run
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
+
+.PHONY: test-floor
+test-floor: ## the chart, the CRDs' admission and reconciles on the oldest supported Kubernetes (KUBE_FLOOR_VERSION; builds it the first time)
+	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --no-run
+	CP_FLOOR=1 tests/controlplane/with-controlplane.sh tests/floor-tests.sh
 
 .PHONY: test-e2e
 test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)

@@ -353,6 +353,21 @@ forbid_lines() {
 # ---------------------------------------------------------------------------------------------
 # Static checks: lint, rendering, schema.
 
+# Chart.yaml kubeVersion is the floor make test-floor runs on (KUBE_FLOOR_VERSION): a 1.30
+# API server, whose CRD validation lacks the CEL isIP() the CRDs use, is refused up front.
+t_kube_version() {
+  local floor
+  floor="$(sed -n 's/^KUBE_FLOOR_VERSION=v//p' "${root}/tests/controlplane/versions.env")"
+  [[ -n "${floor}" ]] || fail "no KUBE_FLOOR_VERSION in tests/controlplane/versions.env"
+  grep -qx "kubeVersion: \">=${floor%.*}.0-0\"" "${chart}/Chart.yaml" \
+    || fail "Chart.yaml kubeVersion is not >=${floor%.*}.0-0: $(grep kubeVersion "${chart}/Chart.yaml")"
+  render "${work}/kv.yaml" --kube-version "${floor}" || fail "the chart refuses its floor ${floor}"
+  if render "${work}/kv.yaml" --kube-version 1.30.14 2>"${work}/kv.err"; then
+    fail "the chart renders for Kubernetes 1.30"
+  fi
+  grep -q 'kubeVersion' "${work}/kv.err" || fail "unexpected error: $(cat "${work}/kv.err")"
+}
+
 t_lint_default() { helm lint --strict "${chart}"; }
 t_lint_ha() { helm lint --strict "${chart}" -f "${ha_values}"; }
 
@@ -1215,6 +1230,41 @@ EOF
   kubectl --as alice -n "${tenant}" delete proxyorder mine --wait=false >/dev/null || fail "edit could not delete its ProxyOrder"
 }
 
+# A second release (a selector shard) beside the one that installed the CRDs: with the default
+# installCrds it is refused naming the CRDs' release and the value to set, not with Helm's
+# ownership error; with installCrds=false it installs.
+t_second_release() {
+  local ns ns2
+  ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
+  [[ -n "${ns}" ]] || fail "no release from the install check"
+  ns2="$(new_ns chart-shard)"
+  if helm install shard-b "${chart}" --namespace "${ns2}" --set selector=shard=b --dry-run=server \
+    >/dev/null 2>"${work}/shard.err"; then
+    fail "a second release installing the CRDs again was accepted"
+  fi
+  grep -q "belongs to the release chart-install in namespace ${ns}: install this release (e.g. a selector shard) with --set installCrds=false" "${work}/shard.err" \
+    || fail "unexpected error: $(cat "${work}/shard.err")"
+  helm install shard-b "${chart}" --namespace "${ns2}" --set selector=shard=b --set installCrds=false --wait=false \
+    >/dev/null 2>"${work}/shard.err" || fail "the shard with installCrds=false: $(cat "${work}/shard.err")"
+  [[ "$(kubectl -n "${ns2}" get deploy shard-b-proxy-order-operator -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="PROXY_ORDER_SELECTOR")].value}')" == shard=b ]] \
+    || fail "the shard's Deployment has no selector"
+  helm uninstall shard-b --namespace "${ns2}" --no-hooks >/dev/null
+}
+
+# CRDs applied from crds/ (GitOps: no Helm annotations) are named as such, with the value to set.
+t_gitops_crds() {
+  local ns
+  ns="$(new_ns chart-gitops)"
+  kubectl annotate crd "${crd_name}" "${provider_crd_name}" meta.helm.sh/release-name- meta.helm.sh/release-namespace- >/dev/null
+  if helm install gitops "${chart}" --namespace "${ns}" --dry-run=server >/dev/null 2>"${work}/gitops.err"; then
+    fail "installing the CRDs over GitOps-applied ones was accepted"
+  fi
+  grep -q "exists and no Helm release manages it (applied from crds/, e.g. by GitOps): install with --set installCrds=false" "${work}/gitops.err" \
+    || fail "unexpected error: $(cat "${work}/gitops.err")"
+  helm install gitops "${chart}" --namespace "${ns}" --set installCrds=false --dry-run=server >/dev/null 2>"${work}/gitops.err" \
+    || fail "installCrds=false over GitOps-applied CRDs: $(cat "${work}/gitops.err")"
+}
+
 t_uninstall() {
   local ns rel="chart-install" name="chart-install-proxy-order-operator"
   ns="$(awk '$1 == "chart-install" {print $2}' "${work}/releases")"
@@ -1223,8 +1273,10 @@ t_uninstall() {
 import json, sys
 v = json.load(sys.stdin)
 print("yes" if v["leaderElection"]["enabled"] or v["replicaCount"] > 1 else "no")')" == yes ]]; then
-    helm get hooks "${rel}" --namespace "${ns}" | grep -q "name: ${name}-uninstall" \
-      || fail "the release has leader election but no uninstall hook"
+    # Into a file first: grep -q stopping early would fail a pipe under pipefail.
+    helm get hooks "${rel}" --namespace "${ns}" >"${work}/hooks.yaml"
+    grep -q "name: ${name}-uninstall" "${work}/hooks.yaml" \
+      || fail "the release has leader election but no uninstall hook: $(cat "${work}/hooks.yaml")"
   fi
   helm uninstall "${rel}" --namespace "${ns}" --no-hooks >/dev/null
   if kubectl get "clusterrole/${name}" -o name 2>/dev/null; then fail "ClusterRole still there after uninstall"; fi
@@ -1249,6 +1301,7 @@ fi
 cp -R "${chart}" "${work}/old-chart"   # t_install changes its CRD, to see helm upgrade update it
 
 check "Chart.yaml appVersion is the crate version" t_app_version
+check "Chart.yaml kubeVersion: the floor of make test-floor, 1.30 refused" t_kube_version
 check "helm lint --strict (default values)" t_lint_default
 check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
@@ -1280,9 +1333,17 @@ check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no w
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
 check "view and edit users of a namespace (impersonated; admin aggregates what edit has): ProxyOrders there, never their status, ProxyProviders or the operator's namespace" t_user_roles
+if [[ -s "${work}/crd-preexisting" ]]; then
+  skip "a second release: installCrds=true refused naming the CRDs' release, installCrds=false installs" "a CRD existed before"
+else
+  check "a second release (a selector shard): installCrds=true refused naming the CRDs' release, installCrds=false installs" t_second_release
+fi
 check "helm uninstall: objects deleted, both CRDs kept (hooks recorded, not run: no nodes)" t_uninstall
 if [[ -s "${work}/crd-preexisting" ]]; then
   skip "helm install/upgrade manage the CRDs" "a CRD existed before (not created by this release): installed with installCrds=false"
+  skip "GitOps-applied CRDs: installCrds=true refused saying so, installCrds=false installs" "a CRD existed before"
+else
+  check "GitOps-applied CRDs: installCrds=true refused saying so, installCrds=false installs" t_gitops_crds
 fi
 check "chart-check: crds-source/ and deploy/ are up to date" t_chart_check
 

@@ -22,6 +22,17 @@ source "${here}/versions.env"
 say() { echo "build.sh: $*"; }
 die() { echo "build.sh: error: $*" >&2; exit 1; }
 
+# CP_FLOOR=1: the oldest supported Kubernetes (KUBE_FLOOR_VERSION, module kube-floor/): its
+# kube-apiserver is built into a folder of its own, beside links to the etcd, kubectl and helm
+# of the pinned version (built first when missing).
+kube_mod=kube
+if [[ "${CP_FLOOR:-0}" == 1 ]]; then
+  main_bindir="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-${KUBE_VERSION}"
+  CP_FLOOR=0 "${BASH_SOURCE[0]}" etcd kubectl helm || exit
+  KUBE_VERSION="${KUBE_FLOOR_VERSION}"
+  kube_mod=kube-floor
+fi
+
 [[ "${KUBE_VERSION}" =~ ^v1\.([0-9]+)\.([0-9]+)$ ]] || die "KUBE_VERSION=${KUBE_VERSION} is not of the form v1.Y.Z"
 kube_minor="${BASH_REMATCH[1]}"
 
@@ -52,7 +63,7 @@ stamp() {
     helm) echo "helm ${HELM_VERSION}" ;;
     coredns) echo "coredns ${COREDNS_VERSION} $(cat "${here}/coredns/go.mod" "${here}/coredns/main.go" | cksum)" ;;
     pause) echo "pause ${PAUSE_VERSION} ${KUBE_VERSION} $(gcc --version 2>/dev/null | head -n1)" ;;
-    *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/kube/go.mod")" ;;
+    *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/${kube_mod}/go.mod")" ;;
   esac
 }
 
@@ -115,14 +126,21 @@ build() {
 }
 
 # The modules must match versions.env (gen-kube-mod.sh regenerates both).
-grep -q "^require k8s.io/kubernetes ${KUBE_VERSION}\$" "${here}/kube/go.mod" \
-  || die "kube/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
+grep -q "^require k8s.io/kubernetes ${KUBE_VERSION}\$" "${here}/${kube_mod}/go.mod" \
+  || die "${kube_mod}/go.mod does not require k8s.io/kubernetes ${KUBE_VERSION} (versions.env); run$([[ ${kube_mod} == kube ]] || echo " CP_FLOOR=1") tests/controlplane/gen-kube-mod.sh"
 grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
   || die "etcd/go.mod does not require go.etcd.io/etcd/server/v3 ${ETCD_VERSION} (versions.env); run tests/controlplane/gen-kube-mod.sh"
 
 all=(etcd helm kubectl kube-apiserver kube-controller-manager)
 # What a kind node needs besides (tests/kind/): built only when named.
 node=(kubelet kubeadm kube-scheduler kube-proxy coredns pause)
+if [[ "${kube_mod}" == kube-floor ]]; then
+  for name in etcd kubectl helm; do
+    ln -sfn "${main_bindir}/${name}" "${bindir}/${name}"
+  done
+  all=(kube-apiserver)
+  node=()
+fi
 if (( $# )); then
   for name in "$@"; do
     [[ " ${all[*]} ${node[*]} " == *" ${name} "* ]] || die "unknown binary '${name}'; choose from: ${all[*]} ${node[*]}"
@@ -179,7 +197,7 @@ fi
 # tag's date from the module proxy, which keeps the binaries reproducible.
 kube_ldflags() {
   local date="" flags="-s -w" pkg
-  date="$(go list -C "${here}/kube" -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes 2>/dev/null || true)"
+  date="$(go list -C "${here}/${kube_mod}" -m -f '{{if .Time}}{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}{{end}}' k8s.io/kubernetes 2>/dev/null || true)"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     flags+=" -X ${pkg}.gitVersion=${KUBE_VERSION} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${kube_minor}"
     flags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.gitCommit="
@@ -192,7 +210,7 @@ for name in kubectl kube-apiserver kube-controller-manager kube-scheduler kube-p
   wanted "${name}" || continue
   if [[ -z "${ldflags}" ]] && ! up_to_date "${name}"; then ldflags="$(kube_ldflags)"; fi
   build "${name}" "k8s.io/kubernetes/cmd/${name} ${KUBE_VERSION}" \
-    go build -C "${here}/kube" -p 2 -trimpath -ldflags "${ldflags}" \
+    go build -C "${here}/${kube_mod}" -p 2 -trimpath -ldflags "${ldflags}" \
     -o "${bindir}/.tmp-${name}/${name}" "k8s.io/kubernetes/cmd/${name}"
 done
 

@@ -8,10 +8,17 @@ CP_ROOT="$(cd "${CP_DIR}/../.." && pwd)"
 # shellcheck source=versions.env
 source "${CP_DIR}/versions.env"
 
+# CP_FLOOR=1: the oldest supported Kubernetes (KUBE_FLOOR_VERSION; make test-floor), in a
+# work folder of its own.
+CP_WORK_DEFAULT="${CP_ROOT}/target/controlplane"
+if [[ "${CP_FLOOR:-0}" == 1 ]]; then
+  KUBE_VERSION="${KUBE_FLOOR_VERSION}"
+  CP_WORK_DEFAULT="${CP_ROOT}/target/controlplane-floor"
+fi
 CP_CACHE="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}"
 CP_BIN="${CP_CACHE}/k8s-${KUBE_VERSION}"
 # PROXY_ORDER_CP_WORK puts a second control plane elsewhere (e.g. to run two at once).
-CP_WORK="${PROXY_ORDER_CP_WORK:-${CP_ROOT}/target/controlplane}"
+CP_WORK="${PROXY_ORDER_CP_WORK:-${CP_WORK_DEFAULT}}"
 CP_PKI="${CP_WORK}/pki"
 CP_DATA="${CP_WORK}/data"
 CP_LOGS="${CP_WORK}/logs"
