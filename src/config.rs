@@ -80,7 +80,7 @@ pub struct Config {
     pub namespace: Option<String>,
 
     /// Reconcile only ProxyOrders matching this label selector (shard across instances).
-    #[arg(long, env = "PROXY_ORDER_SELECTOR")]
+    #[arg(long, env = "PROXY_ORDER_SELECTOR", value_parser = parse_label_selector)]
     pub selector: Option<String>,
 
     /// Take a Lease before reconciling, so only one of several replicas acts.
@@ -245,6 +245,125 @@ impl Config {
     }
 }
 
+/// A label selector in the syntax of `kubectl -l`: requirements separated by commas, each
+/// `key`, `!key`, `key=value`, `key==value`, `key!=value`, `key in (v1,v2)` or
+/// `key notin (v1,v2)`; keys are qualified names (an optional DNS-subdomain prefix and `/`),
+/// values label values. Checked at start: the API server would refuse a bad one on every
+/// list and watch, and nothing would ever be reconciled.
+fn parse_label_selector(s: &str) -> Result<String, String> {
+    let fail = |why: String| Err(format!("invalid label selector {s:?}: {why}"));
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return fail("empty".to_string());
+    }
+    for req in split_requirements(trimmed) {
+        let req = req.trim();
+        if let Some(key) = req.strip_prefix('!') {
+            if let Err(e) = check_label_key(key.trim()) {
+                return fail(e);
+            }
+            continue;
+        }
+        let set_op = [" notin ", " in "]
+            .into_iter()
+            .find_map(|op| req.find(op).map(|i| (i, op)));
+        let result = if let Some((i, op)) = set_op {
+            let (key, rest) = (&req[..i], req[i + op.len()..].trim());
+            match rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+                Some(values) => check_label_key(key.trim()).and_then(|()| {
+                    values
+                        .split(',')
+                        .try_for_each(|v| check_label_value(v.trim()))
+                }),
+                None => Err(format!(
+                    "{req:?}: the values of {} go in parentheses",
+                    op.trim()
+                )),
+            }
+        } else if let Some((key, value)) = req
+            .split_once("!=")
+            .or_else(|| req.split_once("=="))
+            .or_else(|| req.split_once('='))
+        {
+            check_label_key(key.trim()).and_then(|()| check_label_value(value.trim()))
+        } else {
+            check_label_key(req)
+        };
+        if let Err(e) = result {
+            return fail(e);
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The requirements of a selector: split at the commas outside parentheses.
+fn split_requirements(s: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// A label key: `[prefix/]name`, the prefix a DNS subdomain (at most 253 characters), the name
+/// at most 63 characters of alphanumerics, `-`, `_` and `.`, alphanumeric at both ends.
+fn check_label_key(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if p.is_empty() || p.len() > 253 || !p.split('.').all(label_ok) {
+            return Err(format!("{key:?}: the key's prefix must be a DNS subdomain"));
+        }
+    }
+    if name.is_empty() || !label_value_ok(name) {
+        return Err(format!(
+            "{key:?}: a key's name is 1 to 63 characters of letters, digits, '-', '_' and '.', \
+             beginning and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// A label value: empty, or up to 63 characters as a key's name.
+fn check_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || label_value_ok(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?}: a value is at most 63 characters of letters, digits, '-', '_' and '.', \
+             beginning and ending with a letter or digit"
+        ))
+    }
+}
+
+fn label_value_ok(v: &str) -> bool {
+    let b = v.as_bytes();
+    v.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.01..=10_000.0).contains(&r) => Ok(r),
@@ -258,6 +377,35 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
     use crate::provider::AuthScheme;
+
+    #[test]
+    fn label_selectors_are_checked_at_start() {
+        for good in [
+            "shard=a",
+            "shard==a,tier!=b",
+            "proxy-solutions.net/shard=a",
+            "shard in (a, b),!legacy",
+            "env notin (dev,test), team",
+            "shard=",
+        ] {
+            assert_eq!(parse_label_selector(good).as_deref(), Ok(good), "{good}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("shard=a b", "\"a b\""),
+            ("=a", "\"\""),
+            ("Shard.Example/x=a", "prefix"),
+            ("shard in a,b", "parentheses"),
+            ("shard=-a", "\"-a\""),
+            ("a,,b", "\"\""),
+        ] {
+            let err = parse_label_selector(bad).expect_err(bad);
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(err.starts_with("invalid label selector"), "{err}");
+        }
+        let err = parse(&["--selector", "shard in a"]).expect_err("refused");
+        assert!(err.to_string().contains("parentheses"), "{err}");
+    }
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         Config::try_parse_from(std::iter::once("proxy-order-operator").chain(args.iter().copied()))

@@ -646,6 +646,39 @@ PYEOF
   true
 }
 
+# Settings the operator refuses at start (it would crash-loop) are refused by helm install, with
+# the operator's reason: a lease not above the provider timeout + 3 s, a log filter that is no
+# filter, a selector that is no label selector; a PriorityClass name that is no DNS name.
+t_refused_settings() {
+  refused() { # WANT VALUES-YAML: rendering with these values fails with WANT in the message
+    printf '%s\n' "$2" >"${work}/refused.yaml"
+    if render "${work}/refused.out" --namespace ops -f "${work}/refused.yaml" 2>"${work}/refused.err"; then
+      fail "accepted: $2"
+    fi
+    grep -qF -- "$1" "${work}/refused.err" || fail "for $2: the error does not say '$1': $(cat "${work}/refused.err")"
+  }
+  accepted() { # VALUES-YAML
+    printf '%s\n' "$1" >"${work}/accepted.yaml"
+    render "${work}/accepted.out" --namespace ops -f "${work}/accepted.yaml" 2>"${work}/accepted.err" \
+      || fail "refused: $1: $(cat "${work}/accepted.err")"
+  }
+  refused "leaderElection.leaseDuration (32s) must be at least provider.timeout (30s) + 3s" $'replicaCount: 2\nleaderElection: {leaseDuration: 32s}'
+  refused "leaderElection.leaseDuration (1m) must be at least provider.timeout (1m) + 3s" $'leaderElection: {enabled: true, leaseDuration: 1m}\nprovider: {timeout: 1m}'
+  refused "must be at least provider.timeout (58) + 3s" $'replicaCount: 2\nprovider: {timeoutSeconds: 58}'
+  accepted $'replicaCount: 2\nleaderElection: {leaseDuration: 33s}'
+  accepted $'replicaCount: 2\nleaderElection: {leaseDuration: 1m5s}\nprovider: {timeout: 1m2s}'
+  accepted $'leaderElection: {leaseDuration: 5s}\nprovider: {timeout: 1m}'   # no leader election: no lease
+  refused 'logLevel "verbose": each comma-separated directive is a level' 'logLevel: verbose'
+  refused 'logLevel "info,": each' 'logLevel: "info,"'
+  accepted 'logLevel: "info,proxy_order_operator=debug,kube_runtime::controller=warn"'
+  refused 'selector "shard=a b" is no label selector' 'selector: "shard=a b"'
+  refused 'selector "shard in a" is no label selector' 'selector: "shard in a"'
+  refused 'selector "a,,b" is no label selector' 'selector: "a,,b"'
+  accepted 'selector: "proxy-solutions.net/shard in (a, b),!legacy,tier!=x"'
+  refused "priorityClassName" 'priorityClassName: Bad_Name'
+  accepted 'priorityClassName: system-cluster-critical'
+}
+
 # The helm test Pod and the uninstall hook's Pods carry labels of their own: the Deployment's
 # selector counting them would, for one, make kubectl get pods -l of the operator see a Pod more.
 t_selectors_own_pods() {
@@ -1309,6 +1342,7 @@ check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
 check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB, credentials probe options" t_template_options
 check "extraEnv, extraVolumes, security contexts (OpenShift: IDs unset), anti-affinity, topology spread; hook and test Pod alike" t_pod_settings
 check "NetworkPolicy with verifyCredentials: proxyEgressPorts required, then an egress rule" t_networkpolicy_probes
+check "settings the operator refuses at start are refused at install, with its reason (lease vs timeout, logLevel, selector, priorityClassName)" t_refused_settings
 check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods
 check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type

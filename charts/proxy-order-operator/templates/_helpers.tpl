@@ -126,3 +126,18 @@ A ClusterRole in cluster-wide mode, a Role in watchNamespace otherwise.
   verbs: ["patch"]
 {{- end }}
 
+{{/* A duration of the values (the schema's form: 90, 90s, 1m30s, 500ms, 1h) in milliseconds. */}}
+{{- define "proxy-order-operator.durationMs" -}}
+{{- $d := toString . -}}
+{{- if regexMatch "^[0-9]+$" $d -}}
+{{- mul (atoi $d) 1000 -}}
+{{- else -}}
+{{- $ms := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|h|m|s)" $d -1 -}}
+{{- $n := atoi (regexFind "^[0-9]+" .) -}}
+{{- $unit := trimPrefix (regexFind "^[0-9]+" .) . -}}
+{{- $ms = add $ms (mul $n (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit)) -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
+{{- end }}
