@@ -2,8 +2,9 @@
 # from the same sources. Included by the top-level Makefile:  include mk/chart.mk
 # (also usable alone: make -f mk/chart.mk chart-check)
 #
-#   make chart-generate   copy the CRDs from crds/ into the chart's crds-source/ and render deploy/
-#   make chart-check      fail when crds-source/ or deploy/ differ from a fresh rendering
+#   make chart-generate   copy the CRDs from crds/ into the chart's crds-source/, render deploy/
+#                         and the chart's README.md (values table, hack/chart-readme.py)
+#   make chart-check      fail when crds-source/, deploy/ or the README differ from a fresh rendering
 #   make test-chart       tests/chart.sh on a fresh local control plane (always torn down)
 #
 # HELM: the helm to render with. Default: the pinned helm that tests/controlplane/build.sh
@@ -96,14 +97,25 @@ else
 	@command -v "$(HELM)" >/dev/null 2>&1 || { echo "chart: HELM=$(HELM) not found" >&2; exit 1; }
 endif
 
-chart-generate: chart-helm ## copy the CRDs from crds/ into the chart (crds-source/) and render deploy/ from the chart
+# chart_readme CHART_DIR OUT_FILE: the chart's README.md (its values table from the `# --`
+# comments of values.yaml, the defaults as helm reads them) into OUT_FILE.
+define chart_readme
+t="$$(mktemp -d)"; \
+cp -R "$(1)" "$$t/chart" && printf '{{ .Values | toJson }}\n' >"$$t/chart/templates/zz-values.json" && \
+"$(HELM)" template values "$$t/chart" --show-only templates/zz-values.json >"$$t/values.json" && \
+python3 "$(CHART_ROOT)hack/chart-readme.py" "$(1)" "$$t/values.json" >"$(2).tmp" && mv "$(2).tmp" "$(2)"; \
+status=$$?; rm -rf "$$t"; [ "$$status" = 0 ]
+endef
+
+chart-generate: chart-helm ## copy the CRDs from crds/ into the chart (crds-source/), render deploy/ and the chart's README.md
 	@set -eu; \
 	mkdir -p "$(CHART_DIR)/crds-source"; \
 	for f in $(CHART_CRD_FILES); do \
 	  cp "$(CHART_CRD_SOURCE_DIR)/$$f" "$(CHART_DIR)/crds-source/$$f"; \
 	done; \
 	$(call chart_render,$(CHART_DIR),$(CHART_DEPLOY_DIR)); \
-	echo "chart-generate: wrote $(CHART_DIR)/crds-source/ ($(CHART_CRD_FILES)) and $(CHART_DEPLOY_DIR)/"
+	$(call chart_readme,$(CHART_DIR),$(CHART_DIR)/README.md); \
+	echo "chart-generate: wrote $(CHART_DIR)/crds-source/ ($(CHART_CRD_FILES)), $(CHART_DEPLOY_DIR)/ and $(CHART_DIR)/README.md"
 
 chart-check: chart-helm ## fail when the chart's crds-source/ or deploy/ differ from a fresh rendering
 	@set -eu; \
@@ -119,11 +131,13 @@ chart-check: chart-helm ## fail when the chart's crds-source/ or deploy/ differ 
 	  diff -u "$(CHART_DIR)/crds-source/$$f" "$(CHART_CRD_SOURCE_DIR)/$$f" || stale=1; \
 	done; \
 	diff -ru "$(CHART_DEPLOY_DIR)" "$$tmp/deploy" || stale=1; \
+	$(call chart_readme,$$tmp/chart,$$tmp/README.md); \
+	diff -u "$(CHART_DIR)/README.md" "$$tmp/README.md" || stale=1; \
 	if [ "$$stale" != 0 ]; then \
-	  echo "chart-check: $(CHART_DIR)/crds-source/ or $(CHART_DEPLOY_DIR)/ is stale (diff above: committed vs fresh): run 'make chart-generate' and commit the result" >&2; \
+	  echo "chart-check: $(CHART_DIR)/crds-source/, $(CHART_DEPLOY_DIR)/ or $(CHART_DIR)/README.md is stale (diff above: committed vs fresh): run 'make chart-generate' and commit the result" >&2; \
 	  exit 1; \
 	fi; \
-	echo "chart-check: crds-source/ and deploy/ are up to date"
+	echo "chart-check: crds-source/, deploy/ and the chart's README.md are up to date"
 
 test-chart: chart-helm ## chart tests (lint, schema, RBAC, server dry-run, helm install) on a fresh local control plane
 	$(CHART_ROOT)tests/controlplane/with-controlplane.sh $(CHART_ROOT)tests/chart.sh

@@ -1263,6 +1263,29 @@ EOF
   kubectl --as alice -n "${tenant}" delete proxyorder mine --wait=false >/dev/null || fail "edit could not delete its ProxyOrder"
 }
 
+# Chart.yaml's metadata for catalogues: the examples of the CRDs it shows (artifacthub.io) are
+# accepted by the installed CRDs (server dry run), and its CRD list names both of them.
+t_chart_metadata() {
+  local copy="${work}/meta-chart"
+  rm -rf "${copy}" && cp -R "${chart}" "${copy}"
+  printf '%s\n' 'apiVersion: v1' 'kind: List' 'items:' \
+    '{{- index .Chart.Annotations "artifacthub.io/crdsExamples" | nindent 2 }}' >"${copy}/templates/zz-examples.yaml"
+  printf '%s\n' 'kind: Listing' 'crds: |' '{{- index .Chart.Annotations "artifacthub.io/crds" | nindent 2 }}' >"${copy}/templates/zz-crds.txt"
+  helm template meta "${copy}" --show-only templates/zz-examples.yaml >"${work}/examples.yaml"
+  helm template meta "${copy}" --show-only templates/zz-crds.txt >"${work}/crds.txt"
+  kubectl apply --dry-run=server -n default -f "${work}/examples.yaml" >"${work}/examples.out" 2>&1 \
+    || fail "the Chart.yaml CRD examples are refused: $(cat "${work}/examples.out")"
+  grep -q 'proxyorder.proxy-solutions.net/example created (server dry run)' "${work}/examples.out" \
+    && grep -q 'proxyprovider.proxy-solutions.net/shared created (server dry run)' "${work}/examples.out" \
+    || fail "not both examples: $(cat "${work}/examples.out")"
+  for crd in "${crd_name}" "${provider_crd_name}"; do
+    grep -q "  name: ${crd}$" "${work}/crds.txt" || fail "artifacthub.io/crds does not name ${crd}: $(cat "${work}/crds.txt")"
+  done
+  grep -qx 'home: https://github.com/proxy-order-operator/proxy-order-operator' "${chart}/Chart.yaml" \
+    || fail "Chart.yaml home is not the project"
+  [[ -n "$(helm show readme "${chart}")" ]] || fail "helm show readme prints nothing"
+}
+
 # A second release (a selector shard) beside the one that installed the CRDs: with the default
 # installCrds it is refused naming the CRDs' release and the value to set, not with Helm's
 # ownership error; with installCrds=false it installs.
@@ -1366,6 +1389,7 @@ check "server dry-run: extraEnv, extraVolumes, IDs unset, a spread constraint, i
 check "server dry-run: deploy/ (kustomize = -f; namespace.yaml restricted), no warnings" t_dry_run_deploy
 check "helm install: Deployment, ServiceAccount, Service, RBAC, both CRDs created" t_install
 check "helm upgrade: replicaCount 2 adds the leader-election Role; Recreate whenever leader election is turned on or off, RollingUpdate only between elected operators; the CRD is updated" t_upgrade
+check "Chart.yaml metadata: the Artifact Hub CRD examples pass the CRDs (server dry run), both CRDs listed, home, helm show readme" t_chart_metadata
 check "view and edit users of a namespace (impersonated; admin aggregates what edit has): ProxyOrders there, never their status, ProxyProviders or the operator's namespace" t_user_roles
 if [[ -s "${work}/crd-preexisting" ]]; then
   skip "a second release: installCrds=true refused naming the CRDs' release, installCrds=false installs" "a CRD existed before"
@@ -1379,7 +1403,7 @@ if [[ -s "${work}/crd-preexisting" ]]; then
 else
   check "GitOps-applied CRDs: installCrds=true refused saying so, installCrds=false installs" t_gitops_crds
 fi
-check "chart-check: crds-source/ and deploy/ are up to date" t_chart_check
+check "chart-check: crds-source/, deploy/ and the chart README are up to date" t_chart_check
 
 echo "${passed} passed, ${failed} failed"
 (( failed == 0 ))
