@@ -11,6 +11,9 @@ fn main() -> anyhow::Result<()> {
         Some("proxyproviders") => ProxyProvider::crd(),
         Some(other) => anyhow::bail!("unknown CRD {other:?}: use proxyorders or proxyproviders"),
     };
-    print!("{}", serde_yaml::to_string(&crd)?);
+    print!(
+        "{}",
+        serde_yaml::to_string(&proxy_order_operator::crd::tidy_descriptions(crd))?
+    );
     Ok(())
 }

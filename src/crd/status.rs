@@ -120,8 +120,10 @@ pub struct OrderSummary {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessSummary {
+    /// Port of the order's proxies.
     #[schemars(extend("format" = "int32"))]
     pub port: u16,
+    /// Login of the order's proxies (the password is in the credentials Secret only).
     pub login: String,
     /// Client IPs allowed without login and password.
     #[serde(default)]

@@ -259,3 +259,49 @@ fn rollout_targets_round_trip_as_kubernetes_spells_them() {
     );
     assert_eq!(serde_json::to_value(&spec).unwrap(), v);
 }
+
+#[test]
+fn descriptions_are_one_line_per_paragraph_for_kubectl_explain() {
+    assert_eq!(
+        unwrap_paragraphs("A sentence wrapped\nwhere the comment wrapped.\n\nNext one:\n- a\n- b"),
+        "A sentence wrapped where the comment wrapped.\n\nNext one:\n- a\n- b"
+    );
+    // Every description of both shipped CRDs: no line break inside a paragraph but before a
+    // list item, and every property described (status.access included).
+    for crd in [
+        tidy_descriptions(ProxyOrder::crd()),
+        tidy_descriptions(crate::proxy_provider::ProxyProvider::crd()),
+    ] {
+        let mut undescribed = Vec::new();
+        fn walk(v: &Value, path: &str, undescribed: &mut Vec<String>) {
+            if let Some(d) = v.get("description").and_then(Value::as_str) {
+                for paragraph in d.split("\n\n") {
+                    for line in paragraph.lines().skip(1) {
+                        let item = line.starts_with("- ") || line.starts_with("* ");
+                        assert!(item, "{path}: a wrapped line in {d:?}");
+                    }
+                }
+            }
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (name, p) in props {
+                    let here = format!("{path}.{name}");
+                    if p.get("description").is_none() && !here.contains(".conditions") {
+                        undescribed.push(here.clone());
+                    }
+                    walk(p, &here, undescribed);
+                }
+            }
+            if let Some(items) = v.get("items") {
+                walk(items, path, undescribed);
+            }
+        }
+        let v = serde_json::to_value(&crd).unwrap();
+        let schema = &v["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        walk(schema, "", &mut undescribed);
+        let access: Vec<_> = undescribed
+            .iter()
+            .filter(|p| p.starts_with(".status.access"))
+            .collect();
+        assert!(access.is_empty(), "undescribed: {access:?}");
+    }
+}

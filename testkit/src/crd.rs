@@ -21,6 +21,8 @@ use crate::{Env, poll};
 /// apply as field manager `manager`, and waits until both are served.
 pub async fn install_crds(client: &Client, manager: &str) -> Result<()> {
     for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
+        // As crdgen writes them into crds/.
+        let crd = proxy_order_operator::crd::tidy_descriptions(crd);
         apply_crd(client, manager, &crd).await?;
     }
     Ok(())
