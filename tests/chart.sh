@@ -252,6 +252,21 @@ elif cmd == "pod-settings":
             "affinity": pod.get("affinity"), "spread": pod.get("topologySpreadConstraints")},
             sort_keys=True)))
 
+elif cmd == "env-secrets":
+    # the env-var-secret check of kube-linter: an env var of any container whose name says secret,
+    # password or token and that has a literal value (exit 1 if any)
+    bad = []
+    for o in load(args[0]):
+        spec = o.get("spec", {})
+        pod = spec.get("template", {}).get("spec") if o["kind"] in ("Deployment", "Job") else spec if o["kind"] == "Pod" else None
+        for c in (pod or {}).get("containers", []) + (pod or {}).get("initContainers", []):
+            for e in c.get("env", []):
+                name = e["name"].lower()
+                if "value" in e and any(w in name for w in ("secret", "password", "token")):
+                    bad.append("%s/%s %s: %s has a literal value" % (o["kind"], o["metadata"]["name"], c["name"], e["name"]))
+    print("\n".join(bad))
+    sys.exit(1 if bad else 0)
+
 elif cmd == "selector-overlap":
     # every Pod or Pod template other than those of the operator Deployment that the selector of a
     # Deployment, Service, PodDisruptionBudget or NetworkPolicy of the chart matches
@@ -407,7 +422,7 @@ image=ghcr.io/proxy-order-operator/proxy-order-operator:0.1.0
 env=POD_NAME<-metadata.name
 env=POD_NAMESPACE<-metadata.namespace
 env=PROXY_ORDER_OPERATOR_NAMESPACE<-metadata.namespace
-env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=true
+arg=--allow-api-key-secret-ref=true
 env=PROXY_ORDER_PROVIDER_URL=https://v3.proxy-solutions.net/api
 env=PROXY_ORDER_AUTH_HEADER=Authorization
 env=PROXY_ORDER_AUTH_SCHEME=Bearer
@@ -425,7 +440,8 @@ liveness=/healthz:metrics readiness=/readyz:metrics
 ports=metrics:8080
 EOF
   # no leader election, namespace, selector or query-parameter auth by default
-  if grep -E '^arg=|^env=PROXY_ORDER_(AUTH_QUERY_PARAM|SELECTOR|LEASE_DURATION|VERIFY_CREDENTIALS|PROBE_[A-Z]+)=' "${work}/default.deploy"; then
+  if grep -vx 'arg=--allow-api-key-secret-ref=true' "${work}/default.deploy" \
+    | grep -E '^arg=|^env=PROXY_ORDER_(AUTH_QUERY_PARAM|SELECTOR|LEASE_DURATION|VERIFY_CREDENTIALS|PROBE_[A-Z]+)='; then
     fail "unexpected default args/env (above)"
   fi
   grep -q '^resources=.*"limits"' "${work}/default.deploy" || fail "no resource limits"
@@ -475,7 +491,7 @@ arg=--namespace=proxy-orders
 arg=--default-api-key-secret=ops/provider-key
 arg=--terminal-recheck=15m
 env=PROXY_ORDER_OPERATOR_NAMESPACE<-metadata.namespace
-env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=false
+arg=--allow-api-key-secret-ref=false
 env=PROXY_ORDER_PROVIDER_URL=https://proxy-solutions.example/api
 env=PROXY_ORDER_AUTH_HEADER=X-API-KEY
 env=PROXY_ORDER_AUTH_SCHEME=
@@ -511,15 +527,15 @@ t_template_options() {
 env=PROXY_ORDER_AUTH_QUERY_PARAM=api_key
 env=PROXY_ORDER_SELECTOR=shard=b
 EOF
-  # namespaced API keys switched off: the env var says false (and is set once)
+  # namespaced API keys switched off: the argument says false (and is given once)
   render "${work}/nokeyref.yaml" --namespace ops --set allowApiKeySecretRef=false
   to_json "${work}/nokeyref.yaml" "${work}/nokeyref.json"
   py deployment "${work}/nokeyref.json" >"${work}/nokeyref.deploy"
   expect_lines "${work}/nokeyref.deploy" <<'EOF'
-env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=false
+arg=--allow-api-key-secret-ref=false
 EOF
-  [[ "$(grep -c '^env=PROXY_ORDER_ALLOW_API_KEY_SECRET_REF=' "${work}/nokeyref.deploy")" == 1 ]] \
-    || fail "PROXY_ORDER_ALLOW_API_KEY_SECRET_REF is set more than once"
+  [[ "$(grep -c '^arg=--allow-api-key-secret-ref=' "${work}/nokeyref.deploy")" == 1 ]] \
+    || fail "--allow-api-key-secret-ref is given more than once"
   # ServiceMonitor only when enabled
   render "${work}/sm.yaml" --namespace ops --set metrics.serviceMonitor.enabled=true
   grep -q '^kind: ServiceMonitor$' "${work}/sm.yaml" || fail "no ServiceMonitor with metrics.serviceMonitor.enabled=true"
@@ -678,6 +694,21 @@ t_refused_settings() {
   refused "priorityClassName" 'priorityClassName: Bad_Name'
   accepted 'priorityClassName: system-cluster-critical'
 }
+
+# What linters in users' CI gates flag as a secret in an environment variable (kube-linter's
+# env-var-secret, polaris): no variable whose name says secret, password or token has a literal
+# value, with default values, ci/ha-values.yaml or the credentials probe on.
+t_no_secret_env() {
+  local name args
+  for args in "" "-f ${ha_values}" "--set verifyCredentials.enabled=true --set verifyCredentials.target=x:443"; do
+    name="envsec-$((++envsec_n))"
+    # shellcheck disable=SC2086 # args is a list of words
+    render "${work}/${name}.yaml" --namespace ops ${args}
+    to_json "${work}/${name}.yaml" "${work}/${name}.json"
+    py env-secrets "${work}/${name}.json" || fail "with '${args}' (above)"
+  done
+}
+envsec_n=0
 
 # The helm test Pod and the uninstall hook's Pods carry labels of their own: the Deployment's
 # selector counting them would, for one, make kubectl get pods -l of the operator see a Pod more.
@@ -1366,6 +1397,7 @@ check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMo
 check "extraEnv, extraVolumes, security contexts (OpenShift: IDs unset), anti-affinity, topology spread; hook and test Pod alike" t_pod_settings
 check "NetworkPolicy with verifyCredentials: proxyEgressPorts required, then an egress rule" t_networkpolicy_probes
 check "settings the operator refuses at start are refused at install, with its reason (lease vs timeout, logLevel, selector, priorityClassName)" t_refused_settings
+check "no env var named like a secret has a literal value (kube-linter env-var-secret), in 3 value sets" t_no_secret_env
 check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods
 check "the rendered CRDs are crds/ (both) with helm.sh/resource-policy: keep" t_crd_rendered
 check "values.schema.json rejects a wrong type (replicaCount: two)" t_schema_type
