@@ -43,6 +43,7 @@ pub struct Metrics {
     pub provider_requests: Family<RequestLabels, Counter>,
     pub provider_latency: Family<EndpointLabels, Histogram>,
     pub orders: Family<StateLabels, Gauge>,
+    pub credential_probes: Family<ResultLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -62,6 +63,7 @@ impl Default for Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let orders = Family::<StateLabels, Gauge>::default();
+        let credential_probes = Family::<ResultLabels, Counter>::default();
         registry.register(
             "reconciles",
             "Reconciliations by result",
@@ -92,6 +94,12 @@ impl Default for Metrics {
             "ProxyOrders by Ready and Synced condition status",
             orders.clone(),
         );
+        registry.register(
+            "credential_probes",
+            "Credentials probes (--verify-credentials) by result: verified, rejected (407), \
+             target_unreachable, failed",
+            credential_probes.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -100,6 +108,7 @@ impl Default for Metrics {
             provider_requests,
             provider_latency,
             orders,
+            credential_probes,
         }
     }
 }
@@ -143,5 +152,82 @@ mod tests {
         );
         assert!(text.contains(r#"code="0""#), "{text}");
         assert!(text.contains("proxy_order_provider_request_duration_seconds_bucket"));
+    }
+
+    /// Every series name the chart's alerts and Grafana dashboard query is one the operator
+    /// exports (a renamed metric would leave an alert that never fires).
+    #[test]
+    fn the_charts_alerts_and_dashboard_query_exported_metrics() {
+        // A family is encoded once it has a series: one of each.
+        let m = Metrics::default();
+        let result = || ResultLabels {
+            result: "ok".to_string(),
+        };
+        m.reconciles.get_or_create(&result()).inc();
+        m.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                reason: "Unauthorized".to_string(),
+            })
+            .inc();
+        m.provider_request("change", Some(200), Duration::from_millis(5));
+        m.orders
+            .get_or_create(&StateLabels {
+                ready: "True".to_string(),
+                synced: "True".to_string(),
+            })
+            .set(1);
+        m.credential_probes.get_or_create(&result()).inc();
+        let text = m.encode();
+        let mut exported = std::collections::BTreeSet::new();
+        for line in text.lines() {
+            let mut words = line.split(' ');
+            if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+                (words.next(), words.next(), words.next(), words.next())
+            {
+                match kind {
+                    "counter" => {
+                        exported.insert(format!("{name}_total"));
+                    }
+                    "histogram" => {
+                        for suffix in ["_bucket", "_sum", "_count"] {
+                            exported.insert(format!("{name}{suffix}"));
+                        }
+                    }
+                    _ => {
+                        exported.insert(name.to_string());
+                    }
+                }
+            }
+        }
+        assert!(exported.len() >= 8, "{text}");
+        let sources = [
+            (
+                "templates/_alerts.tpl",
+                include_str!("../charts/proxy-order-operator/templates/_alerts.tpl"),
+            ),
+            (
+                "dashboards/proxy-order-operator.json",
+                include_str!("../charts/proxy-order-operator/dashboards/proxy-order-operator.json"),
+            ),
+        ];
+        for (file, source) in sources {
+            let queried: Vec<&str> = source
+                .match_indices("proxy_order_")
+                .map(|(i, _)| {
+                    let rest = &source[i..];
+                    let end = rest
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(rest.len());
+                    &rest[..end]
+                })
+                .collect();
+            assert!(!queried.is_empty(), "{file} queries no metric");
+            for name in queried {
+                assert!(
+                    exported.contains(name),
+                    "{file} queries {name}, which the operator does not export: {exported:?}"
+                );
+            }
+        }
     }
 }

@@ -536,9 +536,15 @@ arg=--allow-api-key-secret-ref=false
 EOF
   [[ "$(grep -c '^arg=--allow-api-key-secret-ref=' "${work}/nokeyref.deploy")" == 1 ]] \
     || fail "--allow-api-key-secret-ref is given more than once"
-  # ServiceMonitor only when enabled
-  render "${work}/sm.yaml" --namespace ops --set metrics.serviceMonitor.enabled=true
+  # ServiceMonitor only when enabled, with the relabelings given
+  render "${work}/sm.yaml" --namespace ops --set metrics.serviceMonitor.enabled=true \
+    --set 'metrics.serviceMonitor.relabelings[0].targetLabel=cluster' --set 'metrics.serviceMonitor.relabelings[0].replacement=prod-eu' \
+    --set 'metrics.serviceMonitor.metricRelabelings[0].action=drop' --set 'metrics.serviceMonitor.metricRelabelings[0].regex=.*_bucket'
   grep -q '^kind: ServiceMonitor$' "${work}/sm.yaml" || fail "no ServiceMonitor with metrics.serviceMonitor.enabled=true"
+  grep -A3 '^      relabelings:$' "${work}/sm.yaml" >"${work}/sm.relabelings" || true
+  grep -A3 '^      metricRelabelings:$' "${work}/sm.yaml" >"${work}/sm.metric-relabelings" || true
+  grep -q 'targetLabel: cluster' "${work}/sm.relabelings" || fail "relabelings not in the ServiceMonitor: $(cat "${work}/sm.yaml")"
+  grep -q 'action: drop' "${work}/sm.metric-relabelings" || fail "metricRelabelings not in the ServiceMonitor: $(cat "${work}/sm.yaml")"
   # no CRD with installCrds=false (neither of them)
   render "${work}/nocrd.yaml" --namespace ops --set installCrds=false
   objs="$(grep -c '^kind: CustomResourceDefinition$' "${work}/nocrd.yaml" || true)"
@@ -1317,6 +1323,57 @@ t_chart_metadata() {
   [[ -n "$(helm show readme "${chart}")" ]] || fail "helm show readme prints nothing"
 }
 
+# The alerts (prometheusRule.enabled): promtool checks the rules the PrometheusRule carries and
+# runs their unit tests (tests/prometheus/alerts_test.yaml: each alert fires when it should and a
+# healthy operator, or another release's, fires none); the dashboard ConfigMap holds valid JSON
+# whose every panel queries something. (That every metric they name is exported is a unit test
+# of src/metrics.rs.)
+t_alerts_and_dashboard() {
+  local dir="${work}/alerts" copy="${work}/alerts-chart" promtool
+  promtool="${PROMTOOL:-}"
+  if [[ -z "${promtool}" ]]; then
+    "${root}/tests/controlplane/build.sh" promtool >&2 || fail "could not build promtool"
+    promtool="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-$(sed -n 's/^KUBE_VERSION=//p' "${root}/tests/controlplane/versions.env")/promtool"
+  fi
+  rm -rf "${dir}" "${copy}" && mkdir -p "${dir}" && cp -R "${chart}" "${copy}"
+  printf '%s\n' '{{ include "proxy-order-operator.alertRules" . }}' >"${copy}/templates/zz-rules.yaml"
+  helm template t "${copy}" --namespace ops --set prometheusRule.enabled=true \
+    --show-only templates/zz-rules.yaml >"${dir}/rules.yaml"
+  cp "${root}/tests/prometheus/alerts_test.yaml" "${dir}/"
+  "${promtool}" check rules "${dir}/rules.yaml" || fail "promtool check rules (above)"
+  "${promtool}" test rules "${dir}/alerts_test.yaml" || fail "promtool test rules (above)"
+  # The PrometheusRule carries exactly those rules.
+  render "${work}/pr.yaml" --namespace ops --set prometheusRule.enabled=true --set prometheusRule.labels.release=kps
+  grep -q '^kind: PrometheusRule$' "${work}/pr.yaml" || fail "no PrometheusRule"
+  [[ "$(grep -c '^ *- alert: ' "${work}/pr.yaml")" == "$(grep -c '^ *- alert: ' "${dir}/rules.yaml")" ]] \
+    || fail "the PrometheusRule does not carry the rules promtool checked"
+  grep -q '^    release: kps$' "${work}/pr.yaml" || fail "prometheusRule.labels not on the PrometheusRule"
+  render "${work}/nopr.yaml" --namespace ops
+  grep -q 'PrometheusRule\|grafana_dashboard' "${work}/nopr.yaml" && fail "a PrometheusRule or dashboard by default"
+  # The dashboard ConfigMap.
+  render "${work}/dash.yaml" --namespace ops --set grafanaDashboard.enabled=true
+  to_json "${work}/dash.yaml" "${work}/dash.json"
+  python3 - "${work}/dash.json" <<'PYEOF' || fail "the dashboard ConfigMap (above)"
+import json, sys
+text, dec, i, found = open(sys.argv[1]).read(), json.JSONDecoder(), 0, False
+while i < len(text):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    o, i = dec.raw_decode(text, i)
+    if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
+        found = True
+        dash = json.loads(o["data"]["proxy-order-operator.json"])
+        panels = dash["panels"]
+        assert len(panels) >= 6, "only %d panels" % len(panels)
+        for p in panels:
+            assert p["targets"] and all(t["expr"] for t in p["targets"]), "panel %r queries nothing" % p["title"]
+        print("dashboard %r: %d panels" % (dash["title"], len(panels)))
+sys.exit(0 if found else "no ConfigMap labelled grafana_dashboard=1")
+PYEOF
+}
+
 # A second release (a selector shard) beside the one that installed the CRDs: with the default
 # installCrds it is refused naming the CRDs' release and the value to set, not with Helm's
 # ownership error; with installCrds=false it installs.
@@ -1396,6 +1453,7 @@ check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
 check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMonitor, installCrds, PDB, credentials probe options" t_template_options
 check "extraEnv, extraVolumes, security contexts (OpenShift: IDs unset), anti-affinity, topology spread; hook and test Pod alike" t_pod_settings
 check "NetworkPolicy with verifyCredentials: proxyEgressPorts required, then an egress rule" t_networkpolicy_probes
+check "alerts: promtool check rules and test rules on the PrometheusRule's rules; the Grafana dashboard ConfigMap" t_alerts_and_dashboard
 check "settings the operator refuses at start are refused at install, with its reason (lease vs timeout, logLevel, selector, priorityClassName)" t_refused_settings
 check "no env var named like a secret has a literal value (kube-linter env-var-secret), in 3 value sets" t_no_secret_env
 check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods

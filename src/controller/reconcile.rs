@@ -338,6 +338,20 @@ async fn probe_credentials(
             &obs.observed.now,
         )
         .await;
+    if let Some(o) = &outcome {
+        let result = match o {
+            ProbeOutcome::Verified => "verified",
+            ProbeOutcome::Rejected => "rejected",
+            ProbeOutcome::TargetUnreachable { .. } => "target_unreachable",
+            ProbeOutcome::Unreachable(_) => "failed",
+        };
+        ctx.metrics
+            .credential_probes
+            .get_or_create(&crate::metrics::ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
     if outcome == Some(ProbeOutcome::Rejected)
         && let Some(c) = conditions::get(&settle.status.conditions, CREDENTIALS_VERIFIED)
     {

@@ -61,6 +61,7 @@ stamp() {
   case "$1" in
     etcd) echo "etcd ${ETCD_VERSION} $(cksum <"${here}/etcd/go.mod")" ;;
     helm) echo "helm ${HELM_VERSION}" ;;
+    promtool) echo "promtool ${PROMETHEUS_VERSION}" ;;
     coredns) echo "coredns ${COREDNS_VERSION} $(cat "${here}/coredns/go.mod" "${here}/coredns/main.go" | cksum)" ;;
     pause) echo "pause ${PAUSE_VERSION} ${KUBE_VERSION} $(gcc --version 2>/dev/null | head -n1)" ;;
     *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/${kube_mod}/go.mod")" ;;
@@ -134,6 +135,8 @@ grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
 all=(etcd helm kubectl kube-apiserver kube-controller-manager)
 # What a kind node needs besides (tests/kind/): built only when named.
 node=(kubelet kubeadm kube-scheduler kube-proxy coredns pause)
+# Built only when named too: promtool, for the chart's alert rules (make test-chart).
+node+=(promtool)
 if [[ "${kube_mod}" == kube-floor ]]; then
   for name in etcd kubectl helm; do
     ln -sfn "${main_bindir}/${name}" "${bindir}/${name}"
@@ -213,6 +216,13 @@ for name in kubectl kube-apiserver kube-controller-manager kube-scheduler kube-p
     go build -C "${here}/${kube_mod}" -p 2 -trimpath -ldflags "${ldflags}" \
     -o "${bindir}/.tmp-${name}/${name}" "k8s.io/kubernetes/cmd/${name}"
 done
+
+# promtool: go install at the pinned Prometheus module version (its go.mod has no replace).
+if wanted promtool; then
+  build promtool "github.com/prometheus/prometheus/cmd/promtool ${PROMETHEUS_VERSION}" \
+    env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-promtool" \
+    go install -p 2 -trimpath -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@${PROMETHEUS_VERSION}"
+fi
 
 # coredns: tests/controlplane/coredns is CoreDNS's main with only the plugins a
 # cluster-local DNS uses (kubernetes, cache, health, ready, ...): no forward (a

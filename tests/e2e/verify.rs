@@ -76,6 +76,14 @@ async fn published_credentials_are_verified_and_a_password_changed_behind_its_ba
         .filter(|c| c["body"].get("gen_password").is_some())
         .count();
     assert_eq!(generations, 1);
+    // The probes as the metrics (and the chart's alert on rejected credentials) see them.
+    let metrics = env.metrics().await;
+    for line in [
+        r#"proxy_order_credential_probes_total{result="verified"} 2"#,
+        r#"proxy_order_credential_probes_total{result="rejected"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
     env.assert_no_leaks(&[CHANGED, &generated]).await;
     env.finish().await;
 }
