@@ -62,7 +62,12 @@ RUN set -eu; mkdir -p /out; \
     chmod 0755 /out/*
 
 FROM ${RUNTIME_IMAGE} AS simulator
+ARG VERSION=0.1.0
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="proxy-solutions-sim" \
+      org.opencontainers.image.source="https://github.com/proxy-order-operator/proxy-order-operator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.description="Simulator of the proxy-solutions provider API, for tests and demos" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/proxy-solutions-sim /usr/local/bin/proxy-solutions-sim
@@ -71,7 +76,12 @@ EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/proxy-solutions-sim"]
 
 FROM ${RUNTIME_IMAGE} AS operator
+ARG VERSION=0.1.0
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="proxy-order-operator" \
+      org.opencontainers.image.source="https://github.com/proxy-order-operator/proxy-order-operator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.description="Kubernetes operator that manages proxy-solutions proxy orders declaratively" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=builder /out/proxy-order-operator /usr/local/bin/proxy-order-operator

@@ -296,8 +296,13 @@ build_project() {
   local out="${CARGO_TARGET_DIR:-${KIND_ROOT}/target}/${target}/release"
   mkdir -p "${KIND_ROOT}/prebuilt"
   cp "${out}/proxy-order-operator" "${out}/proxy-solutions-sim" "${KIND_ROOT}/prebuilt/"
+  # The OCI labels: the crate's version and the commit (part of the tag, so that the labels
+  # are always this checkout's).
+  local version revision
+  version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "${KIND_ROOT}/Cargo.toml" | head -n1)"
+  revision="$(git -C "${KIND_ROOT}" rev-parse HEAD 2>/dev/null || echo unknown)"
   tag="$( { cat "${KIND_ROOT}/prebuilt/proxy-order-operator" "${KIND_ROOT}/prebuilt/proxy-solutions-sim" \
-    "${KIND_ROOT}/Dockerfile"; echo "${rust_image} ${runtime_image}"; } | sha256sum | cut -c1-12)"
+    "${KIND_ROOT}/Dockerfile"; echo "${rust_image} ${runtime_image} ${version} ${revision}"; } | sha256sum | cut -c1-12)"
   OPERATOR_IMAGE="proxy-order-operator:kind-${tag}"
   SIMULATOR_IMAGE="proxy-solutions-sim:kind-${tag}"
   local stage image
@@ -308,7 +313,15 @@ build_project() {
     say "docker build --target ${stage} (Dockerfile, BINARIES=prebuilt) -> ${image}"
     (cd "${KIND_ROOT}" && docker_build --target "${stage}" \
       --build-arg BINARIES=prebuilt --build-arg RUST_IMAGE="${rust_image}" \
-      --build-arg RUNTIME_IMAGE="${runtime_image}" -t "${image}" .)
+      --build-arg RUNTIME_IMAGE="${runtime_image}" --build-arg VERSION="${version}" \
+      --build-arg REVISION="${revision}" -t "${image}" .)
+  done
+  # The images say what they are built from.
+  local labels want
+  want="https://github.com/proxy-order-operator/proxy-order-operator ${version} ${revision}"
+  for image in "${OPERATOR_IMAGE}" "${SIMULATOR_IMAGE}"; do
+    labels="$(docker image inspect --format '{{ index .Config.Labels "org.opencontainers.image.source" }} {{ index .Config.Labels "org.opencontainers.image.version" }} {{ index .Config.Labels "org.opencontainers.image.revision" }}' "${image}")"
+    [[ "${labels}" == "${want}" ]] || { echo "images: ${image} has OCI labels '${labels}', not '${want}'" >&2; return 1; }
   done
   find "${KIND_ROOT}/prebuilt" -mindepth 1 ! -name README.md -delete
 }
