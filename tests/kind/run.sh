@@ -38,6 +38,12 @@ export KUBECACHEDIR="${KIND_WORK}/kube-cache" HELM_CACHE_HOME="${KIND_WORK}/helm
 # interfaces Docker adds and removes (veth*, br-*, docker*) are left out; every other one, net.*
 # of the machine's own network namespace included, must be the same at the end.
 volatile='^(fs\.(dentry-state|file-nr|inode-nr|inode-state|aio-nr|quota\.[a-z_]+)|kernel\.(ns_last_pid|random\.(uuid|entropy_avail)|pty\.nr|sched_domain\..*)|net\.(ipv4|ipv6)\.(conf|neigh)\.(veth|br-|docker)[^.]*\..*|net\.netfilter\.nf_conntrack_count|net\.ipv6\.conf\.[^.]*\.stable_secret) '
+# sysctl, dockerd and ip live in the system's sbin folders, which a bare PATH may lack.
+for dir in /usr/local/sbin /usr/sbin /sbin; do
+  [[ -d "${dir}" && ":${PATH}:" != *":${dir}:"* ]] && PATH="${PATH}:${dir}"
+done
+export PATH
+command -v sysctl >/dev/null 2>&1 || kind_die "'sysctl' not found (procps), needed to compare the machine's kernel settings before and after"
 host_state() {
   sysctl -a 2>/dev/null | grep -vE "${volatile}" | sort
   echo "lib-modules-exists=$([[ -e /lib/modules ]] && echo yes || echo no)"
