@@ -267,6 +267,31 @@ elif cmd == "env-secrets":
     print("\n".join(bad))
     sys.exit(1 if bad else 0)
 
+elif cmd == "egress-ports":
+    # every port of every NetworkPolicy egress rule, one JSON object a line
+    for o in load(args[0]):
+        if o["kind"] == "NetworkPolicy":
+            for rule in o["spec"].get("egress", []):
+                for port in rule.get("ports", []):
+                    print(json.dumps(port, sort_keys=True))
+
+elif cmd == "dashboard":
+    # the dashboard ConfigMap (labelled grafana_dashboard=1): valid JSON, 6 panels or more,
+    # each querying something
+    maps = [o for o in load(args[0]) if o["kind"] == "ConfigMap"
+            and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    if not maps:
+        sys.exit("no ConfigMap labelled grafana_dashboard=1")
+    for o in maps:
+        dash = json.loads(o["data"]["proxy-order-operator.json"])
+        panels = dash["panels"]
+        if len(panels) < 6:
+            sys.exit("only %d panels" % len(panels))
+        for p in panels:
+            if not (p["targets"] and all(t["expr"] for t in p["targets"])):
+                sys.exit("panel %r queries nothing" % p["title"])
+        print("dashboard %r: %d panels" % (dash["title"], len(panels)))
+
 elif cmd == "selector-overlap":
     # every Pod or Pod template other than those of the operator Deployment that the selector of a
     # Deployment, Service, PodDisruptionBudget or NetworkPolicy of the chart matches
@@ -648,20 +673,9 @@ t_networkpolicy_probes() {
     --set verifyCredentials.target=example.net:443 --set 'networkPolicy.proxyEgressPorts[0].port=8000' \
     --set 'networkPolicy.proxyEgressPorts[0].endPort=8999'
   to_json "${work}/np.yaml" "${work}/np.json"
-  python3 - "${work}/np.json" <<'PYEOF' || fail "no egress rule for the proxies' ports"
-import json, sys
-text, dec, i = open(sys.argv[1]).read(), json.JSONDecoder(), 0
-while i < len(text):
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    o, i = dec.raw_decode(text, i)
-    if o["kind"] == "NetworkPolicy":
-        ports = [p for rule in o["spec"]["egress"] for p in rule.get("ports", [])]
-        sys.exit(0 if {"port": 8000, "endPort": 8999, "protocol": "TCP"} in ports else 1)
-sys.exit(1)
-PYEOF
+  py egress-ports "${work}/np.json" >"${work}/np.ports"
+  grep -qx '{"endPort": 8999, "port": 8000, "protocol": "TCP"}' "${work}/np.ports" \
+    || fail "no egress rule for the proxies' ports: $(cat "${work}/np.ports")"
   # and without the probe, no such rule
   render "${work}/np.yaml" --namespace ops --set networkPolicy.enabled=true --set 'networkPolicy.proxyEgressPorts[0].port=8000'
   grep -q 'endPort\|port: 8000' "${work}/np.yaml" && fail "a proxy egress rule without verifyCredentials"
@@ -1353,25 +1367,7 @@ t_alerts_and_dashboard() {
   # The dashboard ConfigMap.
   render "${work}/dash.yaml" --namespace ops --set grafanaDashboard.enabled=true
   to_json "${work}/dash.yaml" "${work}/dash.json"
-  python3 - "${work}/dash.json" <<'PYEOF' || fail "the dashboard ConfigMap (above)"
-import json, sys
-text, dec, i, found = open(sys.argv[1]).read(), json.JSONDecoder(), 0, False
-while i < len(text):
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    o, i = dec.raw_decode(text, i)
-    if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
-        found = True
-        dash = json.loads(o["data"]["proxy-order-operator.json"])
-        panels = dash["panels"]
-        assert len(panels) >= 6, "only %d panels" % len(panels)
-        for p in panels:
-            assert p["targets"] and all(t["expr"] for t in p["targets"]), "panel %r queries nothing" % p["title"]
-        print("dashboard %r: %d panels" % (dash["title"], len(panels)))
-sys.exit(0 if found else "no ConfigMap labelled grafana_dashboard=1")
-PYEOF
+  py dashboard "${work}/dash.json" || fail "the dashboard ConfigMap (above)"
 }
 
 # A second release (a selector shard) beside the one that installed the CRDs: with the default
