@@ -466,14 +466,23 @@ impl ProxyOrder {
     }
 }
 
-/// `crd` with its descriptions as `kubectl explain` shows them best: the lines of a paragraph,
-/// wrapped where the Rust doc comment wrapped, joined into one (a list item keeps its line).
-pub fn tidy_descriptions(
+/// `crd` as it is published (crdgen, the chart, the test kit):
+/// - descriptions as `kubectl explain` shows them best: the lines of a paragraph, wrapped where
+///   the Rust doc comment wrapped, joined into one (a list item keeps its line);
+/// - an optional enum (`Option<Lang>`) neither `nullable` nor with `null` among its values: the
+///   API server then prunes an explicit `null` (the same as leaving the field out) instead of
+///   refusing it, and `kubectl explain` lists only the real values (a `null` value shows there
+///   as `<no value>`).
+pub fn published(
     crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 ) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     fn walk(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                    map.remove("nullable");
+                }
                 for (key, value) in map.iter_mut() {
                     match value {
                         serde_json::Value::String(text) if key == "description" => {

@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 use proxy_order_operator::{
-    crd::{ProxyOrder, tidy_descriptions},
+    crd::{ProxyOrder, published},
     proxy_provider::ProxyProvider,
 };
 
@@ -22,7 +22,7 @@ fn assert_committed(file: &str, generated: &impl serde::Serialize) {
 fn committed_proxyorder_crd_matches_the_generator() {
     assert_committed(
         "proxyorders.proxy-solutions.net.yaml",
-        &tidy_descriptions(ProxyOrder::crd()),
+        &published(ProxyOrder::crd()),
     );
 }
 
@@ -30,6 +30,6 @@ fn committed_proxyorder_crd_matches_the_generator() {
 fn committed_proxyprovider_crd_matches_the_generator() {
     assert_committed(
         "proxyproviders.proxy-solutions.net.yaml",
-        &tidy_descriptions(ProxyProvider::crd()),
+        &published(ProxyProvider::crd()),
     );
 }

@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     };
     print!(
         "{}",
-        serde_yaml::to_string(&proxy_order_operator::crd::tidy_descriptions(crd))?
+        serde_yaml::to_string(&proxy_order_operator::crd::published(crd))?
     );
     Ok(())
 }

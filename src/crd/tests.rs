@@ -261,6 +261,37 @@ fn rollout_targets_round_trip_as_kubernetes_spells_them() {
 }
 
 #[test]
+fn no_published_enum_lists_null_or_is_nullable() {
+    // `kubectl explain` shows a `null` value as `<no value>`; a nullable enum without it refuses
+    // an explicit null. Neither: the API server prunes the null.
+    fn walk(v: &Value, path: &str, enums: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                if let Some(values) = map.get("enum").and_then(Value::as_array) {
+                    *enums += 1;
+                    assert!(values.iter().all(|v| !v.is_null()), "{path}: {values:?}");
+                    assert!(map.get("nullable").is_none(), "{path}: nullable");
+                }
+                for (k, v) in map {
+                    walk(v, &format!("{path}.{k}"), enums);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, path, enums)),
+            _ => {}
+        }
+    }
+    let mut enums = 0;
+    for crd in [
+        published(ProxyOrder::crd()),
+        published(crate::proxy_provider::ProxyProvider::crd()),
+    ] {
+        walk(&serde_json::to_value(&crd).unwrap(), "", &mut enums);
+    }
+    // lang, currency, managementPolicy, deletionPolicy, rollout kinds, selector operators...
+    assert!(enums >= 4, "only {enums} enums seen");
+}
+
+#[test]
 fn descriptions_are_one_line_per_paragraph_for_kubectl_explain() {
     assert_eq!(
         unwrap_paragraphs("A sentence wrapped\nwhere the comment wrapped.\n\nNext one:\n- a\n- b"),
@@ -269,8 +300,8 @@ fn descriptions_are_one_line_per_paragraph_for_kubectl_explain() {
     // Every description of both shipped CRDs: no line break inside a paragraph but before a
     // list item, and every property described (status.access included).
     for crd in [
-        tidy_descriptions(ProxyOrder::crd()),
-        tidy_descriptions(crate::proxy_provider::ProxyProvider::crd()),
+        published(ProxyOrder::crd()),
+        published(crate::proxy_provider::ProxyProvider::crd()),
     ] {
         let mut undescribed = Vec::new();
         fn walk(v: &Value, path: &str, undescribed: &mut Vec<String>) {

@@ -22,7 +22,7 @@ use crate::{Env, poll};
 pub async fn install_crds(client: &Client, manager: &str) -> Result<()> {
     for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
         // As crdgen writes them into crds/.
-        let crd = proxy_order_operator::crd::tidy_descriptions(crd);
+        let crd = proxy_order_operator::crd::published(crd);
         apply_crd(client, manager, &crd).await?;
     }
     Ok(())

@@ -227,6 +227,42 @@ async fn invalid_manifests_are_refused_at_admission_naming_the_field() {
 }
 
 #[tokio::test]
+async fn an_explicit_null_for_an_optional_enum_is_the_same_as_leaving_it_out() {
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+    let _schema = CRD_SCHEMA.lock().await;
+    let env = Env::start("admission-null").await;
+    // A POST of the JSON as written (an apply or a typed object would drop the nulls first).
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        env.client.clone(),
+        &env.ns,
+        &ApiResource::erase::<proxy_order_operator::crd::ProxyOrder>(&()),
+    );
+    let fields = ["lang", "currency", "managementPolicy", "deletionPolicy"];
+    let mut spec =
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"}});
+    for f in fields {
+        spec[f] = Value::Null;
+    }
+    let obj = json!({"apiVersion": "proxy-solutions.net/v1alpha1", "kind": "ProxyOrder",
+                     "metadata": {"name": "nulls"}, "spec": spec});
+    let created = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(obj).unwrap(),
+        )
+        .await
+        .expect("nulls for the optional enums are accepted");
+    for f in fields {
+        assert!(
+            created.data["spec"].get(f).is_none(),
+            "{f}: stored as {:?}",
+            created.data["spec"].get(f)
+        );
+    }
+    env.finish().await;
+}
+
+#[tokio::test]
 async fn an_unreadable_proxyorder_does_not_stop_the_others() {
     let _schema = CRD_SCHEMA.lock().await;
     let mut env = Env::start("poison").await;
