@@ -313,6 +313,11 @@ elif cmd == "selector-overlap":
             selectors.append(("%s/%s" % (k, o["metadata"]["name"]), sel))
     if not any(name.startswith("Deployment/") for name, _ in selectors):
         sys.exit("no Deployment rendered")
+    # only the selectors of the operator Pods (the NetworkPolicies of the test and hook Pods
+    # select those Pods on purpose)
+    ops = [o["spec"]["template"]["metadata"].get("labels", {}) for o in objs if o["kind"] == "Deployment"]
+    selectors = [(name, sel) for name, sel in selectors
+                 if any(all(labels.get(k) == v for k, v in sel.items()) for labels in ops)]
     pods = []
     for o in objs:
         if o["kind"] == "Pod":
@@ -495,6 +500,8 @@ RoleBinding/${fullname}-provider-keys@provider-keys
 Deployment/${fullname}@ops
 Service/${fullname}-metrics@ops
 NetworkPolicy/${fullname}@ops
+NetworkPolicy/${fullname}-test@ops
+NetworkPolicy/${fullname}-uninstall@ops
 PodDisruptionBudget/${fullname}@ops
 CustomResourceDefinition/${crd_name}@-
 CustomResourceDefinition/${provider_crd_name}@-
@@ -680,6 +687,42 @@ t_networkpolicy_probes() {
   render "${work}/np.yaml" --namespace ops --set networkPolicy.enabled=true --set 'networkPolicy.proxyEgressPorts[0].port=8000'
   grep -q 'endPort\|port: 8000' "${work}/np.yaml" && fail "a proxy egress rule without verifyCredentials"
   true
+}
+
+# kube-score on the default and the ha rendering, with the checks of
+# tests/kube-score/skipped-checks.txt skipped (each there with its reason); every skip must be
+# needed: without it, kube-score fails.
+t_kube_score() {
+  local score list="${root}/tests/kube-score/skipped-checks.txt" rendering check args skip
+  score="${KUBE_SCORE:-}"
+  if [[ -z "${score}" ]]; then
+    "${root}/tests/controlplane/build.sh" kube-score >&2 || fail "could not build kube-score"
+    score="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-$(sed -n 's/^KUBE_VERSION=//p' "${root}/tests/controlplane/versions.env")/kube-score"
+  fi
+  kscore() { # FILE [--ignore-test CHECK]...
+    "${score}" score --kubernetes-version v1.31 --output-format ci --exit-one-on-warning \
+      --enable-optional-test container-seccomp-profile --enable-optional-test container-ports-check "${@:2}" "$1"
+  }
+  render "${work}/ks-default.yaml" --namespace ops
+  render "${work}/ks-ha.yaml" --namespace ops -f "${ha_values}"
+  for rendering in default ha; do
+    args=()
+    while read -r skip check _; do
+      [[ -z "${skip}" || "${skip}" == \#* ]] && continue
+      [[ -n "${check}" ]] || fail "skipped-checks.txt: no check on the line of ${skip}"
+      [[ "${skip}" == all || "${skip}" == default || "${skip}" == ha ]] || fail "skipped-checks.txt: unknown rendering ${skip}"
+      [[ "${skip}" == all || "${skip}" == "${rendering}" ]] && args+=(--ignore-test "${check}")
+    done <"${list}"
+    kscore "${work}/ks-${rendering}.yaml" "${args[@]}" >"${work}/ks.out" \
+      || fail "kube-score on the ${rendering} rendering:"$'\n'"$(grep -v '\[OK\]\|\[SKIPPED\]' "${work}/ks.out")"
+    echo "${rendering}: $(grep -c '\[OK\]' "${work}/ks.out") checks passed, $(( ${#args[@]} / 2 )) skipped"
+    # each skip needed
+    for ((i = 1; i < ${#args[@]}; i += 2)); do
+      if kscore "${work}/ks-${rendering}.yaml" "${args[@]:0:i-1}" "${args[@]:i+1}" >/dev/null; then
+        fail "skipping ${args[i]} is not needed on the ${rendering} rendering: remove it from skipped-checks.txt"
+      fi
+    done
+  done
 }
 
 # Settings the operator refuses at start (it would crash-loop) are refused by helm install, with
@@ -1450,6 +1493,7 @@ check "helm template: replicaCount, image, auth, allowApiKeySecretRef, ServiceMo
 check "extraEnv, extraVolumes, security contexts (OpenShift: IDs unset), anti-affinity, topology spread; hook and test Pod alike" t_pod_settings
 check "NetworkPolicy with verifyCredentials: proxyEgressPorts required, then an egress rule" t_networkpolicy_probes
 check "alerts: promtool check rules and test rules on the PrometheusRule's rules; the Grafana dashboard ConfigMap" t_alerts_and_dashboard
+check "kube-score (default and ha renderings): passes, each skipped check justified and needed" t_kube_score
 check "settings the operator refuses at start are refused at install, with its reason (lease vs timeout, logLevel, selector, priorityClassName)" t_refused_settings
 check "no env var named like a secret has a literal value (kube-linter env-var-secret), in 3 value sets" t_no_secret_env
 check "the helm test and uninstall hook Pods match no selector of the operator's Pods" t_selectors_own_pods

@@ -62,6 +62,7 @@ stamp() {
     etcd) echo "etcd ${ETCD_VERSION} $(cksum <"${here}/etcd/go.mod")" ;;
     helm) echo "helm ${HELM_VERSION}" ;;
     promtool) echo "promtool ${PROMETHEUS_VERSION}" ;;
+    kube-score) echo "kube-score ${KUBE_SCORE_VERSION}" ;;
     coredns) echo "coredns ${COREDNS_VERSION} $(cat "${here}/coredns/go.mod" "${here}/coredns/main.go" | cksum)" ;;
     pause) echo "pause ${PAUSE_VERSION} ${KUBE_VERSION} $(gcc --version 2>/dev/null | head -n1)" ;;
     *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/${kube_mod}/go.mod")" ;;
@@ -135,8 +136,9 @@ grep -q "go.etcd.io/etcd/server/v3 ${ETCD_VERSION}\$" "${here}/etcd/go.mod" \
 all=(etcd helm kubectl kube-apiserver kube-controller-manager)
 # What a kind node needs besides (tests/kind/): built only when named.
 node=(kubelet kubeadm kube-scheduler kube-proxy coredns pause)
-# Built only when named too: promtool, for the chart's alert rules (make test-chart).
-node+=(promtool)
+# Built only when named too: promtool, for the chart's alert rules, and kube-score, for its
+# rendered objects (make test-chart).
+node+=(promtool kube-score)
 if [[ "${kube_mod}" == kube-floor ]]; then
   for name in etcd kubectl helm; do
     ln -sfn "${main_bindir}/${name}" "${bindir}/${name}"
@@ -222,6 +224,13 @@ if wanted promtool; then
   build promtool "github.com/prometheus/prometheus/cmd/promtool ${PROMETHEUS_VERSION}" \
     env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-promtool" \
     go install -p 2 -trimpath -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@${PROMETHEUS_VERSION}"
+fi
+
+# kube-score: go install at the pinned module version (its go.mod has no replace).
+if wanted kube-score; then
+  build kube-score "github.com/zegl/kube-score/cmd/kube-score ${KUBE_SCORE_VERSION}" \
+    env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-kube-score" \
+    go install -p 2 -trimpath -ldflags "-s -w" "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
 fi
 
 # coredns: tests/controlplane/coredns is CoreDNS's main with only the plugins a
