@@ -2,6 +2,8 @@
 #
 #   docker build -t proxy-order-operator:dev .                                  # the operator (last stage)
 #   docker build --target simulator -t proxy-solutions-sim:dev .                # the provider simulator
+#   docker buildx build --platform linux/arm64 \
+#     --build-arg RUST_TARGET=aarch64-unknown-linux-musl -t proxy-order-operator:dev-arm64 .  # arm64
 #
 # The operator image carries only the operator; the simulator (tests, demos) has its own image:
 #   docker run --rm -p 18080:18080 proxy-solutions-sim:dev --listen 0.0.0.0:18080 --api-key dev-key
@@ -13,9 +15,14 @@
 #                  the exact bytes).
 #   RUNTIME_IMAGE  the base of both images: static, CA certificates, /etc/passwd with nonroot
 #                  (65532). Pinned by tag for the same reason.
+#   RUST_TARGET    x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl: the binaries'
+#                  target, cross-compiled by hack/build-static.sh (the C compiler and linker it needs
+#                  come from Debian). The builder stage runs on BUILDPLATFORM (below), the
+#                  images' base is the target platform's (--platform). `make test-arm64` builds
+#                  the aarch64 binaries the same way and runs them under qemu-user.
 #   BINARIES       source (default): the builder stage compiles the binaries with cargo.
 #                  prebuilt: it takes them from prebuilt/ in the build context instead, built on the
-#                  host with `cargo build --release --locked --target x86_64-unknown-linux-musl`.
+#                  host with `hack/build-static.sh x86_64-unknown-linux-musl prebuilt`.
 #                  The kind tier (tests/kind/) uses that: its engine has no network, so a container
 #                  can reach neither crates.io nor rustup's servers, while the host's cargo has the
 #                  crates and keeps its build cache between runs (a warm rebuild takes seconds, not
@@ -30,33 +37,33 @@
 
 ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+# The builder stage's platform. BuildKit fills BUILDPLATFORM in, but a default given here takes
+# precedence over its value, and the legacy builder sets none: so it is linux/amd64 unless given
+# (--build-arg BUILDPLATFORM=linux/arm64 on an arm64 build machine).
+ARG BUILDPLATFORM=linux/amd64
 
-FROM ${RUST_IMAGE} AS builder
+FROM --platform=${BUILDPLATFORM} ${RUST_IMAGE} AS builder
 ARG BINARIES=source
 ARG RUST_TARGET=x86_64-unknown-linux-musl
 WORKDIR /src
 # Only what the build needs (.dockerignore keeps the rest out of the context): the workspace's
-# manifests and members (cargo reads every member's manifest, the test kit's too), and prebuilt/
-# (empty unless BINARIES=prebuilt).
+# manifests and members (cargo reads every member's manifest, the test kit's too), prebuilt/
+# (empty unless BINARIES=prebuilt) and the build script (the C compiler and linker per target).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY wire ./wire
 COPY simulator ./simulator
 COPY testkit ./testkit
 COPY prebuilt ./prebuilt
+COPY hack/build-static.sh ./hack/
 RUN set -eu; mkdir -p /out; \
     case "${BINARIES}" in \
       prebuilt) \
         cp prebuilt/proxy-order-operator prebuilt/proxy-solutions-sim /out/ ;; \
       source) \
         apt-get update; \
-        apt-get install -y --no-install-recommends musl-tools; \
-        rm -rf /var/lib/apt/lists/*; \
-        rustup target add "${RUST_TARGET}"; \
-        cargo build --release --locked --target "${RUST_TARGET}" \
-          --bin proxy-order-operator --bin proxy-solutions-sim; \
-        cp "target/${RUST_TARGET}/release/proxy-order-operator" \
-           "target/${RUST_TARGET}/release/proxy-solutions-sim" /out/ ;; \
+        hack/build-static.sh "${RUST_TARGET}" /out; \
+        rm -rf /var/lib/apt/lists/* ;; \
       *) echo "BINARIES must be source or prebuilt, not '${BINARIES}'" >&2; exit 1 ;; \
     esac; \
     chmod 0755 /out/*

@@ -28,7 +28,7 @@ help: ## list the targets
 # names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
 # test-floor runs the chart and a part of the end-to-end scenarios on the oldest supported
 # Kubernetes; the last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
-TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-floor test-kind
+TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-floor test-arm64 test-kind
 test: ## every check and test (what CI runs); builds whatever a step needs first
 	@set -eu; total=$$SECONDS; \
 	for step in $(TEST_STEPS); do \
@@ -100,6 +100,10 @@ test-floor: ## the chart, the CRDs' admission and reconciles on the oldest suppo
 .PHONY: test-e2e
 test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)
 	tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test e2e
+
+.PHONY: test-arm64
+test-arm64: ## the arm64 build: cross-compiled as the Dockerfile does (hack/build-static.sh), run under qemu-user
+	tests/arm64.sh
 
 .PHONY: test-hostile
 test-hostile: controlplane-build ## only the hostile-tenant suite (starts and stops the control plane)

@@ -288,14 +288,7 @@ EOF
 # Sets OPERATOR_IMAGE and SIMULATOR_IMAGE; their tag is a hash of the binaries and the bases.
 build_project() {
   local rust_image="$1" runtime_image="$2" target=x86_64-unknown-linux-musl tag
-  rustup target list --installed 2>/dev/null | grep -qx "${target}" || rustup target add "${target}" >&2
-  command -v musl-gcc >/dev/null 2>&1 || install_packages musl-tools
-  say "cargo build --release --target ${target} (operator, simulator)"
-  (cd "${KIND_ROOT}" && cargo build --release --locked --target "${target}" \
-    --bin proxy-order-operator --bin proxy-solutions-sim >&2)
-  local out="${CARGO_TARGET_DIR:-${KIND_ROOT}/target}/${target}/release"
-  mkdir -p "${KIND_ROOT}/prebuilt"
-  cp "${out}/proxy-order-operator" "${out}/proxy-solutions-sim" "${KIND_ROOT}/prebuilt/"
+  "${KIND_ROOT}/hack/build-static.sh" "${target}" "${KIND_ROOT}/prebuilt"
   # The OCI labels: the crate's version and the commit (part of the tag, so that the labels
   # are always this checkout's).
   local version revision
