@@ -9,12 +9,13 @@
 #   docker run --rm -p 18080:18080 proxy-solutions-sim:dev --listen 0.0.0.0:18080 --api-key dev-key
 #
 # Build arguments (the defaults are what a user with internet builds with):
-#   RUST_IMAGE     the builder stage's base: a Rust toolchain on Debian bookworm. Pinned by tag
-#                  (a digest cannot be determined on a machine without registry access; pin one with
-#                  --build-arg RUST_IMAGE=docker.io/library/rust:1.95-bookworm@sha256:... if you need
-#                  the exact bytes).
+#   RUST_IMAGE     the builder stage's base: a Rust toolchain on Debian bookworm.
 #   RUNTIME_IMAGE  the base of both images: static, CA certificates, /etc/passwd with nonroot
-#                  (65532). Pinned by tag for the same reason.
+#                  (65532).
+#                  Both are pinned by digest (of the multi-platform index: one pin for amd64 and
+#                  arm64), the tag kept for readers; `tests/packaging.rs` (make unit) holds every
+#                  base pinned. To move to a newer base: `crane digest IMAGE:TAG` (or
+#                  `docker buildx imagetools inspect IMAGE:TAG`) and replace the digest.
 #   RUST_TARGET    x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl: the binaries'
 #                  target, cross-compiled by hack/build-static.sh (the C compiler and linker it needs
 #                  come from Debian). The builder stage runs on BUILDPLATFORM (below), the
@@ -35,8 +36,8 @@
 # image that exists locally. The legacy builder builds every stage before the target, so the
 # choice between compiling and taking prebuilt binaries is made inside the one builder stage.
 
-ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
-ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
+ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 # The builder stage's platform. BuildKit fills BUILDPLATFORM in, but a default given here takes
 # precedence over its value, and the legacy builder sets none: so it is linux/amd64 unless given
 # (--build-arg BUILDPLATFORM=linux/arm64 on an arm64 build machine).
