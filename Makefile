@@ -28,7 +28,7 @@ help: ## list the targets
 # names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
 # test-floor runs the chart and a part of the end-to-end scenarios on the oldest supported
 # Kubernetes; the last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
-TEST_STEPS := fmt-check clippy deny generated-check chart-check unit cluster-tests test-floor test-arm64 test-kind
+TEST_STEPS := fmt-check clippy deny sbom generated-check chart-check unit cluster-tests test-floor test-arm64 test-kind
 test: ## every check and test (what CI runs); builds whatever a step needs first
 	@set -eu; total=$$SECONDS; \
 	for step in $(TEST_STEPS); do \
@@ -123,4 +123,5 @@ include mk/controlplane.mk
 include mk/chart.mk
 include mk/bench.mk
 include mk/deny.mk
+include mk/sbom.mk
 include mk/kind.mk
