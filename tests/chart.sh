@@ -413,7 +413,16 @@ t_kube_version() {
   grep -q 'kubeVersion' "${work}/kv.err" || fail "unexpected error: $(cat "${work}/kv.err")"
 }
 
-t_lint_default() { helm lint --strict "${chart}"; }
+# helm lint --strict, not even an [INFO] line (such as "icon is recommended"); the icon is a file of
+# this repository (docs/images/), named by its raw URL on the main branch.
+t_lint_default() {
+  helm lint --strict "${chart}" >"${work}/lint.out" || fail "$(cat "${work}/lint.out")"
+  if grep '^\[' "${work}/lint.out"; then fail "helm lint has something to say (above)"; fi
+  local icon
+  icon="$(sed -n 's#^icon: https://raw.githubusercontent.com/proxy-order-operator/proxy-order-operator/main/##p' "${chart}/Chart.yaml")"
+  [[ -n "${icon}" && -f "${root}/${icon}" ]] || fail "Chart.yaml icon is no file of this repository: $(grep '^icon:' "${chart}/Chart.yaml")"
+  python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "${root}/${icon}" || fail "${icon} is no valid SVG"
+}
 t_lint_ha() { helm lint --strict "${chart}" -f "${ha_values}"; }
 
 t_app_version() {
@@ -1485,7 +1494,7 @@ cp -R "${chart}" "${work}/old-chart"   # t_install changes its CRD, to see helm 
 
 check "Chart.yaml appVersion is the crate version" t_app_version
 check "Chart.yaml kubeVersion: the floor of make test-floor, 1.30 refused" t_kube_version
-check "helm lint --strict (default values)" t_lint_default
+check "helm lint --strict (default values): nothing to say, the icon a file of this repository" t_lint_default
 check "helm lint --strict (ci/ha-values.yaml)" t_lint_ha
 check "helm template (default values): objects, Deployment settings, test hook" t_template_default
 check "helm template (ci/ha-values.yaml): objects, args, env" t_template_ha
