@@ -4,7 +4,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 
-use crate::{provider::config::ProviderArgs, telemetry::LogFormat};
+use crate::{
+    duration::{parse_duration, parse_duration_or_zero},
+    provider::config::ProviderArgs,
+    telemetry::LogFormat,
+};
 
 /// Manages proxy-solutions proxy orders from `ProxyOrder` resources.
 #[derive(Parser, Clone, Debug)]
@@ -156,6 +160,18 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// What `--verify-credentials` and its flags set.
+#[derive(Clone, Debug)]
+pub struct ProbeSettings {
+    /// `host:port` to CONNECT to.
+    pub target: String,
+    pub timeout: Duration,
+    /// How often unchanged, verified credentials are checked again.
+    pub interval: Duration,
+    /// Probes per second, all ProxyOrders together.
+    pub rate: f64,
+}
+
 impl Config {
     /// The operator's own namespace (see `--operator-namespace`).
     pub fn operator_namespace(&self) -> String {
@@ -191,9 +207,6 @@ fn parse_namespaced_name(s: &str) -> Result<NamespacedName, String> {
     }
 }
 
-/// Longest duration any flag accepts.
-const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// A retry ceiling: a duration of at least the first retry's 1 s.
 fn parse_backoff_max(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
@@ -203,40 +216,14 @@ fn parse_backoff_max(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Parses a duration flag: `500ms`, `90s`, `10m`, `1h`, `1m30s` (any of humantime's forms) or
-/// a bare number of seconds; more than zero and at most 7 days.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    match parse_duration_or_zero(s)? {
-        d if d.is_zero() => Err("duration must be greater than zero".to_string()),
-        d => Ok(d),
-    }
-}
-
-/// [`parse_duration`] that also takes zero (`0s`, `0`): for settings where none means off.
-pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        // Too many digits for a u64 is far more than 7 days.
-        s.parse().map(Duration::from_secs).unwrap_or(Duration::MAX)
-    } else {
-        humantime::parse_duration(s)
-            .map_err(|e| format!("expected a duration like 90s, 10m or 1m30s, got {s:?}: {e}"))?
-    };
-    if d > MAX_DURATION {
-        Err(format!("duration {s:?} is longer than 7 days"))
-    } else {
-        Ok(d)
-    }
-}
-
 impl Config {
     /// The credentials probe's settings, when `--verify-credentials` is on.
-    pub fn probe(&self) -> Option<crate::controller::verify::ProbeSettings> {
+    pub fn probe(&self) -> Option<ProbeSettings> {
         let target = self
             .probe_target
             .clone()
             .filter(|_| self.verify_credentials)?;
-        Some(crate::controller::verify::ProbeSettings {
+        Some(ProbeSettings {
             target,
             timeout: self.probe_timeout,
             interval: self.probe_interval,
@@ -477,32 +464,6 @@ mod tests {
         assert!(parse(&["--concurrency", "0"]).is_err());
         assert!(parse(&["--rate-limit", "-1"]).is_err());
         assert!(parse(&["--rate-limit", "1e-300"]).is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("7d"), Ok(MAX_DURATION));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("-5s").is_err());
-        assert!(parse_duration("99999999999999999999999").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("99999999999999999h").is_err());
-        assert!(parse_duration("8d").is_err());
-        assert!(parse_duration("169h").is_err());
-        // Where zero means off.
-        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration_or_zero("1h"), Ok(Duration::from_secs(3600)));
-        assert!(parse_duration_or_zero("8d").is_err());
-        assert!(parse_duration_or_zero("").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod duration;
 pub mod error;
 pub mod failpoint;
 pub mod healthcheck;

@@ -95,24 +95,6 @@ fn holder_namespace(holder: &str) -> &str {
 /// this reconcile.
 const ATTEMPTS: usize = 5;
 
-/// The provider as order ids belong to it: its base URL with the host lower-cased, without a
-/// default port, user information, query or fragment, or a trailing `/`. So two spellings of
-/// one provider (two ProxyProviders for one account) share their claims.
-pub fn scope_of(base_url: &str) -> String {
-    match url::Url::parse(base_url) {
-        Ok(u) => {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(
-                "{}://{}{port}{}",
-                u.scheme(),
-                u.host_str().unwrap_or_default().to_ascii_lowercase(),
-                u.path().trim_end_matches('/')
-            )
-        }
-        Err(_) => base_url.trim_end_matches('/').to_string(),
-    }
-}
-
 /// The claim's name: the same for every ProxyOrder naming this order, however it reaches the
 /// provider. Order ids are the provider's own; two providers that happened to use one id would
 /// share a claim (a conflict where there is none), which is the safe way to be wrong: two
@@ -464,24 +446,6 @@ mod tests {
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        );
-    }
-
-    #[test]
-    fn one_provider_spelled_two_ways_is_one_scope() {
-        let s = scope_of("https://api.example/api");
-        for other in [
-            "https://API.Example/api/",
-            "https://api.example:443/api",
-            "https://user:pw@api.example/api?x=1#f",
-        ] {
-            assert_eq!(scope_of(other), s, "{other}");
-        }
-        assert_ne!(scope_of("https://api.example:8443/api"), s);
-        assert_ne!(scope_of("http://api.example/api"), s);
-        assert_eq!(
-            scope_of("http://127.0.0.1:18080/api"),
-            "http://127.0.0.1:18080/api"
         );
     }
 

@@ -50,7 +50,7 @@ pub struct Target {
 
 impl Target {
     fn new(config: ProviderConfig, rate: f64) -> Result<Self, ProviderError> {
-        let scope = super::claim::scope_of(&config.base_url);
+        let scope = crate::provider::config::scope_of(&config.base_url);
         Ok(Target {
             client: Arc::new(ProviderClient::new(config)?),
             rate,

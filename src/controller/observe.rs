@@ -26,9 +26,6 @@ use crate::{
     provider::{ApiKey, QueryOptions},
 };
 
-/// Key of the API key in the operator's default API-key Secret.
-pub const DEFAULT_API_KEY_KEY: &str = "api-key";
-
 /// The credentials Secret as read, with what the write decision needs beyond its data.
 pub struct SecretSnapshot {
     pub labels: BTreeMap<String, String>,

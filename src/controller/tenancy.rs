@@ -12,7 +12,6 @@ use super::{
     conditions::Reason,
     context::{Context, listed},
     gateway::Target,
-    observe::DEFAULT_API_KEY_KEY,
     plan::{ProviderLimit, approvals},
 };
 use crate::{
@@ -21,6 +20,9 @@ use crate::{
     provider::{AuthScheme, ProviderConfig},
     proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec},
 };
+
+/// Key of the API key in the operator's default API-key Secret.
+const DEFAULT_API_KEY_KEY: &str = "api-key";
 
 /// Where the API key of a ProxyOrder is, and who may tell the tenant about a missing one.
 #[derive(Clone, Debug, PartialEq, Eq)]

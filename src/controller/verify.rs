@@ -30,6 +30,7 @@ use super::{
     plan::{OwnedSecret, Requeue, Settle},
 };
 use crate::{
+    config::ProbeSettings,
     credentials::{self, KEY_LOGIN, KEY_PASSWORD, KEY_PORT, SecretData},
     probe::{ProbeAuth, ProbeOutcome, probe},
 };
@@ -40,18 +41,6 @@ pub const CREDENTIALS_VERIFIED: &str = "CredentialsVerified";
 const RETRY_INCONCLUSIVE: Duration = Duration::from_secs(60);
 /// The rate limiter's key for probes.
 const PROBE_KEY: &str = "credentials-probe";
-
-/// What `--verify-credentials` and its flags set.
-#[derive(Clone, Debug)]
-pub struct ProbeSettings {
-    /// `host:port` to CONNECT to.
-    pub target: String,
-    pub timeout: Duration,
-    /// How often unchanged, verified credentials are checked again.
-    pub interval: Duration,
-    /// Probes per second, all ProxyOrders together.
-    pub rate: f64,
-}
 
 /// The last probe of one ProxyOrder's credentials.
 struct Last {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 pub use proxy_solutions_wire::auth::{
     AuthArgs, AuthScheme, DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME,
@@ -87,5 +87,46 @@ impl ProviderArgs {
             ip_auth_clear: self.ip_auth_clear,
             ..ProviderConfig::default()
         }
+    }
+}
+
+/// The provider as order ids belong to it: its base URL with the host lower-cased, without a
+/// default port, user information, query or fragment, or a trailing `/`. So two spellings of
+/// one provider (two ProxyProviders for one account) share their claims.
+pub fn scope_of(base_url: &str) -> String {
+    match url::Url::parse(base_url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}",
+                u.scheme(),
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                u.path().trim_end_matches('/')
+            )
+        }
+        Err(_) => base_url.trim_end_matches('/').to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_provider_spelled_two_ways_is_one_scope() {
+        let s = scope_of("https://api.example/api");
+        for other in [
+            "https://API.Example/api/",
+            "https://api.example:443/api",
+            "https://user:pw@api.example/api?x=1#f",
+        ] {
+            assert_eq!(scope_of(other), s, "{other}");
+        }
+        assert_ne!(scope_of("https://api.example:8443/api"), s);
+        assert_ne!(scope_of("http://api.example/api"), s);
+        assert_eq!(
+            scope_of("http://127.0.0.1:18080/api"),
+            "http://127.0.0.1:18080/api"
+        );
     }
 }

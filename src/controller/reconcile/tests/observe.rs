@@ -107,7 +107,10 @@ async fn a_provider_that_allows_the_namespace_lends_its_key_and_the_order_is_cla
     let obs = observed(&mut w, &with_provider(), steps).await;
     assert!(obs.observed.denied.is_none());
     let account = obs.account.expect("an account");
-    assert_eq!(account.target.scope, claim::scope_of(&w.sim.base_url()));
+    assert_eq!(
+        account.target.scope,
+        crate::provider::config::scope_of(&w.sim.base_url())
+    );
     let listed = obs
         .observed
         .listed
