@@ -12,9 +12,13 @@ fn pinned(image: &str) -> bool {
     let Some((name, digest)) = image.split_once("@sha256:") else {
         return false;
     };
-    name.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    name.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
         && digest.len() == 64
-        && digest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 #[test]

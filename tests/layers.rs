@@ -1,0 +1,375 @@
+//! Imports flow one way (docs/architecture.md, "Layers"): every module of `src/` belongs to a
+//! layer, imports only from its own layer or a lower one, and no modules import each other in a
+//! circle (within a layer either); the plan layer does no I/O. Read from the `use` lines and the
+//! `crate::`/`super::` paths of the shipped code (tests left out).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first, as module-path prefixes (the longest prefix decides).
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "base",
+        &[
+            "credentials",
+            "duration",
+            "error",
+            "failpoint",
+            "healthcheck",
+            "leader",
+            "metrics",
+            "probe",
+            "quiesce",
+            "telemetry",
+        ],
+    ),
+    ("provider and settings", &["provider", "config"]),
+    ("api", &["crd", "proxy_provider"]),
+    (
+        "plan (pure)",
+        &[
+            "controller::conditions",
+            "controller::plan",
+            "controller::validate",
+        ],
+    ),
+    (
+        "observe/act (I/O)",
+        &[
+            "controller::cache",
+            "controller::claim",
+            "controller::context",
+            "controller::gateway",
+            "controller::mappers",
+            "controller::observe",
+            "controller::providers",
+            "controller::reconcile",
+            "controller::rollout",
+            "controller::streams",
+            "controller::tenancy",
+            "controller::verify",
+            "controller::watch",
+        ],
+    ),
+    ("controller wiring", &["controller", "server"]),
+    ("main", &["crate"]),
+];
+
+/// What the plan layer must not use: it decides from what it is given.
+const IO_IN_PLAN: &[&str] = &[
+    "kube::",
+    "reqwest::",
+    "tokio::",
+    "hyper::",
+    "axum::",
+    "std::fs",
+    "::now(",
+];
+
+struct Module {
+    name: String,
+    path: PathBuf,
+    /// The shipped code: the file without its `#[cfg(test)] mod tests { ... }`.
+    code: String,
+}
+
+fn modules() -> Vec<Module> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                // Test modules and the binaries (crdgen) are no layer of the operator.
+                if !matches!(name.as_str(), "tests" | "fuzz_tests" | "bin") {
+                    walk(&path, out);
+                }
+            } else if name.ends_with(".rs") && name != "tests.rs" {
+                out.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    files
+        .into_iter()
+        .map(|path| {
+            let rel = path.strip_prefix(&src).unwrap().with_extension("");
+            let mut parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect();
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "lib" | "main")
+            ) {
+                parts.pop();
+            }
+            let name = if parts.is_empty() {
+                "crate".to_string()
+            } else {
+                parts.join("::")
+            };
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = match text.find("#[cfg(test)]\nmod tests") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            };
+            let code = code
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Module { name, path, code }
+        })
+        .collect()
+}
+
+/// `a::{b, c::{d, e}}` as `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        return vec![tree.to_string()];
+    };
+    let Some(close) = tree.rfind('}').filter(|c| *c > open) else {
+        return vec![tree[..open].to_string()];
+    };
+    let (prefix, inner) = (&tree[..open], &tree[open + 1..close]);
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
+        .filter(|i| !i.trim().is_empty())
+        .flat_map(|i| expand(i).into_iter().map(|e| format!("{prefix}{e}")))
+        .collect()
+}
+
+/// The paths a module names: its `use` trees and every inline `crate::`/`super::` path.
+fn paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // `use` items start a line (after `pub` or `pub(crate)`) and run to their `;`.
+    let mut offset = 0;
+    for line in code.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let item = ["use ", "pub use ", "pub(crate) use ", "pub(super) use "]
+            .iter()
+            .find_map(|p| trimmed.strip_prefix(p));
+        if item.is_some() {
+            let start = offset + (line.len() - trimmed.len());
+            let from = &code[start..];
+            let body = &from[from.find("use ").unwrap() + 4..];
+            if let Some(end) = body.find(';') {
+                let tree: String = body[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+                out.extend(expand(&tree));
+            }
+        }
+        offset += line.len();
+    }
+    for start in ["crate::", "super::"] {
+        for (i, _) in code.match_indices(start) {
+            if code[..i]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+            {
+                continue;
+            }
+            let path: String = code[i..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            out.push(path);
+        }
+    }
+    out.into_iter()
+        .map(|p| p.split(" as ").next().unwrap().trim().to_string())
+        .collect()
+}
+
+/// The module a path names, from `module`: the longest known module prefix.
+fn resolve(module: &str, path: &str, known: &BTreeSet<String>) -> Option<String> {
+    let mut parts: Vec<&str> = path.split("::").map(str::trim).collect();
+    let mut base: Vec<&str> = match parts.first() {
+        Some(&"crate") => {
+            parts.remove(0);
+            Vec::new()
+        }
+        Some(&"super" | &"self") => {
+            let mut base: Vec<&str> = module.split("::").filter(|p| *p != "crate").collect();
+            while let Some(&first) = parts.first() {
+                match first {
+                    "super" => {
+                        base.pop();
+                    }
+                    "self" => {}
+                    _ => break,
+                }
+                parts.remove(0);
+            }
+            base
+        }
+        _ => return None,
+    };
+    base.extend(parts);
+    (1..=base.len())
+        .rev()
+        .map(|n| base[..n].join("::"))
+        .find(|candidate| known.contains(candidate))
+}
+
+fn layer_of(module: &str) -> Option<(usize, &'static str)> {
+    LAYERS
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (name, prefixes))| prefixes.iter().map(move |p| (i, *name, *p)))
+        .filter(|(_, _, p)| module == *p || module.starts_with(&format!("{p}::")) || *p == "crate")
+        .max_by_key(|(_, _, p)| if *p == "crate" { 0 } else { p.len() })
+        .map(|(i, name, _)| (i, name))
+}
+
+/// Module -> the modules it imports (a module's own ancestors and descendants left out: a
+/// parent declares its children, a child uses its parent's private items).
+fn graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
+    let known: BTreeSet<String> = modules.iter().map(|m| m.name.clone()).collect();
+    let related = |a: &str, b: &str| {
+        a == b
+            || a.starts_with(&format!("{b}::"))
+            || b.starts_with(&format!("{a}::"))
+            || a == "crate"
+            || b == "crate"
+    };
+    modules
+        .iter()
+        .map(|m| {
+            let deps = paths(&m.code)
+                .iter()
+                .filter_map(|p| resolve(&m.name, p, &known))
+                .filter(|d| !related(&m.name, d))
+                .collect();
+            (m.name.clone(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn every_module_imports_only_from_its_layer_or_below() {
+    let modules = modules();
+    assert!(modules.len() > 40, "only {} modules found", modules.len());
+    let graph = graph(&modules);
+    let mut upward = Vec::new();
+    for (module, deps) in &graph {
+        let (layer, name) = layer_of(module).unwrap_or_else(|| panic!("{module}: in no layer"));
+        for dep in deps {
+            let (dep_layer, dep_name) = layer_of(dep).unwrap();
+            if dep_layer > layer {
+                upward.push(format!("{module} ({name}) imports {dep} ({dep_name})"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports from a layer above:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn no_modules_import_each_other_in_a_circle() {
+    let graph = graph(&modules());
+    // Depth-first search; a back edge closes a circle, reported with its modules in order.
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<&'a str, bool>,
+        stack: &mut Vec<&'a str>,
+        circles: &mut Vec<String>,
+    ) {
+        state.insert(node, true);
+        stack.push(node);
+        for dep in graph.get(node).into_iter().flatten() {
+            match state.get(dep.as_str()) {
+                Some(true) => {
+                    let from = stack.iter().position(|n| *n == dep).unwrap();
+                    circles.push(format!("{} -> {dep}", stack[from..].join(" -> ")));
+                }
+                Some(false) => {}
+                None => visit(dep, graph, state, stack, circles),
+            }
+        }
+        stack.pop();
+        state.insert(node, false);
+    }
+    let (mut state, mut circles) = (BTreeMap::new(), Vec::new());
+    for node in graph.keys() {
+        if !state.contains_key(node.as_str()) {
+            visit(node, &graph, &mut state, &mut Vec::new(), &mut circles);
+        }
+    }
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
+}
+
+#[test]
+fn the_plan_layer_does_no_io() {
+    let mut found = Vec::new();
+    for m in modules() {
+        if layer_of(&m.name).is_some_and(|(_, name)| name == "plan (pure)") {
+            for io in IO_IN_PLAN {
+                if m.code.contains(io) {
+                    found.push(format!("{} uses {io}", m.path.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_reader_sees_what_it_must() {
+    // A grouped import, a nested one, a renamed one, an inline path, a `super` path.
+    let code = "use crate::{a::{b, c::D}, e as f};\nfn x() { crate::g::h(); super::i::j(); }";
+    let paths = paths(code);
+    for want in [
+        "crate::a::b",
+        "crate::a::c::D",
+        "crate::e",
+        "crate::g::h",
+        "super::i::j",
+    ] {
+        assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+    }
+    let known: BTreeSet<String> = ["a", "a::c", "x::i"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        resolve("x::y", "crate::a::c::D", &known).as_deref(),
+        Some("a::c")
+    );
+    assert_eq!(
+        resolve("x::y", "super::i::j", &known).as_deref(),
+        Some("x::i")
+    );
+    assert_eq!(resolve("x::y", "std::fmt", &known), None);
+    assert_eq!(
+        layer_of("controller::plan::decide").unwrap().1,
+        "plan (pure)"
+    );
+    assert_eq!(layer_of("controller").unwrap().1, "controller wiring");
+    assert_eq!(layer_of("crate").unwrap().1, "main");
+}
