@@ -90,6 +90,13 @@ fail() {
   return 1
 }
 
+# built_tool NAME: the path of a tool tests/controlplane/build.sh builds into the project cache
+# (promtool, kube-score), built first when missing; its output goes to stderr.
+built_tool() {
+  "${root}/tests/controlplane/build.sh" "$1" >&2 || return 1
+  echo "${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-$(sed -n 's/^KUBE_VERSION=//p' "${root}/tests/controlplane/versions.env")/$1"
+}
+
 # new_ns PREFIX: a fresh namespace labelled for Pod Security "restricted" (enforce + warn);
 # prints its name.
 new_ns() {
@@ -703,11 +710,7 @@ t_networkpolicy_probes() {
 # needed: without it, kube-score fails.
 t_kube_score() {
   local score list="${root}/tests/kube-score/skipped-checks.txt" rendering check args skip
-  score="${KUBE_SCORE:-}"
-  if [[ -z "${score}" ]]; then
-    "${root}/tests/controlplane/build.sh" kube-score >&2 || fail "could not build kube-score"
-    score="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-$(sed -n 's/^KUBE_VERSION=//p' "${root}/tests/controlplane/versions.env")/kube-score"
-  fi
+  score="${KUBE_SCORE:-$(built_tool kube-score)}" || fail "could not build kube-score"
   kscore() { # FILE [--ignore-test CHECK]...
     "${score}" score --kubernetes-version v1.31 --output-format ci --exit-one-on-warning \
       --enable-optional-test container-seccomp-profile --enable-optional-test container-ports-check "${@:2}" "$1"
@@ -1396,11 +1399,7 @@ t_chart_metadata() {
 # of src/metrics.rs.)
 t_alerts_and_dashboard() {
   local dir="${work}/alerts" copy="${work}/alerts-chart" promtool
-  promtool="${PROMTOOL:-}"
-  if [[ -z "${promtool}" ]]; then
-    "${root}/tests/controlplane/build.sh" promtool >&2 || fail "could not build promtool"
-    promtool="${PROXY_ORDER_CACHE:-${HOME}/.cache/proxy-order-operator}/k8s-$(sed -n 's/^KUBE_VERSION=//p' "${root}/tests/controlplane/versions.env")/promtool"
-  fi
+  promtool="${PROMTOOL:-$(built_tool promtool)}" || fail "could not build promtool"
   rm -rf "${dir}" "${copy}" && mkdir -p "${dir}" && cp -R "${chart}" "${copy}"
   printf '%s\n' '{{ include "proxy-order-operator.alertRules" . }}' >"${copy}/templates/zz-rules.yaml"
   helm template t "${copy}" --namespace ops --set prometheusRule.enabled=true \
