@@ -25,7 +25,7 @@ for target in "${targets[@]}"; do
   (cd "${root}" && "${cdx}" cyclonedx --manifest-path Cargo.toml --format json --describe binaries \
     --target "${target}" --target-in-filename --spec-version 1.5 --no-build-deps -q)
   for bin in proxy-order-operator proxy-solutions-sim; do
-    file="$(find "${root}" -path "${root}/target" -prune -o -name "${bin}_bin_${target}.cdx.json" -print | head -n1)"
+    file="$(find "${root}" -path "${root}/target" -prune -o -name "${bin}_bin_${target}.cdx.json" -print -quit)"
     [[ -n "${file}" ]] || { echo "sbom: cargo-cyclonedx wrote no SBOM for ${bin} (${target})" >&2; exit 1; }
     mv "${file}" "${out}/${bin}_${target}.cdx.json"
   done

@@ -234,8 +234,8 @@ fn layer_of(module: &str) -> Option<(usize, &'static str)> {
         .iter()
         .enumerate()
         .flat_map(|(i, (name, prefixes))| prefixes.iter().map(move |p| (i, *name, *p)))
-        .filter(|(_, _, p)| module == *p || module.starts_with(&format!("{p}::")) || *p == "crate")
-        .max_by_key(|(_, _, p)| if *p == "crate" { 0 } else { p.len() })
+        .filter(|(_, _, p)| module == *p || module.starts_with(&format!("{p}::")))
+        .max_by_key(|(_, _, p)| p.len())
         .map(|(i, name, _)| (i, name))
 }
 
@@ -372,4 +372,6 @@ fn the_reader_sees_what_it_must() {
     );
     assert_eq!(layer_of("controller").unwrap().1, "controller wiring");
     assert_eq!(layer_of("crate").unwrap().1, "main");
+    // A module of no layer is found, not taken for the top one.
+    assert_eq!(layer_of("newmodule"), None);
 }
