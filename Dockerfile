@@ -52,6 +52,7 @@ WORKDIR /src
 # (empty unless BINARIES=prebuilt) and the build script (the C compiler and linker per target).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY api ./api
 COPY wire ./wire
 COPY simulator ./simulator
 COPY testkit ./testkit

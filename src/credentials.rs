@@ -7,23 +7,10 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-/// Keys the operator always writes into the credentials Secret.
-pub const KEY_LOGIN: &str = "login";
-pub const KEY_PASSWORD: &str = "password";
-pub const KEY_PORT: &str = "port";
-pub const KEY_IPS: &str = "ips";
-pub const KEY_PROXIES: &str = "proxies.txt";
-pub const KEY_URLS: &str = "urls";
-/// Every key above: a `spec.secret.template` key may not be one of them (the CRD's CEL rule
-/// on the template is built from this list, and rendering skips them).
-pub const RESERVED_KEYS: [&str; 6] = [
-    KEY_LOGIN,
-    KEY_PASSWORD,
-    KEY_PORT,
-    KEY_IPS,
-    KEY_PROXIES,
-    KEY_URLS,
-];
+/// The keys of the credentials Secret (part of the API: workloads mount them).
+pub use proxy_order_api::names::{
+    KEY_IPS, KEY_LOGIN, KEY_PASSWORD, KEY_PORT, KEY_PROXIES, KEY_URLS, RESERVED_KEYS,
+};
 
 /// Characters escaped in the user-info part of a URL (RFC 3986 `userinfo` allows unreserved,
 /// sub-delims and ':'; ':' is escaped too since it separates login and password).

@@ -3,7 +3,6 @@
 
 pub mod config;
 pub mod controller;
-pub mod crd;
 pub mod credentials;
 pub mod duration;
 pub mod error;
@@ -13,7 +12,6 @@ pub mod leader;
 pub mod metrics;
 pub mod probe;
 pub mod provider;
-pub mod proxy_provider;
 pub mod quiesce;
 pub mod server;
 pub mod telemetry;

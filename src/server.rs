@@ -8,10 +8,10 @@ use kube::runtime::reflector::Store;
 
 use crate::{
     controller::conditions::{self, READY, SYNCED},
-    crd::ProxyOrder,
     leader::Standing,
     metrics::{Metrics, StateLabels},
 };
+use proxy_order_api::ProxyOrder;
 
 #[derive(Clone)]
 struct AppState {

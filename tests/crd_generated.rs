@@ -1,10 +1,8 @@
 //! The committed CRDs must be exactly what the Rust types generate (what `crdgen` prints).
 
 use kube::CustomResourceExt;
-use proxy_order_operator::{
-    crd::{ProxyOrder, published},
-    proxy_provider::ProxyProvider,
-};
+use proxy_order_api::ProxyProvider;
+use proxy_order_api::{ProxyOrder, published};
 
 /// `crds/<file>` equals `generated`, serialised as `crdgen` does.
 fn assert_committed(file: &str, generated: &impl serde::Serialize) {

@@ -1,4 +1,5 @@
-//! Imports flow one way (docs/architecture.md, "Layers"): every module of `src/` belongs to a
+//! Imports flow one way (docs/architecture.md, "Layers"): the API crate (`api/`) is the lowest
+//! layer and depends on no operator code and does no I/O; every module of `src/` belongs to a
 //! layer, imports only from its own layer or a lower one, and no modules import each other in a
 //! circle (within a layer either); the plan layer does no I/O. Read from the `use` lines and the
 //! `crate::`/`super::` paths of the shipped code (tests left out).
@@ -24,7 +25,6 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("provider and settings", &["provider", "config"]),
-    ("api", &["crd", "proxy_provider"]),
     (
         "plan (pure)",
         &[
@@ -339,6 +339,90 @@ fn the_plan_layer_does_no_io() {
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
+/// The `[dependencies]` of a Cargo manifest: each name with its line.
+fn dependencies(manifest: &str) -> Vec<(String, String)> {
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.']).next().unwrap().trim().to_string();
+            out.push((name, line.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_api_crate_depends_on_no_operator_code_and_does_no_io() {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("api");
+    let manifest = std::fs::read_to_string(api.join("Cargo.toml")).unwrap();
+    let deps = dependencies(&manifest);
+    assert!(
+        deps.iter().any(|(n, _)| n == "kube"),
+        "no dependencies read from api/Cargo.toml: {deps:?}"
+    );
+    let mut found = Vec::new();
+    for (name, line) in &deps {
+        if [
+            "proxy-order-operator",
+            "proxy-order-testkit",
+            "proxy-solutions-sim",
+            "tokio",
+            "reqwest",
+            "axum",
+            "hyper",
+        ]
+        .contains(&name.as_str())
+        {
+            found.push(format!("api/Cargo.toml depends on {name}"));
+        }
+        if name == "kube"
+            && (line.contains("workspace") || !line.contains("default-features = false"))
+        {
+            found.push(format!("api/Cargo.toml: kube beyond its derive: {line}"));
+        }
+        for feature in ["client", "runtime"] {
+            if name == "kube" && line.contains(&format!("\"{feature}\"")) {
+                found.push(format!("api/Cargo.toml: kube with {feature}: {line}"));
+            }
+        }
+    }
+    // The library's code (crdgen, which prints, and the tests left out).
+    let mut files = Vec::new();
+    let mut dirs = vec![api.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() && name != "bin" {
+                dirs.push(path);
+            } else if name.ends_with(".rs") && name != "tests.rs" {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() >= 5, "only {files:?} in api/src");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        // `kube::` is its CustomResource derive here (the manifest check above keeps the
+        // client and runtime out).
+        let io = IO_IN_PLAN.iter().filter(|io| **io != "kube::");
+        for io in io.chain(&["std::net", "std::process", "std::env"]) {
+            if code.contains(io) {
+                found.push(format!("{} uses {io}", file.display()));
+            }
+        }
+        if code.contains("proxy_order_operator") {
+            found.push(format!("{} names the operator crate", file.display()));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
 #[test]
 fn the_reader_sees_what_it_must() {
     // A grouped import, a nested one, a renamed one, an inline path, a `super` path.
@@ -372,6 +456,9 @@ fn the_reader_sees_what_it_must() {
     );
     assert_eq!(layer_of("controller").unwrap().1, "controller wiring");
     assert_eq!(layer_of("crate").unwrap().1, "main");
+    let manifest = "[package]\nname = \"x\"\n[dependencies]\n# note\nkube = { version = \"5\" }\nserde.workspace = true\n[dev-dependencies]\ntokio = \"1\"\n";
+    let names: Vec<String> = dependencies(manifest).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["kube", "serde"]);
     // A module of no layer is found, not taken for the top one.
     assert_eq!(layer_of("newmodule"), None);
 }

@@ -11,7 +11,7 @@ use kube::{
     Api, Client,
     api::{ApiResource, DynamicObject, GroupVersionKind, PostParams},
 };
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{apply_crd, run_on_tasks};
 use serde_json::json;
 

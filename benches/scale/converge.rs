@@ -19,7 +19,7 @@ use kube::{
     runtime::{WatchStreamExt as _, watcher},
 };
 use parking_lot::Mutex;
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{
     KEY_SECRET, OperatorProcess, conditions_true, run_on_tasks, secret_text, tail,
 };

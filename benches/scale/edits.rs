@@ -16,7 +16,7 @@ use kube::{
     runtime::{WatchStreamExt as _, watcher},
 };
 use parking_lot::Mutex;
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{OperatorProcess, secret_text, sim_clear_requests, sim_requests};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, time::Duration};
 use anyhow::{Result, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt, api::ListParams};
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{sim_clear_requests, sim_requests};
 
 use crate::{

@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::Result;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{Api, api::DeleteParams};
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{KEY_SECRET, put_secret_in, runtime, sim_clear_requests, sim_requests};
 
 use crate::{

@@ -55,8 +55,8 @@ fn made_by_operator(secret: &Secret) -> bool {
         .metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get(crate::crd::MANAGED_BY_LABEL))
-        .is_some_and(|v| v == crate::crd::MANAGED_BY)
+        .and_then(|l| l.get(proxy_order_api::MANAGED_BY_LABEL))
+        .is_some_and(|v| v == proxy_order_api::MANAGED_BY)
 }
 
 /// Whether `secret` has `key` in its data.

@@ -23,24 +23,15 @@ use tracing::{debug, info, warn};
 
 use super::context::Context;
 use crate::{
-    crd::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ProxyOrder},
     credentials,
     error::{Error, Result},
 };
+use proxy_order_api::{MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, ProxyOrder};
 
-/// Label on every claim.
-pub const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
-/// Label with the UID of the ProxyOrder holding the claim (to find its claims on deletion).
-pub const HOLDER_UID_LABEL: &str = "proxy-solutions.net/holder-uid";
-/// Annotation with `namespace/name` of the holder, for people reading the claim.
-pub const HOLDER_ANNOTATION: &str = "proxy-solutions.net/holder";
-/// Annotation with the provider base URL the order id belongs to.
-pub const PROVIDER_URL_ANNOTATION: &str = "proxy-solutions.net/provider-url";
-/// Label on a claim whose holder was deleted: the namespace it is reserved for (see
-/// [`release`]). Administrators end a reservation early by deleting the Lease.
-pub const RESERVED_FOR_LABEL: &str = "proxy-solutions.net/reserved-for";
-/// Annotation on a reserved claim: until when (RFC 3339).
-pub const RESERVED_UNTIL_ANNOTATION: &str = "proxy-solutions.net/reserved-until";
+pub use proxy_order_api::names::{
+    CLAIM_LABEL, HOLDER_ANNOTATION, HOLDER_UID_LABEL, PROVIDER_URL_ANNOTATION, RESERVED_FOR_LABEL,
+    RESERVED_UNTIL_ANNOTATION,
+};
 
 /// What became of a deleted holder's claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,7 +151,7 @@ pub async fn ensure(
     let claim = claim_name(po.spec.order_id);
     let me = holder_identity(ns, &po.name_any(), uid);
     let params = PostParams {
-        field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
+        field_manager: Some(proxy_order_api::FIELD_MANAGER.to_string()),
         ..Default::default()
     };
     // The claim watch's view: a claim labelled with this ProxyOrder's UID is held by it (only
@@ -330,7 +321,7 @@ pub async fn migrate(ctx: &Context) -> Result<()> {
             };
             ctx.fence.check()?;
             let params = PostParams {
-                field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
+                field_manager: Some(proxy_order_api::FIELD_MANAGER.to_string()),
                 ..Default::default()
             };
             match api.create(&params, &moved).await {
@@ -401,7 +392,7 @@ pub async fn release(
             .checked_add(reservation)
             .unwrap_or(Timestamp::MAX);
         let params = PostParams {
-            field_manager: Some(crate::crd::FIELD_MANAGER.to_string()),
+            field_manager: Some(proxy_order_api::FIELD_MANAGER.to_string()),
             ..Default::default()
         };
         return match api

@@ -22,10 +22,9 @@ use super::{
     gateway::ProviderGateway,
 };
 use crate::leader::Fence;
-use crate::{
-    config::NamespacedName, crd::ProxyOrder, metrics::Metrics, provider::Order,
-    proxy_provider::ProxyProvider,
-};
+use crate::{config::NamespacedName, metrics::Metrics, provider::Order};
+use proxy_order_api::ProxyOrder;
+use proxy_order_api::ProxyProvider;
 
 /// The objects `store` holds, once its watch has listed them (`None` before: the API server
 /// is asked instead, so that nothing is concluded from a store still filling).

@@ -13,11 +13,9 @@ use kube::{
 use parking_lot::Mutex;
 
 use super::rollout::{self, Workload, WorkloadRef};
-use crate::{
-    config::NamespacedName,
-    crd::{ProxyOrder, WorkloadKind, default_secret_writer},
-    proxy_provider::ProxyProvider,
-};
+use crate::config::NamespacedName;
+use proxy_order_api::ProxyProvider;
+use proxy_order_api::{ProxyOrder, WorkloadKind, default_secret_writer};
 
 /// Where the operator looks for API keys outside ProxyOrders' own namespaces.
 pub(super) struct KeySecrets {
@@ -276,9 +274,11 @@ pub(super) fn secret_to_providers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{PasswordSource, ProviderRef, ProxyOrderSpec, SecretKeyRef, SecretTarget};
-    use crate::proxy_provider::{ProviderSecretRef, ProxyProviderSpec};
     use kube::runtime::{reflector::store::Writer, watcher};
+    use proxy_order_api::{
+        PasswordSource, ProviderRef, ProxyOrderSpec, SecretKeyRef, SecretTarget,
+    };
+    use proxy_order_api::{ProviderSecretRef, ProxyProviderSpec};
 
     fn po(ns: &str, name: &str, spec: ProxyOrderSpec) -> ProxyOrder {
         let mut po = ProxyOrder::new(name, spec);

@@ -44,19 +44,15 @@ use kube::{
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::{
-    config::Config,
-    crd::{ProxyOrder, RELEASE_ORDER_ANNOTATION, WorkloadKind},
-    leader::Fence,
-    metrics::Metrics,
-    proxy_provider::ProxyProvider,
-};
+use crate::{config::Config, leader::Fence, metrics::Metrics};
 use context::{Context, Settings};
 use gateway::ProviderGateway;
 use mappers::{
     KeySecrets, SecretUsers, namespace_to_orders, provider_to_orders, secret_to_orders_of,
     secret_to_providers, workload_to_orders,
 };
+use proxy_order_api::ProxyProvider;
+use proxy_order_api::{ProxyOrder, RELEASE_ORDER_ANNOTATION, WorkloadKind};
 use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
 
 /// The annotation `kubectl apply` keeps its last applied manifest in.
@@ -220,7 +216,7 @@ pub async fn run(
             po.managed_fields_mut().clear();
             po.labels_mut().clear();
             po.annotations_mut()
-                .retain(|k, _| k.starts_with(crate::crd::ANNOTATION_PREFIX));
+                .retain(|k, _| k.starts_with(proxy_order_api::ANNOTATION_PREFIX));
         })
         .reflect(writer);
     let orders = applied_once_stored(orders, reader.clone())
@@ -288,7 +284,7 @@ pub async fn run(
             watcher::Event::Apply(pp) | watcher::Event::InitApply(pp) => {
                 let approvals = pp
                     .annotations()
-                    .get(crate::crd::APPROVE_ANNOTATION)
+                    .get(proxy_order_api::APPROVE_ANNOTATION)
                     .cloned();
                 let version = (pp.metadata.uid.clone(), pp.metadata.generation, approvals);
                 (seen.insert(pp.name_any(), version.clone()) != Some(version)).then_some(pp)

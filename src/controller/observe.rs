@@ -17,13 +17,13 @@ use super::{
     tenancy::{self, KeyLocation, Resolved},
 };
 use crate::{
-    crd::{
-        FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ProxyOrder,
-        SYNC_REQUESTED_ANNOTATION,
-    },
     credentials::{self, SecretData},
     error::{Error, Result},
     provider::{ApiKey, QueryOptions},
+};
+use proxy_order_api::{
+    FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ProxyOrder,
+    SYNC_REQUESTED_ANNOTATION,
 };
 
 /// The credentials Secret as read, with what the write decision needs beyond its data.

@@ -23,12 +23,12 @@ use super::{
     tenancy::target_for,
 };
 use crate::{
-    crd::FIELD_MANAGER,
     credentials,
     error::{Error, Result},
     provider::{ApiKey, QueryOptions},
-    proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderStatus},
 };
+use proxy_order_api::FIELD_MANAGER;
+use proxy_order_api::{DEFAULT_KEY, ProxyProvider, ProxyProviderStatus};
 
 /// What one check found.
 struct Check {

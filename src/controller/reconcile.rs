@@ -32,12 +32,12 @@ use super::{
     verify::CREDENTIALS_VERIFIED,
 };
 use crate::{
-    crd::{DeletionPolicy, FINALIZER, ProxyOrder, ProxyOrderStatus},
     error::{Error, Result},
     probe::ProbeOutcome,
 };
 use act::{Performed, forget_unsaved, perform};
 use finalize::{finalize, set_finalizer};
+use proxy_order_api::{DeletionPolicy, FINALIZER, ProxyOrder, ProxyOrderStatus};
 use write::{Outcome, write};
 
 pub use write::{SecretMetadata, build_secret};
@@ -111,7 +111,7 @@ fn same_inputs(a: &ProxyOrder, b: &ProxyOrder) -> bool {
     let annotations = |po: &ProxyOrder| {
         po.annotations()
             .iter()
-            .filter(|(k, _)| k.starts_with(crate::crd::ANNOTATION_PREFIX))
+            .filter(|(k, _)| k.starts_with(proxy_order_api::ANNOTATION_PREFIX))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<Vec<_>>()
     };

@@ -24,15 +24,13 @@ use sha2::{Digest, Sha256};
 pub use act::{Published, roll_out};
 
 use super::conditions::Reason;
-use crate::{
-    crd::{
-        ProxyOrder, ProxyOrderSpec, RolloutTarget, SelectorOperator, WorkloadKind, WorkloadSelector,
-    },
-    credentials::SecretData,
+use crate::credentials::SecretData;
+use proxy_order_api::{
+    ProxyOrder, ProxyOrderSpec, RolloutTarget, SelectorOperator, WorkloadKind, WorkloadSelector,
 };
 
 /// The condition's type.
-pub const ROLLOUTS_UPDATED: &str = "RolloutsUpdated";
+pub use proxy_order_api::conditions::ROLLOUTS_UPDATED;
 /// Most workloads (and most problems) a condition message names.
 const MAX_LISTED: usize = 10;
 

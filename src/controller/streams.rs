@@ -21,7 +21,7 @@ use kube::{
 use tracing::warn;
 
 use super::cache::Tracker;
-use crate::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 
 /// Hash of what should trigger a reconcile: the spec (generation), annotations, finalizers and
 /// deletion. Status writes, including the operator's own, change none of these.

@@ -15,11 +15,11 @@ use super::{
     plan::{ProviderLimit, approvals},
 };
 use crate::{
-    crd::{APPROVE_ANNOTATION, ProxyOrder},
     error::Result,
     provider::{AuthScheme, ProviderConfig},
-    proxy_provider::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec},
 };
+use proxy_order_api::{APPROVE_ANNOTATION, ProxyOrder};
+use proxy_order_api::{DEFAULT_KEY, ProxyProvider, ProxyProviderSpec};
 
 /// Key of the API key in the operator's default API-key Secret.
 const DEFAULT_API_KEY_KEY: &str = "api-key";
@@ -234,7 +234,7 @@ pub async fn resolve(po: &ProxyOrder, ctx: &Context, ns: &str) -> Result<Resolve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy_provider::ProviderAuth;
+    use proxy_order_api::ProviderAuth;
 
     fn defaults() -> ProviderConfig {
         ProviderConfig {

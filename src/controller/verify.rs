@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// The condition's type.
-pub const CREDENTIALS_VERIFIED: &str = "CredentialsVerified";
+pub use proxy_order_api::conditions::CREDENTIALS_VERIFIED;
 /// How soon an inconclusive probe (no answer, target unreachable) is tried again.
 const RETRY_INCONCLUSIVE: Duration = Duration::from_secs(60);
 /// The rate limiter's key for probes.

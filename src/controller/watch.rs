@@ -15,7 +15,7 @@ use kube::{
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
-use crate::crd::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus};
+use proxy_order_api::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus};
 
 /// Reason of the Warning Event on a ProxyOrder that cannot be decoded.
 pub const INVALID_OBJECT_REASON: &str = "InvalidObject";

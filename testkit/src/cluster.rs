@@ -12,7 +12,7 @@ use kube::{
     Api, Client,
     api::{ListParams, Patch, PatchParams, PostParams},
 };
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 

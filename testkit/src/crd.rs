@@ -9,10 +9,8 @@ use kube::{
     Api, Client, CustomResourceExt, ResourceExt,
     api::{Patch, PatchParams, PostParams},
 };
-use proxy_order_operator::{
-    crd::{ProxyOrder, ProxyOrderSpec},
-    proxy_provider::ProxyProvider,
-};
+use proxy_order_api::ProxyProvider;
+use proxy_order_api::{ProxyOrder, ProxyOrderSpec};
 use serde_json::{Value, json};
 
 use crate::{Env, poll};
@@ -22,7 +20,7 @@ use crate::{Env, poll};
 pub async fn install_crds(client: &Client, manager: &str) -> Result<()> {
     for crd in [ProxyOrder::crd(), ProxyProvider::crd()] {
         // As crdgen writes them into crds/.
-        let crd = proxy_order_operator::crd::published(crd);
+        let crd = proxy_order_api::published(crd);
         apply_crd(client, manager, &crd).await?;
     }
     Ok(())

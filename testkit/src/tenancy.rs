@@ -18,7 +18,8 @@ use kube::{
     Api, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
-use proxy_order_operator::{crd::ProxyOrder, proxy_provider::ProxyProvider};
+use proxy_order_api::ProxyOrder;
+use proxy_order_api::ProxyProvider;
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 

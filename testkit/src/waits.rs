@@ -4,7 +4,7 @@
 use std::{convert::Infallible, time::Duration};
 
 use kube::Api;
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 
 use crate::{Env, condition, tail};
 

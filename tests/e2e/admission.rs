@@ -235,7 +235,7 @@ async fn an_explicit_null_for_an_optional_enum_is_the_same_as_leaving_it_out() {
     let api: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),
         &env.ns,
-        &ApiResource::erase::<proxy_order_operator::crd::ProxyOrder>(&()),
+        &ApiResource::erase::<proxy_order_api::ProxyOrder>(&()),
     );
     let fields = ["lang", "currency", "managementPolicy", "deletionPolicy"];
     let mut spec =

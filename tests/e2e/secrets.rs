@@ -84,7 +84,7 @@ async fn a_provider_key_created_in_another_namespace_is_used_at_once() {
         Api,
         api::{DeleteParams, Patch, PatchParams},
     };
-    use proxy_order_operator::proxy_provider::ProxyProvider;
+    use proxy_order_api::ProxyProvider;
 
     let client = e2e_client().await;
     let keys = format!("e2e-pkeys-{:04x}", rand::random::<u16>());

@@ -22,7 +22,8 @@ use kube::{
     Api, ResourceExt,
     api::{DeleteParams, PostParams},
 };
-use proxy_order_operator::{crd::ProxyOrder, credentials};
+use proxy_order_api::ProxyOrder;
+use proxy_order_operator::credentials;
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 

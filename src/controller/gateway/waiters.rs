@@ -10,7 +10,8 @@ use futures::channel::mpsc::UnboundedSender;
 use kube::runtime::reflector::ObjectRef;
 use parking_lot::Mutex;
 
-use crate::{crd::ProxyOrder, provider::OrderList};
+use crate::provider::OrderList;
+use proxy_order_api::ProxyOrder;
 
 /// How the waiting ProxyOrder's order showed in the list its decision came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

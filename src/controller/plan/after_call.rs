@@ -11,10 +11,10 @@ use super::{
     status::{record_failure, requeue_for, set_ready, succeed, summary},
 };
 use crate::{
-    crd::{AccessSummary, PasswordOrigin},
     credentials::{self, Credentials},
     provider::{Order, ProviderError},
 };
+use proxy_order_api::{AccessSummary, PasswordOrigin};
 
 /// What a call's outcome means for status and the Secret.
 pub fn after_call(

@@ -15,9 +15,9 @@ use super::{
 };
 use crate::{
     controller::conditions::{self, READY, Reason, SYNCED},
-    crd::PAUSED_ANNOTATION,
     credentials,
 };
+use proxy_order_api::PAUSED_ANNOTATION;
 
 /// Decides what to do.
 pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {

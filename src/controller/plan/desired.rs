@@ -10,10 +10,8 @@ use super::{
     guardrail::{held_message, unapproved_quantity},
     hashes::pw_fp,
 };
-use crate::{
-    crd::{OrderSummary, PasswordOrigin, PlannedChange, ROTATE_PASSWORD_ANNOTATION},
-    provider::{ChangeRequest, IpAuth, Order},
-};
+use crate::provider::{ChangeRequest, IpAuth, Order};
+use proxy_order_api::{OrderSummary, PasswordOrigin, PlannedChange, ROTATE_PASSWORD_ANNOTATION};
 
 pub(super) struct Desired {
     pub(super) request: ChangeRequest,

@@ -7,7 +7,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use sha2::{Digest, Sha256};
 
 use super::{Inputs, Observed};
-use crate::crd::{APPROVE_ANNOTATION, PlannedChange};
+use proxy_order_api::{APPROVE_ANNOTATION, PlannedChange};
 
 /// Where a ProxyOrder's own limit is approved (`PlannedChange::approve_on`).
 const ON_PROXY_ORDER: &str = "ProxyOrder";

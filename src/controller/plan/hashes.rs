@@ -4,10 +4,11 @@
 use secrecy::ExposeSecret;
 
 use super::{Inputs, Observed};
-use crate::{crd::ROTATE_PASSWORD_ANNOTATION, credentials, provider::ChangeRequest};
+use crate::{credentials, provider::ChangeRequest};
+use proxy_order_api::ROTATE_PASSWORD_ANNOTATION;
 
 /// The salt of this resource's password fingerprints: the one its credentials Secret carries
-/// ([`FINGERPRINT_SALT_ANNOTATION`](crate::crd::FINGERPRINT_SALT_ANNOTATION)), else a random one
+/// ([`FINGERPRINT_SALT_ANNOTATION`](proxy_order_api::FINGERPRINT_SALT_ANNOTATION)), else a random one
 /// the operator made ([`Observed::new_salt`]), which is written into the Secret with the first
 /// credentials and kept from then on. Either way it is never published where the password is
 /// not: someone who can read ProxyOrders but not Secrets cannot test password guesses against a

@@ -11,10 +11,10 @@ use super::{
 };
 use crate::{
     controller::conditions::{self, Reason, SYNCED},
-    crd::ProxyOrderStatus,
     credentials,
     provider::{ChangeRequest, Order},
 };
+use proxy_order_api::ProxyOrderStatus;
 
 /// The plan for an observed order. The credentials come from the order list when it carries
 /// them, else from what was published before, else from an empty change body (a read that

@@ -4,7 +4,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{Inputs, Observed, hashes::request_hash};
-use crate::{crd::PendingRequest, provider::ChangeRequest};
+use crate::provider::ChangeRequest;
+use proxy_order_api::PendingRequest;
 
 /// The intent to record before a request that must not be repeated by accident.
 pub(super) fn pending_for(

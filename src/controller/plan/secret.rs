@@ -8,10 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Inputs, Observed, OwnedSecret, hashes::pw_fp};
 use crate::{
     controller::{conditions::Reason, validate},
-    crd::{self, ProxyOrderStatus},
     credentials::{self, Credentials, SecretData},
     provider::Order,
 };
+use proxy_order_api::{MAX_LOGIN_LEN, ProxyOrderStatus};
 
 /// Why the credentials Secret for this spec cannot be written, if it cannot: labels or
 /// annotations the API server refuses, or a rendering that could exceed the size limit.
@@ -45,7 +45,7 @@ pub(super) fn secret_problem(
     .into_iter()
     .flatten()
     .max()
-    .unwrap_or(crd::MAX_LOGIN_LEN);
+    .unwrap_or(MAX_LOGIN_LEN);
     let password_len = match (&obs.password, &obs.secret) {
         (Some(Ok(p)), _) => p.expose_secret().len(),
         (_, OwnedSecret::Present(data)) => data

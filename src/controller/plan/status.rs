@@ -4,9 +4,9 @@
 use super::{Inputs, Observed, Requeue, secret::secret_is_current};
 use crate::{
     controller::conditions::{self, READY, Reason, SYNCED},
-    crd::{OrderSummary, ProxyOrderStatus},
     provider::{Currency, Order, ProviderError},
 };
+use proxy_order_api::{OrderSummary, ProxyOrderStatus};
 
 pub(super) fn summary(order: &Order, currency: Option<Currency>) -> OrderSummary {
     let location = order.location.as_ref().map(|l| {

@@ -8,9 +8,11 @@ use secrecy::SecretString;
 
 use crate::{
     controller::conditions::{self, Reason, SYNCED},
-    crd::{PasswordOrigin, PendingRequest, PlannedChange, ProxyOrderSpec, ProxyOrderStatus},
     credentials::SecretData,
     provider::{ChangeRequest, Order, ProviderError},
+};
+use proxy_order_api::{
+    PasswordOrigin, PendingRequest, PlannedChange, ProxyOrderSpec, ProxyOrderStatus,
 };
 
 /// The parts of a ProxyOrder the decision reads.
@@ -31,7 +33,7 @@ static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
 impl<'a> Inputs<'a> {
     /// The inputs of `po`, whose name, UID and status (default when absent) the caller holds.
     pub fn of(
-        po: &'a crate::crd::ProxyOrder,
+        po: &'a proxy_order_api::ProxyOrder,
         name: &'a str,
         uid: &'a str,
         status: &'a ProxyOrderStatus,

@@ -17,10 +17,10 @@ use crate::controller::{
     plan::{self, Call, CallKind, Inputs, Settle},
 };
 use crate::{
-    crd::{ProxyOrder, ProxyOrderStatus},
     error::{Error, Result},
     provider::{ChangeRequest, Order, QueryOptions},
 };
+use proxy_order_api::{ProxyOrder, ProxyOrderStatus};
 
 /// What [`perform`] did.
 pub(super) enum Performed {

@@ -20,10 +20,10 @@ use crate::controller::{
     plan::{self, Inputs},
 };
 use crate::{
-    crd::{DeletionPolicy, FINALIZER, ProxyOrder},
     error::Result,
     provider::{ChangeRequest, IpAuth, QueryOptions},
 };
+use proxy_order_api::{DeletionPolicy, FINALIZER, ProxyOrder};
 
 pub(super) async fn set_finalizer(
     ctx: &Context,

@@ -24,13 +24,13 @@ use crate::controller::{
     rollout,
 };
 use crate::{
-    crd::{
-        FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL,
-        ORDER_ID_ANNOTATION, ORDER_LABEL, ProxyOrder, ProxyOrderStatus,
-    },
     credentials::SecretData,
     error::{Error, Result},
     failpoint,
+};
+use proxy_order_api::{
+    FIELD_MANAGER, FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ORDER_ID_ANNOTATION,
+    ORDER_LABEL, ProxyOrder, ProxyOrderStatus,
 };
 
 /// What a reconcile decided to store, and what the API server holds.

@@ -23,12 +23,12 @@ use crate::{
         conditions::{self, Reason},
         context::Context,
     },
-    crd::{
-        CREDENTIALS_HASH_ANNOTATION, FIELD_MANAGER, ProxyOrder, ProxyOrderStatus, RolloutTarget,
-        WorkloadKind,
-    },
     credentials::SecretData,
     error::{Error, Result},
+};
+use proxy_order_api::{
+    CREDENTIALS_HASH_ANNOTATION, FIELD_MANAGER, ProxyOrder, ProxyOrderStatus, RolloutTarget,
+    WorkloadKind,
 };
 
 /// The credentials as the Secret holds them after this reconcile's write, and the salt of the

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
 use super::*;
-use crate::crd::{
+use proxy_order_api::{
     ProxyOrderSpec, RolloutTarget, SecretTarget, SelectorOperator, SelectorRequirement,
     WorkloadKind, WorkloadSelector,
 };

@@ -1,5 +1,6 @@
 use super::*;
-use crate::{controller::conditions::SYNCED, crd::ProxyOrderStatus};
+use crate::controller::conditions::SYNCED;
+use proxy_order_api::ProxyOrderStatus;
 
 fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)

@@ -6,7 +6,8 @@ use kube::{
     Api,
     api::{DeleteParams, Patch, PatchParams},
 };
-use proxy_order_operator::{crd::ProxyOrder, proxy_provider::ProxyProvider};
+use proxy_order_api::ProxyOrder;
+use proxy_order_api::ProxyProvider;
 use serde_json::{Value, json};
 
 use proxy_order_testkit::tenancy::TENANCY_LABEL;

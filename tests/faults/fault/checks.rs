@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use kube::{ResourceExt, api::ListParams};
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::{Env, conditions_true, secret_text, tail};
 
 /// Ready (the Secret holds the live credentials) and Synced (the provider matches the spec)

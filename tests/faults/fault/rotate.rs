@@ -8,7 +8,7 @@ use kube::{
     ResourceExt,
     api::{Patch, PatchParams},
 };
-use proxy_order_operator::crd::ProxyOrder;
+use proxy_order_api::ProxyOrder;
 use proxy_order_testkit::Env;
 use serde_json::{Value, json};
 

@@ -1,7 +1,8 @@
 //! The cost guardrail: quantity increases above a limit wait for an approval of their hash.
 
 use super::*;
-use crate::{controller::plan::ProviderLimit, crd::APPROVE_ANNOTATION};
+use crate::controller::plan::ProviderLimit;
+use proxy_order_api::APPROVE_ANNOTATION;
 
 /// An applied ProxyOrder (2 proxies) on an expired order, asking for `want` with a limit of 3.
 fn over_the_limit(want: u32) -> (Res, Observed) {

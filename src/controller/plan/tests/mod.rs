@@ -29,15 +29,15 @@ use super::{
 };
 use crate::{
     controller::conditions::{self, READY, Reason, SYNCED},
-    crd::{
-        PAUSED_ANNOTATION, PasswordOrigin, PasswordSource, PendingRequest, ProxyOrderSpec,
-        ProxyOrderStatus, ROTATE_PASSWORD_ANNOTATION, SecretKeyRef,
-    },
     credentials::{self, SecretData},
     provider::{
         Access, ChangeRequest, IpAuth, Location, Operator, Order, OrderStatus, ProviderError,
         Proxy, Service,
     },
+};
+use proxy_order_api::{
+    PAUSED_ANNOTATION, PasswordOrigin, PasswordSource, PendingRequest, ProxyOrderSpec,
+    ProxyOrderStatus, ROTATE_PASSWORD_ANNOTATION, SecretKeyRef,
 };
 
 const UID: &str = "0b6f9a52-uid";

@@ -1,7 +1,7 @@
 //! `managementPolicy: Observe`: credentials published, no change ever planned.
 
 use super::*;
-use crate::crd::ManagementPolicy;
+use proxy_order_api::ManagementPolicy;
 
 fn observing(spec: ProxyOrderSpec) -> Res {
     Res::new(ProxyOrderSpec {

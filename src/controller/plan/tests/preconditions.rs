@@ -250,7 +250,7 @@ fn a_provider_that_denies_access_gets_no_call_and_names_why() {
 
 #[test]
 fn a_secret_the_api_server_would_refuse_is_refused_before_any_call() {
-    use crate::crd::SecretTarget;
+    use proxy_order_api::SecretTarget;
     let target = |f: &dyn Fn(&mut SecretTarget)| {
         let mut t = SecretTarget::default();
         f(&mut t);

@@ -62,7 +62,7 @@ fn a_denied_resource_revokes_nothing() {
 fn an_observed_order_is_never_revoked() {
     let (owner, data) = applied(base_spec());
     let observer =
-        owner.edit(|s| s.management_policy = Some(crate::crd::ManagementPolicy::Observe));
+        owner.edit(|s| s.management_policy = Some(proxy_order_api::ManagementPolicy::Observe));
     let why = revoke_refusal(&observer.inputs(), &with_secret(&data)).expect("nothing revoked");
     assert!(why.contains("Observe"), "{why}");
 }

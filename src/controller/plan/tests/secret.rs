@@ -115,7 +115,7 @@ fn a_foreign_secret_is_a_conflict() {
 #[test]
 fn the_secret_name_and_template_come_from_the_spec() {
     let mut spec = base_spec();
-    spec.secret = Some(crate::crd::SecretTarget {
+    spec.secret = Some(proxy_order_api::SecretTarget {
         name: Some("creds".into()),
         template: Some(BTreeMap::from([(
             "HTTP_PROXY".to_string(),

@@ -125,7 +125,7 @@ async fn the_fingerprint_salt_is_random_and_carries_nothing_about_the_api_key() 
             .await
             .expect("the reconcile succeeds");
         let created = created_secret(&w.api);
-        let salt = created["metadata"]["annotations"][crate::crd::FINGERPRINT_SALT_ANNOTATION]
+        let salt = created["metadata"]["annotations"][proxy_order_api::FINGERPRINT_SALT_ANNOTATION]
             .as_str()
             .expect("a salt")
             .to_string();

@@ -4,7 +4,9 @@
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
 use super::*;
-use crate::crd::{AccessSummary, DeletionPolicy, FINALIZER, PAUSED_ANNOTATION, ProxyOrderStatus};
+use proxy_order_api::{
+    AccessSummary, DeletionPolicy, FINALIZER, PAUSED_ANNOTATION, ProxyOrderStatus,
+};
 
 /// A ProxyOrder with this deletion policy that published the order's credentials.
 fn managed(policy: Option<DeletionPolicy>) -> ProxyOrder {

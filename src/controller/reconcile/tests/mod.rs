@@ -38,7 +38,6 @@ use crate::{
         context::{Context, Settings},
         gateway::ProviderGateway,
     },
-    crd::{FIELD_MANAGER, ProxyOrder, ProxyOrderSpec},
     credentials,
     error::Result,
     leader::Fence,
@@ -46,6 +45,7 @@ use crate::{
     provider::ProviderConfig,
 };
 use mock::{ApiServer, Received, Step};
+use proxy_order_api::{FIELD_MANAGER, ProxyOrder, ProxyOrderSpec};
 
 const NS: &str = "team-a";
 const NAME: &str = "web";

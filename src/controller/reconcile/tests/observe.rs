@@ -8,7 +8,7 @@ use crate::controller::{
     observe::{Observation, observe},
     plan::OwnedSecret,
 };
-use crate::crd::{PAUSED_ANNOTATION, PasswordSource, ProviderRef, SecretKeyRef};
+use proxy_order_api::{PAUSED_ANNOTATION, PasswordSource, ProviderRef, SecretKeyRef};
 
 use super::*;
 

@@ -147,7 +147,7 @@ async fn a_refused_secret_write_reaches_the_status_and_keeps_the_answer() {
 fn generate_spec() -> ProxyOrderSpec {
     ProxyOrderSpec {
         order_id: ORDER_ID,
-        password: Some(crate::crd::PasswordSource {
+        password: Some(proxy_order_api::PasswordSource {
             generate: Some(true),
             ..Default::default()
         }),

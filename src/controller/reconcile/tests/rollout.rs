@@ -5,11 +5,11 @@
 
 use crate::{
     controller::rollout::{ROLLOUTS_UPDATED, credentials_hash},
-    crd::{
-        CREDENTIALS_HASH_ANNOTATION, FINGERPRINT_SALT_ANNOTATION, RolloutTarget, SecretTarget,
-        WorkloadKind, WorkloadSelector,
-    },
     credentials::SecretData,
+};
+use proxy_order_api::{
+    CREDENTIALS_HASH_ANNOTATION, FINGERPRINT_SALT_ANNOTATION, RolloutTarget, SecretTarget,
+    WorkloadKind, WorkloadSelector,
 };
 
 use super::*;

@@ -12,51 +12,16 @@ use kube::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::RESERVED_KEYS;
-pub use crate::provider::models::{Currency, Lang};
+use crate::names::RESERVED_KEYS;
+pub use proxy_solutions_wire::models::{Currency, Lang};
 pub use status::*;
 
 mod status;
 
-/// Field manager of every write the operator makes.
-pub const FIELD_MANAGER: &str = "proxy-order-operator";
-/// The prefix of every annotation the operator reads on a ProxyOrder.
-pub const ANNOTATION_PREFIX: &str = "proxy-solutions.net/";
-/// Label put on every credentials Secret (and order claim) the operator makes, with value
-/// [`MANAGED_BY`].
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "proxy-order-operator";
-/// Label naming the ProxyOrder a credentials Secret belongs to.
-pub const ORDER_LABEL: &str = "proxy-solutions.net/proxy-order";
-/// Annotation with the provider order id on the credentials Secret and the order claim.
-pub const ORDER_ID_ANNOTATION: &str = "proxy-solutions.net/order-id";
-/// Annotation whose new value asks for one provider-generated password.
-pub const ROTATE_PASSWORD_ANNOTATION: &str = "proxy-solutions.net/rotate-password";
-/// Annotation whose new value asks for a refresh from the provider now.
-pub const SYNC_REQUESTED_ANNOTATION: &str = "proxy-solutions.net/sync-requested-at";
-/// Annotation that, set to `"true"`, stops all provider calls and writes for the resource.
-pub const PAUSED_ANNOTATION: &str = "proxy-solutions.net/paused";
-/// `"true"`: when this ProxyOrder is deleted, its order is released at once instead of staying
-/// reserved for the namespace (`--claim-reservation`).
-pub const RELEASE_ORDER_ANNOTATION: &str = "proxy-solutions.net/release-order";
-/// Annotation on the credentials Secret holding the salt of the password fingerprints in status.
-/// Kept in the Secret, so that only those who may read the password can see it.
-pub const FINGERPRINT_SALT_ANNOTATION: &str = "proxy-solutions.net/fingerprint-salt";
-/// Finalizer used only with `deletionPolicy: Revoke`.
-pub const FINALIZER: &str = "proxy-solutions.net/revoke";
-/// Annotation the operator sets on the Pod template of each `spec.secret.rolloutTargets`
-/// workload: a salted fingerprint of the credentials Secret's data, so that a change of the
-/// credentials changes the template and the workload's Pods are replaced.
-pub const CREDENTIALS_HASH_ANNOTATION: &str = "proxy-solutions.net/credentials-hash";
 /// Most `spec.secret.rolloutTargets` entries.
 pub const MAX_ROLLOUT_TARGETS: usize = 32;
 /// Most `matchLabels` entries and `matchExpressions` of one rollout target's selector.
 pub const MAX_SELECTOR_TERMS: usize = 16;
-/// Annotation approving a change the cost guardrail holds back: the `hash` of one of
-/// `status.plannedChanges` (on the ProxyOrder for `spec.maxQuantity`, on the ProxyProvider for
-/// its `maxQuantity`; several hashes may be given, separated by commas).
-pub const APPROVE_ANNOTATION: &str = "proxy-solutions.net/approve";
-
 /// CEL rule: every entry of the list is an IPv4 or IPv6 address.
 const ALL_IPS: &str = "self.all(ip, isIP(ip))";
 /// Largest `orderId`: the largest integer every JSON reader keeps exact (2^53 - 1).
@@ -102,8 +67,7 @@ fn template_keys_rule() -> Rule {
 
 /// The desired state of one existing proxy-solutions order. Every field but `orderId` is
 /// optional; a field that is absent is not managed, and the provider's value is left alone.
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[cfg_attr(test, derive(Default))]
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "proxy-solutions.net",
     version = "v1alpha1",
@@ -224,8 +188,7 @@ pub struct ProxyOrderSpec {
 }
 
 /// A ProxyProvider, by name.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[cfg_attr(test, derive(Default))]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema, Default)]
 pub struct ProviderRef {
     /// Name of the ProxyProvider.
     #[schemars(
@@ -236,8 +199,7 @@ pub struct ProviderRef {
 }
 
 /// A key of a Secret in the ProxyOrder's own namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema)]
-#[cfg_attr(test, derive(Default))]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, JsonSchema, Default)]
 pub struct SecretKeyRef {
     /// Name of the Secret, in the same namespace as the ProxyOrder.
     #[schemars(
@@ -251,8 +213,7 @@ pub struct SecretKeyRef {
 }
 
 /// Source of the proxy password: exactly one of `secretKeyRef` or `generate: true`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[cfg_attr(test, derive(Default))]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.secretKeyRef) != has(self.generate)").message("password needs exactly one of secretKeyRef or generate"))]
 pub struct PasswordSource {
@@ -464,70 +425,6 @@ impl ProxyOrder {
         self.spec
             .secret_name(self.metadata.name.as_deref().unwrap_or_default())
     }
-}
-
-/// `crd` as it is published (crdgen, the chart, the test kit):
-/// - descriptions as `kubectl explain` shows them best: the lines of a paragraph, wrapped where
-///   the Rust doc comment wrapped, joined into one (a list item keeps its line);
-/// - an optional enum (`Option<Lang>`) neither `nullable` nor with `null` among its values: the
-///   API server then prunes an explicit `null` (the same as leaving the field out) instead of
-///   refusing it, and `kubectl explain` lists only the real values (a `null` value shows there
-///   as `<no value>`).
-pub fn published(
-    crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-) -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
-    fn walk(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
-                    values.retain(|v| !v.is_null());
-                    map.remove("nullable");
-                }
-                for (key, value) in map.iter_mut() {
-                    match value {
-                        serde_json::Value::String(text) if key == "description" => {
-                            *text = unwrap_paragraphs(text);
-                        }
-                        _ => walk(value),
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
-            _ => {}
-        }
-    }
-    let mut value = serde_json::to_value(&crd).expect("a CRD serializes");
-    walk(&mut value);
-    serde_json::from_value(value).expect("the same CRD deserializes")
-}
-
-/// Joins the lines of each paragraph (paragraphs end at blank lines) with a space, except
-/// before a line that starts a list item (`- `, `* `, `1. `).
-fn unwrap_paragraphs(text: &str) -> String {
-    let list_item = |l: &str| {
-        let l = l.trim_start();
-        l.starts_with("- ")
-            || l.starts_with("* ")
-            || l.split_once(". ")
-                .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    };
-    text.split("\n\n")
-        .map(|paragraph| {
-            let mut out = String::new();
-            for (i, line) in paragraph.lines().enumerate() {
-                if i > 0 {
-                    out.push(if list_item(line) { '\n' } else { ' ' });
-                }
-                out.push_str(if i > 0 && !list_item(line) {
-                    line.trim_start()
-                } else {
-                    line
-                });
-            }
-            out
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
 }
 
 #[cfg(test)]

@@ -118,16 +118,17 @@ pub struct OrderAssignment {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(transparent)]
 pub struct OrderId(
-    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))] pub u64,
+    #[schemars(range(min = 1, max = crate::proxy_order::MAX_ORDER_ID), extend("format" = "int64"))]
+    pub u64,
 );
 
 /// The order ids from `from` to `to`, both included.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, KubeSchema)]
 #[x_kube(validation = Rule::new("self.from <= self.to").message("an order id range runs from a lower id to a higher one"))]
 pub struct OrderIdRange {
-    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))]
+    #[schemars(range(min = 1, max = crate::proxy_order::MAX_ORDER_ID), extend("format" = "int64"))]
     pub from: u64,
-    #[schemars(range(min = 1, max = crate::crd::MAX_ORDER_ID), extend("format" = "int64"))]
+    #[schemars(range(min = 1, max = crate::proxy_order::MAX_ORDER_ID), extend("format" = "int64"))]
     pub to: u64,
 }
 
@@ -161,7 +162,7 @@ pub struct ProviderSecretRef {
     /// Name of the Secret.
     #[schemars(
         length(min = 1, max = 253),
-        regex(pattern = crate::crd::DNS_SUBDOMAIN)
+        regex(pattern = crate::proxy_order::DNS_SUBDOMAIN)
     )]
     pub name: String,
     /// Key within the Secret's data. Default: `api-key`.

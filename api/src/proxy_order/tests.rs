@@ -2,6 +2,7 @@
 //! descriptions) and of the spec's wire form.
 
 use super::*;
+use crate::{published, schema::unwrap_paragraphs};
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
@@ -118,7 +119,7 @@ fn template_keys_may_not_shadow_the_reserved_keys() {
         .split(", ")
         .map(|k| k.trim_matches('\''))
         .collect::<Vec<_>>();
-    assert_eq!(listed, crate::credentials::RESERVED_KEYS);
+    assert_eq!(listed, crate::names::RESERVED_KEYS);
 }
 
 #[test]

@@ -1,0 +1,132 @@
+//! Condition types and their reasons, as `status.conditions` carries them. Programs that read
+//! the conditions (the `kubectl pxo` plugin, alerts, scripts) rely on these names.
+
+/// Whether the Secret holds working credentials for the desired state.
+pub const READY: &str = "Ready";
+/// Whether the provider matches the spec.
+pub const SYNCED: &str = "Synced";
+/// `spec.secret.rolloutTargets`: whether every target's Pod template carries the current
+/// credentials hash.
+pub const ROLLOUTS_UPDATED: &str = "RolloutsUpdated";
+/// `--verify-credentials`: whether a CONNECT through one of the order's proxies with the
+/// published credentials worked.
+pub const CREDENTIALS_VERIFIED: &str = "CredentialsVerified";
+
+/// Machine-readable condition reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The provider accepted the desired state and the Secret holds the credentials.
+    Applied,
+    /// A quantity change waits until the order's term has expired.
+    WaitingForExpiry,
+    /// The provider refused the request (422).
+    ProviderRejected,
+    /// The provider refused the API key (401/403).
+    Unauthorized,
+    /// The provider does not know the order (404).
+    OrderNotFound,
+    /// The provider failed, timed out or rate limited the request.
+    ProviderUnavailable,
+    /// A referenced Secret or key does not exist.
+    SecretNotFound,
+    /// The credentials Secret exists but belongs to something else.
+    SecretConflict,
+    /// The API server refused to write the credentials Secret (the answer is kept and the
+    /// write retried with backoff).
+    SecretWriteFailed,
+    /// The `proxy-solutions.net/paused` annotation stops all changes.
+    Paused,
+    /// Another ProxyOrder, in any namespace, already claimed the order.
+    OrderConflict,
+    /// `spec.providerRef` names no ProxyProvider.
+    ProviderNotFound,
+    /// The ProxyProvider does not allow the ProxyOrder's namespace.
+    NamespaceNotAllowed,
+    /// The ProxyProvider's `orderAssignments` do not give the order to the namespace.
+    OrderNotAssigned,
+    /// `spec.apiKeySecretRef` while the operator does not allow namespaced API keys.
+    ApiKeySecretRefDisabled,
+    /// A ProxyProvider whose API key lists its orders (ProxyProvider status only).
+    Available,
+    /// The operator cannot learn the credentials without a change (see the user guide).
+    CredentialsUnknown,
+    /// Work is in progress.
+    Progressing,
+    /// The spec asks for a Secret the API server would refuse (labels, annotations).
+    InvalidSpec,
+    /// The credentials Secret could exceed the operator's size limit.
+    SecretTooLarge,
+    /// Every rollout target's Pod template carries the current credentials hash.
+    UpToDate,
+    /// A rollout target named in the spec does not exist.
+    TargetNotFound,
+    /// The operator may not read or patch a kind of rollout target (chart: rollout.enabled).
+    Forbidden,
+    /// A rollout target is also the target of an older ProxyOrder.
+    TargetConflict,
+    /// Reading or patching a rollout target failed otherwise.
+    RolloutFailed,
+    /// The spec names rollout targets but the operator runs without `--rollout-targets`.
+    RolloutDisabled,
+    /// `managementPolicy: Observe`: the Secret holds the credentials read from the provider,
+    /// and (Synced) the provider matches the spec.
+    Observed,
+    /// `managementPolicy: Observe`: the spec differs from the provider and is not sent.
+    ObserveOnly,
+    /// A change above a cost limit waits for `proxy-solutions.net/approve`.
+    AwaitingApproval,
+    /// A CONNECT through one of the order's proxies with the published credentials worked.
+    Verified,
+    /// The order's proxy refused the published credentials (407).
+    CredentialsRejected,
+    /// The proxy accepted the credentials but could not reach the probe target.
+    ProbeTargetUnreachable,
+    /// The probe got no usable answer from the proxy.
+    ProbeFailed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Applied => "Applied",
+            Reason::WaitingForExpiry => "WaitingForExpiry",
+            Reason::ProviderRejected => "ProviderRejected",
+            Reason::Unauthorized => "Unauthorized",
+            Reason::OrderNotFound => "OrderNotFound",
+            Reason::ProviderUnavailable => "ProviderUnavailable",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::SecretConflict => "SecretConflict",
+            Reason::SecretWriteFailed => "SecretWriteFailed",
+            Reason::Paused => "Paused",
+            Reason::OrderConflict => "OrderConflict",
+            Reason::ProviderNotFound => "ProviderNotFound",
+            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::OrderNotAssigned => "OrderNotAssigned",
+            Reason::ApiKeySecretRefDisabled => "ApiKeySecretRefDisabled",
+            Reason::Available => "Available",
+            Reason::CredentialsUnknown => "CredentialsUnknown",
+            Reason::Progressing => "Progressing",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::SecretTooLarge => "SecretTooLarge",
+            Reason::UpToDate => "UpToDate",
+            Reason::TargetNotFound => "TargetNotFound",
+            Reason::Forbidden => "Forbidden",
+            Reason::TargetConflict => "TargetConflict",
+            Reason::RolloutFailed => "RolloutFailed",
+            Reason::RolloutDisabled => "RolloutDisabled",
+            Reason::Observed => "Observed",
+            Reason::ObserveOnly => "ObserveOnly",
+            Reason::AwaitingApproval => "AwaitingApproval",
+            Reason::Verified => "Verified",
+            Reason::CredentialsRejected => "CredentialsRejected",
+            Reason::ProbeTargetUnreachable => "ProbeTargetUnreachable",
+            Reason::ProbeFailed => "ProbeFailed",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
