@@ -63,21 +63,33 @@ unit: ## unit tests, client-vs-simulator tests, golden files
 	+$(CARGO) test --locked $(TEST_FEATURES)
 
 .PHONY: generate
-generate: ## regenerate the CRD YAML files from the Rust types, the chart's copies and deploy/
+generate: ## regenerate the CRD YAML files from the Rust types, the chart's copies and deploy/, and docs/reference/
 	@for crd in $(CRD_PLURALS); do \
 	  file="crds/$$crd.proxy-solutions.net.yaml"; \
 	  $(CARGO) run --locked --quiet --bin crdgen -- "$$crd" >"$$file.tmp" || { rm -f "$$file.tmp"; exit 1; }; \
 	  mv "$$file.tmp" "$$file"; \
 	  echo "generate: wrote $$file"; \
 	done
+	@mkdir -p docs/reference; \
+	for page in flags crds; do \
+	  file="docs/reference/$$page.md"; \
+	  $(CARGO) run --locked --quiet --bin docgen -- "$$page" >"$$file.tmp" || { rm -f "$$file.tmp"; exit 1; }; \
+	  mv "$$file.tmp" "$$file"; \
+	  echo "generate: wrote $$file"; \
+	done
 	$(MAKE) --no-print-directory chart-generate
 
 .PHONY: generated-check
-generated-check: ## fail when a committed CRD differs from the generator's output
+generated-check: ## fail when a committed CRD or reference page differs from the generator's output
 	@stale=0; \
 	for crd in $(CRD_PLURALS); do \
 	  file="crds/$$crd.proxy-solutions.net.yaml"; \
 	  $(CARGO) run --locked --quiet --bin crdgen -- "$$crd" | diff -u "$$file" - \
+	    || { echo "$$file is stale: run 'make generate' and commit it" >&2; stale=1; }; \
+	done; \
+	for page in flags crds; do \
+	  file="docs/reference/$$page.md"; \
+	  $(CARGO) run --locked --quiet --bin docgen -- "$$page" | diff -u "$$file" - \
 	    || { echo "$$file is stale: run 'make generate' and commit it" >&2; stale=1; }; \
 	done; \
 	[ "$$stale" = 0 ]

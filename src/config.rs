@@ -42,7 +42,8 @@ pub struct Config {
 
     /// Allow ProxyOrders to name an API-key Secret in their own namespace
     /// (`spec.apiKeySecretRef`). Multi-tenant clusters set this to false, so that every
-    /// ProxyOrder goes through a ProxyProvider (or the default key) the administrators control.
+    /// ProxyOrder goes through a ProxyProvider (or the default key) the administrators control;
+    /// a ProxyOrder that names one then fails with reason `ApiKeySecretRefDisabled`.
     #[arg(long, env = "PROXY_ORDER_ALLOW_API_KEY_SECRET_REF", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_api_key_secret_ref: bool,
 
@@ -70,12 +71,13 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_REFRESH_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub refresh_interval: Duration,
 
-    /// How many ProxyOrders are reconciled at the same time.
+    /// How many ProxyOrders are reconciled at the same time. Each namespace with work gets an
+    /// equal part while others have work too.
     #[arg(long, env = "PROXY_ORDER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// Provider requests per second allowed per API key (token bucket; bursts up to twice
-    /// this).
+    /// this), shared fairly by the namespaces using the key.
     #[arg(long, env = "PROXY_ORDER_RATE_LIMIT", default_value_t = 5.0, value_parser = parse_rate)]
     pub rate_limit: f64,
 
@@ -83,11 +85,17 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Reconcile only ProxyOrders matching this label selector (shard across instances).
+    /// Reconcile only ProxyOrders (and update the status only of ProxyProviders) matching this
+    /// label selector, to shard across instances (default: all). Checked at start: `key`,
+    /// `!key`, `key=value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`, comma-separated.
     #[arg(long, env = "PROXY_ORDER_SELECTOR", value_parser = parse_label_selector)]
     pub selector: Option<String>,
 
-    /// Take a Lease before reconciling, so only one of several replicas acts.
+    /// Take a `coordination.k8s.io` Lease before reconciling, so only one of several replicas
+    /// acts. A standby reports ready while it sees a leader renew the Lease (not while the
+    /// Lease is held by a replica that is gone), stops at once on SIGTERM and never takes the
+    /// Lease once stopping; the leader gives the Lease up at shutdown (retried, a failure
+    /// logged).
     #[arg(long, env = "PROXY_ORDER_LEADER_ELECTION")]
     pub leader_election: bool,
 
@@ -112,7 +120,8 @@ pub struct Config {
     #[arg(long, env = "PROXY_ORDER_LEASE_DURATION", default_value = "60s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 
-    /// Address of the metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`).
+    /// Address of the metrics and health endpoints (`/metrics` for Prometheus, `/healthz`,
+    /// `/readyz`).
     #[arg(long, env = "PROXY_ORDER_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
 
@@ -127,7 +136,8 @@ pub struct Config {
     pub terminal_recheck: Duration,
 
     /// Longest wait between retries after the provider failed transiently (5xx, 429,
-    /// timeouts, connection errors); the wait doubles from 1 s per consecutive failure.
+    /// timeouts, connection errors); the wait doubles from 1 s per consecutive failure, each
+    /// wait plus a random share of up to as much again.
     #[arg(long, env = "PROXY_ORDER_BACKOFF_MAX", default_value = "5m", value_parser = parse_backoff_max)]
     pub backoff_max: Duration,
 
