@@ -388,6 +388,54 @@ pub enum DeletionPolicy {
 /// What the ProxyOrder's name is followed by in the credentials Secret's default name.
 const DEFAULT_SECRET_SUFFIX: &str = "-proxy";
 
+impl WorkloadSelector {
+    /// Whether `labels` match the selector. An empty selector (which the schema refuses) matches
+    /// nothing.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let sel = self;
+        let labels_ok = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v));
+        let expressions_ok = sel.match_expressions.iter().flatten().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator {
+                SelectorOperator::In => value.is_some_and(|v| values.contains(v)),
+                SelectorOperator::NotIn => value.is_none_or(|v| !values.contains(v)),
+                SelectorOperator::Exists => value.is_some(),
+                SelectorOperator::DoesNotExist => value.is_none(),
+            }
+        });
+        let empty = sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
+            && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty());
+        !empty && labels_ok && expressions_ok
+    }
+
+    /// The selector as the `labelSelector` query of a list request, e.g.
+    /// `app=web,tier in (a,b),!legacy`.
+    pub fn query(&self) -> String {
+        let sel = self;
+        let mut terms: Vec<String> = sel
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for e in sel.match_expressions.iter().flatten() {
+            let values = || e.values.as_deref().unwrap_or_default().join(",");
+            terms.push(match e.operator {
+                SelectorOperator::In => format!("{} in ({})", e.key, values()),
+                SelectorOperator::NotIn => format!("{} notin ({})", e.key, values()),
+                SelectorOperator::Exists => e.key.clone(),
+                SelectorOperator::DoesNotExist => format!("!{}", e.key),
+            });
+        }
+        terms.join(",")
+    }
+}
+
 impl ProxyOrderSpec {
     /// Whether the operator only reads the order (`managementPolicy: Observe`).
     pub fn observes(&self) -> bool {

@@ -25,9 +25,7 @@ pub use act::{Published, roll_out};
 
 use super::conditions::Reason;
 use crate::credentials::SecretData;
-use proxy_order_api::{
-    ProxyOrder, ProxyOrderSpec, RolloutTarget, SelectorOperator, WorkloadKind, WorkloadSelector,
-};
+use proxy_order_api::{ProxyOrder, ProxyOrderSpec, RolloutTarget, WorkloadKind};
 
 /// The condition's type.
 pub use proxy_order_api::conditions::ROLLOUTS_UPDATED;
@@ -229,53 +227,9 @@ pub fn target_matches(t: &RolloutTarget, w: &Workload) -> bool {
     t.kind == w.id.kind
         && match (&t.name, &t.selector) {
             (Some(name), _) => *name == w.id.name,
-            (None, Some(sel)) => selector_matches(sel, &w.labels),
+            (None, Some(sel)) => sel.matches(&w.labels),
             (None, None) => false,
         }
-}
-
-/// Whether `labels` match the selector. An empty selector (which the schema refuses) matches
-/// nothing.
-pub fn selector_matches(sel: &WorkloadSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_ok = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let expressions_ok = sel.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        let value = labels.get(&e.key);
-        match e.operator {
-            SelectorOperator::In => value.is_some_and(|v| values.contains(v)),
-            SelectorOperator::NotIn => value.is_none_or(|v| !values.contains(v)),
-            SelectorOperator::Exists => value.is_some(),
-            SelectorOperator::DoesNotExist => value.is_none(),
-        }
-    });
-    let empty = sel.match_labels.as_ref().is_none_or(|m| m.is_empty())
-        && sel.match_expressions.as_ref().is_none_or(|e| e.is_empty());
-    !empty && labels_ok && expressions_ok
-}
-
-/// The selector as the `labelSelector` query of a list request, e.g.
-/// `app=web,tier in (a,b),!legacy`.
-pub fn selector_query(sel: &WorkloadSelector) -> String {
-    let mut terms: Vec<String> = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in sel.match_expressions.iter().flatten() {
-        let values = || e.values.as_deref().unwrap_or_default().join(",");
-        terms.push(match e.operator {
-            SelectorOperator::In => format!("{} in ({})", e.key, values()),
-            SelectorOperator::NotIn => format!("{} notin ({})", e.key, values()),
-            SelectorOperator::Exists => e.key.clone(),
-            SelectorOperator::DoesNotExist => format!("!{}", e.key),
-        });
-    }
-    terms.join(",")
 }
 
 /// The `RolloutsUpdated` condition: status, reason and message, from the workloads that carry

@@ -16,7 +16,7 @@ use tracing::debug;
 
 use super::{
     Decision, Problem, ROLLOUTS_UPDATED, Workload, WorkloadRef, condition, credentials_hash,
-    decide, disabled, kind_name, listed, selector_query, targets,
+    decide, disabled, kind_name, listed, targets,
 };
 use crate::{
     controller::{
@@ -259,7 +259,7 @@ async fn read(ctx: &Context, ns: &str, target: &RolloutTarget) -> Result<Vec<Wor
             }
         }
         (None, Some(selector)) => {
-            let params = ListParams::default().labels(&selector_query(selector));
+            let params = ListParams::default().labels(&selector.query());
             match api.list(&params).await {
                 Ok(list) => Ok(list.items.into_iter().map(workload).collect()),
                 Err(e) => Err(Failure::of(e, target.kind, "list", None)),

@@ -224,30 +224,24 @@ fn selectors_match_labels_and_expressions_and_render_as_a_query() {
         ]),
     };
     assert_eq!(
-        selector_query(&sel),
+        sel.query(),
         "app=web,tier in (a,b),track notin (canary),team,!legacy"
     );
     let base = [("app", "web"), ("tier", "a"), ("team", "x")];
-    assert!(selector_matches(&sel, &labels(&base)));
+    assert!(sel.matches(&labels(&base)));
     let with = |extra: (&'static str, &'static str)| {
         let mut l = labels(&base);
         l.insert(extra.0.into(), extra.1.into());
         l
     };
-    assert!(!selector_matches(&sel, &with(("app", "db"))));
-    assert!(!selector_matches(&sel, &with(("tier", "c"))));
-    assert!(!selector_matches(&sel, &with(("track", "canary"))));
-    assert!(selector_matches(&sel, &with(("track", "stable"))));
-    assert!(!selector_matches(&sel, &with(("legacy", ""))));
-    assert!(!selector_matches(
-        &sel,
-        &labels(&[("app", "web"), ("tier", "a")])
-    ));
+    assert!(!sel.matches(&with(("app", "db"))));
+    assert!(!sel.matches(&with(("tier", "c"))));
+    assert!(!sel.matches(&with(("track", "canary"))));
+    assert!(sel.matches(&with(("track", "stable"))));
+    assert!(!sel.matches(&with(("legacy", ""))));
+    assert!(!sel.matches(&labels(&[("app", "web"), ("tier", "a")])));
     // An empty selector (refused by the schema) matches nothing rather than everything.
-    assert!(!selector_matches(
-        &WorkloadSelector::default(),
-        &labels(&base)
-    ));
+    assert!(!WorkloadSelector::default().matches(&labels(&base)));
 
     let t = by_labels(WorkloadKind::Deployment, &[("app", "web")]);
     assert!(target_matches(&t, &workload("web", None)));
