@@ -56,6 +56,7 @@ COPY api ./api
 COPY wire ./wire
 COPY simulator ./simulator
 COPY testkit ./testkit
+COPY plugin ./plugin
 COPY prebuilt ./prebuilt
 COPY hack/build-static.sh ./hack/
 RUN set -eu; mkdir -p /out; \

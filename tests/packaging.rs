@@ -73,3 +73,30 @@ fn the_builder_builds_with_the_build_script_the_context_lets_in() {
     assert!(included > excluded, "the exception must follow hack/");
     assert!(read("tests/kind/images.sh").contains("hack/build-static.sh"));
 }
+
+#[test]
+fn the_builder_copies_every_workspace_member() {
+    // cargo reads every member's manifest: a member missing from the builder stage fails the
+    // image build, however unrelated to the image it is.
+    let dockerfile = read("Dockerfile");
+    let manifest = read("Cargo.toml");
+    let start = manifest.find("members = [").expect("workspace members") + "members = [".len();
+    let members: Vec<&str> = manifest[start..start + manifest[start..].find(']').unwrap()]
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty() && *m != ".")
+        .collect();
+    assert!(members.len() >= 5, "{members:?}");
+    let ignore = read(".dockerignore");
+    for member in members {
+        assert!(
+            dockerfile.contains(&format!("COPY {member} ./{member}\n")),
+            "the Dockerfile's builder does not COPY {member}"
+        );
+        assert!(
+            !ignore.lines().any(|l| l.trim_end_matches('/') == member),
+            ".dockerignore leaves {member} out"
+        );
+    }
+    assert!(dockerfile.contains("COPY src ./src\n"));
+}

@@ -7,6 +7,8 @@ pub const GROUP: &str = "proxy-solutions.net";
 
 /// Field manager of every write the operator makes.
 pub const FIELD_MANAGER: &str = "proxy-order-operator";
+/// Field manager of the `kubectl pxo` plugin's writes (the annotations it sets).
+pub const PLUGIN_FIELD_MANAGER: &str = "kubectl-pxo";
 /// The prefix of every annotation the operator reads on a ProxyOrder.
 pub const ANNOTATION_PREFIX: &str = "proxy-solutions.net/";
 /// Label put on every credentials Secret (and order claim) the operator makes, with value
