@@ -28,7 +28,7 @@ help: ## list the targets
 # names what it needs as a prerequisite, so any of them also works alone on a fresh machine.
 # test-floor runs the chart and a part of the end-to-end scenarios on the oldest supported
 # Kubernetes; the last, test-kind, is the real-cluster tier (mk/kind.mk, tests/kind/).
-TEST_STEPS := fmt-check clippy deny sbom generated-check chart-check unit cluster-tests test-floor test-arm64 test-kind
+TEST_STEPS := fmt-check clippy deny sbom generated-check chart-check unit cluster-tests test-floor test-arm64 test-plugin-dist test-kind
 test: ## every check and test (what CI runs); builds whatever a step needs first
 	@set -eu; total=$$SECONDS; \
 	for step in $(TEST_STEPS); do \
@@ -102,6 +102,7 @@ sim: ## run the provider simulator on 127.0.0.1:18080 with API key 'dev-key'
 .PHONY: cluster-tests
 cluster-tests: controlplane-build ## control-plane smoke checks and end-to-end scenarios on a fresh local control plane
 	+$(CARGO) test --locked $(TEST_FEATURES) --test e2e --test faults --test hostile --no-run
+	+$(CARGO) build --locked -p kubectl-pxo
 	tests/controlplane/with-controlplane.sh tests/cluster-tests.sh
 
 .PHONY: test-floor
@@ -111,11 +112,16 @@ test-floor: ## the chart, the CRDs' admission and reconciles on the oldest suppo
 
 .PHONY: test-e2e
 test-e2e: controlplane-build ## only the end-to-end scenarios (starts and stops the control plane)
+	+$(CARGO) build --locked -p kubectl-pxo
 	tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test e2e
 
 .PHONY: test-arm64
 test-arm64: ## the arm64 build: cross-compiled as the Dockerfile does (hack/build-static.sh), run under qemu-user
 	tests/arm64.sh
+
+.PHONY: test-plugin-dist
+test-plugin-dist: test-arm64 ## the kubectl plugin's krew archives and manifest: validated, installed with krew, run (amd64; arm64 under qemu)
+	tests/plugin-dist.sh
 
 .PHONY: test-hostile
 test-hostile: controlplane-build ## only the hostile-tenant suite (starts and stops the control plane)
@@ -126,6 +132,19 @@ test-faults: controlplane-build ## fault suite (200 orders, 30% provider faults,
 	+$(CARGO) test --locked $(TEST_FEATURES) --test faults --no-run
 	FAULTS_N=$${FAULTS_N:-200} CRASH_RUNS=$${CRASH_RUNS:-20} \
 	  tests/controlplane/with-controlplane.sh $(CARGO) test --locked $(TEST_FEATURES) --test faults
+
+.PHONY: plugin plugin-install plugin-dist
+# Where `make plugin-install` puts kubectl-pxo: a folder on PATH, where kubectl finds it as
+# `kubectl pxo`.
+PLUGIN_PREFIX ?= $(HOME)/.local/bin
+plugin: ## build the kubectl plugin (target/release/kubectl-pxo)
+	+$(CARGO) build --locked --release -p kubectl-pxo
+plugin-install: plugin ## install kubectl-pxo into PLUGIN_PREFIX (default ~/.local/bin), where kubectl finds it as `kubectl pxo`
+	install -d "$(PLUGIN_PREFIX)"
+	install -m 0755 target/release/kubectl-pxo "$(PLUGIN_PREFIX)/kubectl-pxo"
+	@echo "installed $(PLUGIN_PREFIX)/kubectl-pxo: with that folder on PATH, run 'kubectl pxo --help'"
+plugin-dist: ## the plugin's krew archives (linux amd64, arm64) and its krew manifest with their checksums, in target/plugin/
+	hack/plugin-dist.sh
 
 .PHONY: dev
 dev: controlplane-build ## local control plane + simulator + operator + example order; Ctrl-C stops all

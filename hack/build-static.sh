@@ -4,7 +4,9 @@
 #   hack/build-static.sh [TARGET] [OUT]
 #
 #   TARGET  x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
-#   OUT     a folder to copy proxy-order-operator and proxy-solutions-sim to (optional)
+#   OUT     a folder to copy the binaries to (optional)
+#   BINS    (environment) the binaries to build: default "proxy-order-operator proxy-solutions-sim"
+#           (the images'); hack/plugin-dist.sh builds kubectl-pxo
 #
 # What the target needs is installed when missing: the Rust target (rustup), and a C compiler for
 # the crates with C or assembly (ring, psm) with Debian's apt-get: musl-tools for x86_64 (musl-gcc),
@@ -15,6 +17,8 @@ set -euo pipefail
 
 target="${1:-x86_64-unknown-linux-musl}"
 out="${2:-}"
+read -r -a bins <<<"${BINS:-proxy-order-operator proxy-solutions-sim}"
+(( ${#bins[@]} )) || { echo "build-static.sh: error: BINS names no binary" >&2; exit 1; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 say() { echo "build-static.sh: $*" >&2; }
@@ -44,12 +48,13 @@ esac
 
 rustup target list --installed 2>/dev/null | grep -x "${target}" >/dev/null || rustup target add "${target}" >&2
 
-say "cargo build --release --target ${target} (operator, simulator)"
-(cd "${root}" && cargo build --release --locked --target "${target}" \
-  --bin proxy-order-operator --bin proxy-solutions-sim >&2)
+say "cargo build --release --target ${target} (${bins[*]})"
+bin_args=()
+for bin in "${bins[@]}"; do bin_args+=(--bin "${bin}"); done
+(cd "${root}" && cargo build --release --locked --target "${target}" "${bin_args[@]}" >&2)
 built="${CARGO_TARGET_DIR:-${root}/target}/${target}/release"
 if [[ -n "${out}" ]]; then
   mkdir -p "${out}"
-  cp "${built}/proxy-order-operator" "${built}/proxy-solutions-sim" "${out}/"
+  for bin in "${bins[@]}"; do cp "${built}/${bin}" "${out}/"; done
   say "copied to ${out}"
 fi

@@ -63,6 +63,7 @@ stamp() {
     helm) echo "helm ${HELM_VERSION}" ;;
     promtool) echo "promtool ${PROMETHEUS_VERSION}" ;;
     kube-score) echo "kube-score ${KUBE_SCORE_VERSION}" ;;
+    krew | validate-krew-manifest) echo "$1 ${KREW_VERSION}" ;;
     coredns) echo "coredns ${COREDNS_VERSION} $(cat "${here}/coredns/go.mod" "${here}/coredns/main.go" | cksum)" ;;
     pause) echo "pause ${PAUSE_VERSION} ${KUBE_VERSION} $(gcc --version 2>/dev/null | head -n1)" ;;
     *) echo "$1 ${KUBE_VERSION} $(cksum <"${here}/${kube_mod}/go.mod")" ;;
@@ -137,8 +138,9 @@ all=(etcd helm kubectl kube-apiserver kube-controller-manager)
 # What a kind node needs besides (tests/kind/): built only when named.
 node=(kubelet kubeadm kube-scheduler kube-proxy coredns pause)
 # Built only when named too: promtool, for the chart's alert rules, and kube-score, for its
-# rendered objects (make test-chart).
-node+=(promtool kube-score)
+# rendered objects (make test-chart); krew and validate-krew-manifest, for the kubectl plugin's
+# krew manifest and archives (tests/plugin-dist.sh).
+node+=(promtool kube-score krew validate-krew-manifest)
 if [[ "${kube_mod}" == kube-floor ]]; then
   for name in etcd kubectl helm; do
     ln -sfn "${main_bindir}/${name}" "${bindir}/${name}"
@@ -232,6 +234,15 @@ if wanted kube-score; then
     env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-kube-score" \
     go install -p 2 -trimpath -ldflags "-s -w" "github.com/zegl/kube-score/cmd/kube-score@${KUBE_SCORE_VERSION}"
 fi
+
+# krew and its manifest validator: go install at the pinned module version.
+for tool in krew validate-krew-manifest; do
+  if wanted "${tool}"; then
+    build "${tool}" "sigs.k8s.io/krew/cmd/${tool} ${KREW_VERSION}" \
+      env GOFLAGS=-buildvcs=false GOBIN="${bindir}/.tmp-${tool}" \
+      go install -p 2 -trimpath -ldflags "-s -w" "sigs.k8s.io/krew/cmd/${tool}@${KREW_VERSION}"
+  fi
+done
 
 # coredns: tests/controlplane/coredns is CoreDNS's main with only the plugins a
 # cluster-local DNS uses (kubernetes, cache, health, ready, ...): no forward (a
