@@ -29,7 +29,7 @@ for target in "${targets[@]}"; do
     [[ -n "${file}" ]] || { echo "sbom: cargo-cyclonedx wrote no SBOM for ${bin} (${target})" >&2; exit 1; }
     mv "${file}" "${out}/${bin}_${target}.cdx.json"
   done
-  # The other binaries of the workspace (crdgen) are in no image.
+  # The other binaries of the workspace (crdgen, docgen, kubectl-pxo) are in no image.
   find "${root}" -path "${root}/target" -prune -o -name "*_bin_${target}.cdx.json" -print0 | xargs -0 rm -f
   (cd "${root}" && cargo metadata --locked --format-version 1 --filter-platform "${target}") >"${out}/metadata-${target}.json"
   for bin in proxy-order-operator proxy-solutions-sim; do

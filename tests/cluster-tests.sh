@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Everything that needs a cluster, against the one KUBECONFIG names: the control-plane smoke
-# checks, the Helm chart and manifests, the operator's end-to-end scenarios, then the short
-# fault and crash suites. Run through
+# checks, the kubectl plugin without the CRDs, the Helm chart and manifests, the operator's
+# end-to-end scenarios, then the short fault and crash suites. Run through
 # tests/controlplane/with-controlplane.sh (make cluster-tests) or against any cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${KUBECONFIG:?KUBECONFIG must name the cluster to test against}"
 tests/controlplane/smoke.sh
+# The kubectl plugin on a cluster without the CRDs (before tests/chart.sh installs them).
+tests/plugin-no-crd.sh
 # The chart tests install and remove the CRD themselves: run them before anything else
 # installs it.
 tests/chart.sh

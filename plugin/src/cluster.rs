@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use kube::{
     Client, Config,
     config::{KubeConfigOptions, Kubeconfig},
@@ -62,10 +62,12 @@ impl ConnectArgs {
             Some(paths) => {
                 let mut merged: Option<Kubeconfig> = None;
                 for path in std::env::split_paths(paths).filter(|p| !p.as_os_str().is_empty()) {
-                    let file = Kubeconfig::read_from(&path)
-                        .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+                    // kube's message names the file and the cause.
+                    let file = Kubeconfig::read_from(&path).map_err(|e| anyhow!("{e}"))?;
                     merged = Some(match merged {
-                        Some(m) => m.merge(file).context("cannot merge kubeconfig files")?,
+                        Some(m) => m
+                            .merge(file)
+                            .map_err(|e| anyhow!("cannot merge kubeconfig files: {e}"))?,
                         None => file,
                     });
                 }
@@ -74,13 +76,13 @@ impl ConnectArgs {
             }
             None => Config::from_kubeconfig(&options).await,
         }
-        .context("cannot load the kubeconfig")?;
+        .map_err(|e| anyhow!("cannot load the kubeconfig: {e}"))?;
         let namespace = self
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client =
-            Client::try_from(config).context("cannot build a client from the kubeconfig")?;
+        let client = Client::try_from(config)
+            .map_err(|e| anyhow!("cannot build a client from the kubeconfig: {e}"))?;
         Ok(Cluster {
             client,
             namespace,

@@ -11,6 +11,7 @@ use k8s_openapi::api::{
     coordination::v1::Lease,
     core::v1::{Event, Secret},
 };
+use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Client, ResourceExt,
     api::{ListParams, ObjectList},
@@ -603,11 +604,12 @@ async fn latest_events(client: &Client, ns: &str, po: &ProxyOrder, n: usize) -> 
         .await
     {
         Ok(list) => {
-            let mut events: Vec<EventView> = list.items.iter().map(event).collect();
-            events.sort_by(|a, b| a.time.cmp(&b.time));
+            let mut events: Vec<(Option<Timestamp>, EventView)> =
+                list.items.iter().map(event).collect();
+            events.sort_by_key(|e| e.0);
             let skip = events.len().saturating_sub(n);
             EventsView {
-                latest: events.split_off(skip),
+                latest: events.split_off(skip).into_iter().map(|(_, e)| e).collect(),
                 error: None,
             }
         }
@@ -627,16 +629,26 @@ async fn latest_events(client: &Client, ns: &str, po: &ProxyOrder, n: usize) -> 
     }
 }
 
-fn event(e: &Event) -> EventView {
+/// An Event as shown, with the time it last happened: a repeated Event's series says when
+/// (the operator's recorder keeps `eventTime` at the first occurrence), else `lastTimestamp`,
+/// `eventTime`, `firstTimestamp`.
+fn event(e: &Event) -> (Option<Timestamp>, EventView) {
     let time = e
-        .last_timestamp
+        .series
         .as_ref()
-        .map(|t| t.0.to_string())
-        .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0.to_string()))
-        .unwrap_or_default();
-    EventView {
-        time,
+        .and_then(|s| s.last_observed_time.as_ref())
+        .map(|t| t.0)
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0));
+    let view = EventView {
+        time: time
+            .map(|t| {
+                t.round(k8s_openapi::jiff::Unit::Second)
+                    .unwrap_or(t)
+                    .to_string()
+            })
+            .unwrap_or_default(),
         type_: e.type_.clone().unwrap_or_default(),
         reason: e.reason.clone().unwrap_or_default(),
         message: e.message.clone().unwrap_or_default(),
@@ -646,7 +658,8 @@ fn event(e: &Event) -> EventView {
             .and_then(|s| s.count)
             .or(e.count)
             .unwrap_or(1),
-    }
+    };
+    (time, view)
 }
 
 fn condition(c: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition) -> ConditionView {
@@ -983,6 +996,32 @@ mod tests {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }
         assert!(!text.contains("Held changes"), "{text}");
+    }
+
+    #[test]
+    fn a_repeated_event_counts_from_its_latest_occurrence() {
+        use k8s_openapi::api::core::v1::EventSeries;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+        let at = |s: &str| MicroTime(s.parse().unwrap());
+        let repeated = Event {
+            event_time: Some(at("2026-12-07T12:51:54Z")),
+            series: Some(EventSeries {
+                count: Some(5),
+                last_observed_time: Some(at("2026-12-07T13:01:54.5Z")),
+            }),
+            reason: Some("ProviderUnavailable".into()),
+            ..Event::default()
+        };
+        let once = Event {
+            event_time: Some(at("2026-12-07T12:56:54.25Z")),
+            reason: Some("Applied".into()),
+            ..Event::default()
+        };
+        let (t_repeated, view) = event(&repeated);
+        assert_eq!(view.count, 5);
+        assert_eq!(view.time, "2026-12-07T13:01:55Z");
+        let (t_once, _) = event(&once);
+        assert!(t_repeated > t_once, "the repeated one is the latest");
     }
 
     #[test]

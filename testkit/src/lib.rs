@@ -33,7 +33,7 @@ pub use self::{
     crd::{CRD_SCHEMA, apply_crd, install_crds, spec, store_past_the_schema},
     env::{Env, create_e2e_namespace, e2e_client},
     leaks::assert_none_leaked,
-    paths::{operator_bin, scratch_dir, workspace_root},
+    paths::{operator_bin, plugin_bin, scratch_dir, workspace_root},
     process::{OperatorCommand, OperatorProcess, free_port, tail},
     simulator::{body, proxy_ips, sim_clear_requests, sim_requests, start_simulator},
     suite::{env_or, run_on_tasks, runtime},

@@ -1,5 +1,5 @@
-//! Where things are: the operator binary the scenarios run, the scratch directory for their
-//! logs, and the workspace (for the Helm chart and the control-plane scripts).
+//! Where things are: the operator binary the scenarios run, the kubectl plugin, the scratch
+//! directory for their logs, and the workspace (for the Helm chart and the control-plane scripts).
 //!
 //! cargo tells an integration test where the package's binaries are only at compile time
 //! (`env!("CARGO_BIN_EXE_<name>")`), which a library cannot read; it puts them beside the test
@@ -29,6 +29,21 @@ pub fn operator_bin() -> PathBuf {
     bin
 }
 
+/// The kubectl plugin (`kubectl-pxo`) beside the operator binary, in the same profile
+/// directory. cargo does not build another package's binary for the operator's tests: `make
+/// cluster-tests` and `make test-e2e` build it first (`cargo build --locked -p kubectl-pxo`).
+pub fn plugin_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the running test");
+    let bin = plugin_bin_for(&exe);
+    assert!(
+        bin.is_file(),
+        "{} does not exist: build it first with `cargo build --locked -p kubectl-pxo` (`make \
+         cluster-tests` and `make test-e2e` do)",
+        bin.display()
+    );
+    bin
+}
+
 /// A directory for logs and rendered files: `target/tmp` for `target/<profile>/deps/<suite>`,
 /// the directory cargo gives integration tests and benchmarks as `CARGO_TARGET_TMPDIR`.
 pub fn scratch_dir() -> PathBuf {
@@ -42,6 +57,11 @@ fn operator_bin_for(exe: &Path) -> PathBuf {
         "proxy-order-operator{}",
         std::env::consts::EXE_SUFFIX
     ))
+}
+
+/// `<profile dir>/kubectl-pxo` for the executable `<profile dir>/deps/<name>`.
+fn plugin_bin_for(exe: &Path) -> PathBuf {
+    profile_dir(exe).join(format!("kubectl-pxo{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn scratch_dir_for(exe: &Path) -> PathBuf {
@@ -70,6 +90,13 @@ mod tests {
             operator_bin_for(exe),
             Path::new(&format!(
                 "/w/target/debug/proxy-order-operator{}",
+                std::env::consts::EXE_SUFFIX
+            ))
+        );
+        assert_eq!(
+            plugin_bin_for(exe),
+            Path::new(&format!(
+                "/w/target/debug/kubectl-pxo{}",
                 std::env::consts::EXE_SUFFIX
             ))
         );

@@ -94,6 +94,54 @@ impl Env {
             .collect()
     }
 
+    /// Change calls for `order` that ask for a change: every body but the empty read (`{}`).
+    pub async fn changes_sent(&self, order: u64) -> Vec<Value> {
+        self.change_calls(order)
+            .await
+            .into_iter()
+            .filter(|c| c["body"].as_object().is_some_and(|b| !b.is_empty()))
+            .collect()
+    }
+
+    /// Change calls for `order` that ask for a quantity.
+    pub async fn quantity_calls(&self, order: u64) -> usize {
+        self.change_calls(order)
+            .await
+            .iter()
+            .filter(|c| c["body"].get("quantity").is_some())
+            .count()
+    }
+
+    /// The cost guardrail holding a change back: ProxyOrder `name` asks for two more proxies
+    /// on the expired order than it has, with `maxQuantity` one more than it has. Returns the
+    /// quantity it has, the one asked for, and the held change's hash, once the ProxyOrder is
+    /// `Synced=False/AwaitingApproval` with that one change and nothing was sent.
+    pub async fn hold_a_quantity_increase(&self, name: &str) -> (u64, u64, String) {
+        let have = self.sim_order(crate::EXPIRED).await["quantity"]
+            .as_u64()
+            .expect("the simulator's order has a quantity");
+        let want = have + 2;
+        self.apply(
+            name,
+            serde_json::json!({"orderId": crate::EXPIRED,
+                "apiKeySecretRef": {"name": crate::KEY_SECRET, "key": "api-key"},
+                "quantity": want, "maxQuantity": have + 1}),
+        )
+        .await;
+        let po = self
+            .wait_condition(name, "Synced", "False", "AwaitingApproval")
+            .await;
+        let planned = po.status.expect("a status").planned_changes;
+        assert_eq!(planned.len(), 1, "{planned:#?}");
+        assert_eq!((planned[0].from as u64, planned[0].to as u64), (have, want));
+        assert_eq!(
+            self.quantity_calls(crate::EXPIRED).await,
+            0,
+            "nothing sent unapproved"
+        );
+        (have, want, planned[0].hash.clone())
+    }
+
     pub async fn list_calls(&self) -> usize {
         self.requests()
             .await

@@ -8,6 +8,7 @@ mod conflicts;
 mod crash;
 mod deployment;
 mod lifecycle;
+mod plugin;
 mod policies;
 mod provider_errors;
 mod quantity;

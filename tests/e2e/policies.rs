@@ -7,15 +7,6 @@ use proxy_order_testkit::*;
 
 const APPROVE: &str = "proxy-solutions.net/approve";
 
-/// Change calls for `order` that ask for a change: every body but the empty read (`{}`).
-async fn changes_sent(env: &Env, order: u64) -> Vec<Value> {
-    env.change_calls(order)
-        .await
-        .into_iter()
-        .filter(|c| c["body"].as_object().is_some_and(|b| !b.is_empty()))
-        .collect()
-}
-
 #[tokio::test]
 async fn observe_publishes_the_credentials_and_never_sends_a_change() {
     let env = Env::start("observe").await;
@@ -47,7 +38,7 @@ async fn observe_publishes_the_credentials_and_never_sends_a_change() {
             .then_some(())
     })
     .await;
-    assert_eq!(changes_sent(&env, ACTIVE).await, Vec::<Value>::new());
+    assert_eq!(env.changes_sent(ACTIVE).await, Vec::<Value>::new());
     // The one empty-body read that published the credentials; the edit and the forced
     // refresh read nothing more.
     let reads = env.change_calls(ACTIVE).await;
@@ -57,7 +48,7 @@ async fn observe_publishes_the_credentials_and_never_sends_a_change() {
     // Manage applies the spec with one call.
     env.apply("o", spec("Manage", "watcher-2")).await;
     env.wait_condition("o", "Synced", "True", "Applied").await;
-    let sent = changes_sent(&env, ACTIVE).await;
+    let sent = env.changes_sent(ACTIVE).await;
     assert_eq!(sent.len(), 1, "{sent:#?}");
     assert_eq!(body(&sent[0]), &json!({"port": 9100, "login": "watcher-2"}));
     assert_eq!(env.secret_data("o-proxy").await.unwrap()["port"], "9100");
@@ -67,29 +58,7 @@ async fn observe_publishes_the_credentials_and_never_sends_a_change() {
 #[tokio::test]
 async fn a_quantity_increase_above_the_limit_waits_for_its_approval() {
     let env = Env::start("guardrail").await;
-    let have = env.sim_order(EXPIRED).await["quantity"].as_u64().unwrap();
-    let want = have + 2;
-    env.apply(
-        "g",
-        json!({"orderId": EXPIRED, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
-               "quantity": want, "maxQuantity": have + 1}),
-    )
-    .await;
-    let po = env
-        .wait_condition("g", "Synced", "False", "AwaitingApproval")
-        .await;
-    let planned = po.status.unwrap().planned_changes;
-    assert_eq!(planned.len(), 1, "{planned:#?}");
-    assert_eq!((planned[0].from as u64, planned[0].to as u64), (have, want));
-    let hash = planned[0].hash.clone();
-    let quantity_calls = async || {
-        changes_sent(&env, EXPIRED)
-            .await
-            .into_iter()
-            .filter(|c| c["body"].get("quantity").is_some())
-            .count()
-    };
-    assert_eq!(quantity_calls().await, 0, "nothing sent unapproved");
+    let (_, want, hash) = env.hold_a_quantity_increase("g").await;
 
     // A stale approval (another hash) does nothing; the right one sends exactly one call.
     // (The refresh request after it shows when a reconcile has seen it.)
@@ -103,11 +72,15 @@ async fn a_quantity_increase_above_the_limit_waits_for_its_approval() {
     .await;
     let po = env.get("g").await;
     assert_eq!(condition(&po, "Synced").unwrap().1, "AwaitingApproval");
-    assert_eq!(quantity_calls().await, 0, "a stale approval sends nothing");
+    assert_eq!(
+        env.quantity_calls(EXPIRED).await,
+        0,
+        "a stale approval sends nothing"
+    );
     env.annotate("g", APPROVE, &hash).await;
     let po = env.wait_condition("g", "Synced", "True", "Applied").await;
     assert!(po.status.unwrap().planned_changes.is_empty());
-    assert_eq!(quantity_calls().await, 1);
+    assert_eq!(env.quantity_calls(EXPIRED).await, 1);
     assert_eq!(
         env.sim_order(EXPIRED).await["quantity"].as_u64(),
         Some(want)

@@ -9,7 +9,8 @@
 #    folder under ${PROXY_ORDER_CACHE}/docker, started here and stopped at the end)
 # 2. kind ${KIND_VERSION} (go install, cached by version in ${PROXY_ORDER_CACHE}/tools)
 # 3. every image (images.sh: built here from Debian packages, Go modules and this project, cached
-#    by version in the engine's data folder)
+#    by version in the engine's data folder), and the kubectl plugin as krew ships it (static,
+#    release; hack/build-static.sh), which the suite runs on this machine against the cluster
 # 4. the cluster (cluster.sh: created, its guards checked before any pod starts)
 # 5. the suite (suite.sh)
 # 6. the cluster deleted and the engine stopped, also on failure and Ctrl-C; then the machine's
@@ -110,6 +111,8 @@ kind_timed images "${KIND_DIR}/images.sh" >"${KIND_WORK}/images.env"
 # shellcheck source=/dev/null
 source "${KIND_WORK}/images.env"
 kind_say "images: $(tr '\n' ' ' <"${KIND_WORK}/images.env")"
+kind_timed plugin-build env BINS=kubectl-pxo "${KIND_ROOT}/hack/build-static.sh" x86_64-unknown-linux-musl
+PLUGIN_BIN="${CARGO_TARGET_DIR:-${KIND_ROOT}/target}/x86_64-unknown-linux-musl/release/kubectl-pxo"
 
 # --- 4. the cluster -----------------------------------------------------------------------------
 kind_timed cluster "${KIND_DIR}/cluster.sh" create "${NODE_IMAGE}"
@@ -125,5 +128,5 @@ kind_timed image-load load_images
 # kubectl and helm at the control plane's pinned versions (built once into the same cache; kubectl
 # is there already for the node image).
 kind_timed tools "${KIND_ROOT}/tests/controlplane/build.sh" kubectl helm >&2
-export OPERATOR_IMAGE SIMULATOR_IMAGE CONSUMER_IMAGE
+export OPERATOR_IMAGE SIMULATOR_IMAGE CONSUMER_IMAGE PLUGIN_BIN
 kind_timed suite "${KIND_DIR}/suite.sh"

@@ -3,7 +3,10 @@
 # The kind tier's suite: a user's journey on a real node, in the order a user acts. Run by
 # tests/kind/run.sh on a fresh cluster (KUBECONFIG set, the images loaded into the node):
 #
-#   OPERATOR_IMAGE=... SIMULATOR_IMAGE=... CONSUMER_IMAGE=... tests/kind/suite.sh
+#   OPERATOR_IMAGE=... SIMULATOR_IMAGE=... CONSUMER_IMAGE=... PLUGIN_BIN=... tests/kind/suite.sh
+#
+# PLUGIN_BIN is the kubectl plugin (kubectl-pxo) built on this machine; it runs here, against the
+# cluster, as a user's kubectl would.
 #
 # Every step asserts; the first failure stops the suite (with the operator's and simulator's logs
 # and the namespaces' events in ${KIND_WORK}/suite-logs). Prints the time of each step and
@@ -13,7 +16,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-: "${KUBECONFIG:?}" "${OPERATOR_IMAGE:?}" "${SIMULATOR_IMAGE:?}" "${CONSUMER_IMAGE:?}"
+: "${KUBECONFIG:?}" "${OPERATOR_IMAGE:?}" "${SIMULATOR_IMAGE:?}" "${CONSUMER_IMAGE:?}" "${PLUGIN_BIN:?}"
 export KUBECONFIG
 kubectl="${KIND_K8S_BIN}/kubectl"
 helm="${KIND_K8S_BIN}/helm"
@@ -375,6 +378,66 @@ echo "    CONNECTs established through order ${order_id}'s proxy: ${connects}"
 
 step "CredentialsVerified from inside the cluster"
 wait_for "CredentialsVerified" 90 is_true proxyorder "${tenant}" scraper CredentialsVerified
+
+step "kubectl pxo: status shows the ProxyOrder and what it depends on, sync re-reads the order"
+[[ -x "${PLUGIN_BIN}" ]] || fail "the plugin ${PLUGIN_BIN} was not built"
+# The claims are in the release's namespace (the chart's POD_NAMESPACE).
+pxo() { "${PLUGIN_BIN}" -n "${tenant}" --operator-namespace "${op_ns}" "$@" </dev/null; }
+pxo status scraper -o json >"${logs}/pxo-status.json" 2>"${logs}/pxo-status.err" \
+  || fail "kubectl-pxo status failed: $(cat "${logs}/pxo-status.err")"
+# What the status must say; neither the password nor the API key may be in it.
+problems="$(PXO_PASSWORD="$(secret_value password)" PXO_API_KEY="${api_key}" PXO_TENANT="${tenant}" \
+  PXO_OP_NS="${op_ns}" PXO_ORDER="${order_id}" python3 - "${logs}/pxo-status.json" <<'PY'
+import json, os, sys
+text = open(sys.argv[1]).read()
+d = json.loads(text)
+env = os.environ
+tenant, op_ns, order = env["PXO_TENANT"], env["PXO_OP_NS"], env["PXO_ORDER"]
+problems = []
+def want(what, got, expected):
+    if got != expected:
+        problems.append(f"{what}: {got!r}, not {expected!r}")
+po = d["proxyOrder"]
+want("proxyOrder", (po["namespace"], po["name"], po["orderId"]), (tenant, "scraper", int(order)))
+p = d["provider"]
+want("provider", (p["kind"], p.get("name"), p.get("keySecret"), p.get("error")),
+     ("ProxyProvider", "sim", f"{op_ns}/provider-key", None))
+want("provider Ready", (p.get("ready") or {}).get("status"), "True")
+c = d["claim"]
+want("claim", (c["namespace"], c.get("holder"), c.get("orderId"), c.get("error")),
+     (op_ns, f"{tenant}/scraper", order, None))
+want("claim name", (c.get("name") or "").startswith("pxo-claim-"), True)
+s = d["secret"]
+want("secret", (s["name"], s["exists"], s.get("error")), ("scraper-proxy", True, None))
+want("secret keys", {"password", "HTTP_PROXY"} <= set(s.get("keys", [])), True)
+want("Ready", [x["status"] for x in d["conditions"] if x["type"] == "Ready"], ["True"])
+t = ((d.get("rollout") or {}).get("targets") or [{}])[0]
+want("rollout target", (t.get("kind"), t.get("target"), [w.get("current") for w in t.get("workloads", [])]),
+     ("Deployment", "scraper", [True]))
+if not env["PXO_PASSWORD"] or env["PXO_PASSWORD"] in text:
+    problems.append("the password is in the output")
+if env["PXO_API_KEY"] in text:
+    problems.append("the API key is in the output")
+print("; ".join(problems))
+PY
+)" || fail "reading kubectl-pxo's status: ${problems}"
+[[ -z "${problems}" ]] || fail "kubectl-pxo status -o json (${logs}/pxo-status.json): ${problems}"
+# The same through kubectl, which finds the plugin on PATH.
+pxo_holder="$(PATH="$(dirname "${PLUGIN_BIN}"):${PATH}" k pxo status scraper -n "${tenant}" \
+  --operator-namespace "${op_ns}" -o json </dev/null | json 'd["claim"].get("holder")')" \
+  || fail "kubectl pxo status failed"
+[[ "${pxo_holder}" == "${tenant}/scraper" ]] || fail "kubectl pxo status: the claim's holder is '${pxo_holder}'"
+reads_before="$(calls_since 0 | cut -d' ' -f2)"
+out="$(pxo sync scraper 2>&1)" || fail "kubectl-pxo sync failed: ${out}"
+token="$(k -n "${tenant}" get proxyorder scraper -o jsonpath='{.metadata.annotations.proxy-solutions\.net/sync-requested-at}')"
+[[ -n "${token}" && "${out}" == *"${token}"* ]] || fail "kubectl-pxo sync set no token (annotation '${token}'): ${out}"
+synced() { [[ "$(k -n "${tenant}" get proxyorder scraper -o jsonpath='{.status.syncRequested}')" == "${token}" ]]; }
+wait_for "status.syncRequested ${token}" 60 synced
+reads_after="$(calls_since 0 | cut -d' ' -f2)"
+((reads_after > reads_before)) || fail "no read of the order list after kubectl-pxo sync (${reads_before} before, ${reads_after} after)"
+wait_for "ProxyOrder Ready and Synced after the sync" 60 order_ready
+echo "    status: provider sim Ready, claim $(json 'd["claim"]["name"]' <"${logs}/pxo-status.json") held by ${tenant}/scraper, Secret keys $(json '",".join(d["secret"]["keys"])' <"${logs}/pxo-status.json")"
+echo "    sync ${token}: status.syncRequested set, reads of the order list ${reads_before} -> ${reads_after}"
 
 step "the metrics Service is scraped from inside the cluster"
 out="$(run_pod "${checks_ns}" scrape "curl -fsS --max-time 10 http://${fullname}-metrics.${op_ns}.svc:8080/metrics" 2>&1)" \
