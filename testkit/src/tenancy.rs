@@ -543,6 +543,37 @@ pub fn via(provider: &str, order: u64, extra: Value) -> Value {
     spec
 }
 
+/// A ProxyProvider's cost guardrail holding a change back: ProxyProvider `limited` allows
+/// `ns` with `maxQuantity` one more than the expired order has, and ProxyOrder `ns/name` asks
+/// through it for two more. Returns the provider's name, the quantity the order has, the one
+/// asked for, and the held change's hash, once the ProxyOrder is
+/// `Synced=False/AwaitingApproval` with that one change, to be approved on the provider.
+pub async fn hold_above_a_providers_limit(
+    t: &mut Tenancy,
+    ns: &str,
+    name: &str,
+) -> (String, u64, u64, String) {
+    let have = t.env.sim_order(EXPIRED).await["quantity"]
+        .as_u64()
+        .expect("the simulator's order has a quantity");
+    let want = have + 2;
+    let mut spec = t.provider_spec(&[ns], None);
+    spec["maxQuantity"] = json!(have + 1);
+    let provider = t.apply_provider("limited", spec).await;
+    t.apply(ns, name, via(&provider, EXPIRED, json!({"quantity": want})))
+        .await;
+    let po = t
+        .env
+        .wait_condition_in(ns, name, "Synced", "False", "AwaitingApproval")
+        .await;
+    let planned = po.status.expect("a status").planned_changes;
+    assert_eq!(planned.len(), 1, "{planned:#?}");
+    assert_eq!(planned[0].approve_on, format!("ProxyProvider {provider}"));
+    assert_eq!((planned[0].from as u64, planned[0].to as u64), (have, want));
+    let hash = planned[0].hash.clone();
+    (provider, have, want, hash)
+}
+
 /// Two namespaces allowed by one provider: (team-a, team-b, provider).
 pub async fn two_tenants(t: &mut Tenancy) -> (String, String, String) {
     let ns_a = t.namespace("a", json!({})).await;

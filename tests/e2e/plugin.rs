@@ -10,7 +10,7 @@ use k8s_openapi::api::{authentication::v1::TokenRequest, core::v1::ServiceAccoun
 use kube::{Api, api::PostParams};
 use serde_json::{Value, json};
 
-use proxy_order_testkit::tenancy::{Tenancy, via};
+use proxy_order_testkit::tenancy::{Tenancy, hold_above_a_providers_limit};
 use proxy_order_testkit::*;
 use proxy_solutions_sim::SimConfig;
 
@@ -535,25 +535,7 @@ async fn plugin_approval_above_a_providers_limit_is_the_administrators() {
     let mut t = Tenancy::start("pxo-limit", SimConfig::default(), &[]).await;
     let ns = t.namespace("a", json!({})).await;
     let operator_ns = t.env.ns.clone();
-    let have = t.env.sim_order(EXPIRED).await["quantity"].as_u64().unwrap();
-    let want = have + 2;
-    let mut spec = t.provider_spec(&[&ns], None);
-    spec["maxQuantity"] = json!(have + 1);
-    let provider = t.apply_provider("limited", spec).await;
-    t.apply(
-        &ns,
-        "big",
-        via(&provider, EXPIRED, json!({"quantity": want})),
-    )
-    .await;
-    let po = t
-        .env
-        .wait_condition_in(&ns, "big", "Synced", "False", "AwaitingApproval")
-        .await;
-    let planned = po.status.unwrap().planned_changes;
-    assert_eq!(planned.len(), 1, "{planned:#?}");
-    assert_eq!(planned[0].approve_on, format!("ProxyProvider {provider}"));
-    let hash = planned[0].hash.clone();
+    let (provider, _, want, hash) = hold_above_a_providers_limit(&mut t, &ns, "big").await;
 
     // The tenant: edit rights in its namespace and nothing else.
     let user = format!("tenant-{}", t.id);

@@ -7,7 +7,7 @@ use proxy_order_operator::provider::AuthScheme;
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
-use proxy_order_testkit::tenancy::{Tenancy, via};
+use proxy_order_testkit::tenancy::{Tenancy, hold_above_a_providers_limit, via};
 use proxy_order_testkit::*;
 
 #[tokio::test]
@@ -333,26 +333,7 @@ async fn a_providers_quantity_limit_is_approved_on_the_provider_only() {
     const APPROVE: &str = "proxy-solutions.net/approve";
     let mut t = Tenancy::start("limit", SimConfig::default(), &[]).await;
     let ns = t.namespace("a", json!({})).await;
-    let have = t.env.sim_order(EXPIRED).await["quantity"].as_u64().unwrap();
-    let want = have + 2;
-    let mut spec = t.provider_spec(&[&ns], None);
-    spec["maxQuantity"] = json!(have + 1);
-    let provider = t.apply_provider("limited", spec).await;
-    t.apply(
-        &ns,
-        "big",
-        via(&provider, EXPIRED, json!({"quantity": want})),
-    )
-    .await;
-    let po = t
-        .env
-        .wait_condition_in(&ns, "big", "Synced", "False", "AwaitingApproval")
-        .await;
-    let planned = po.status.unwrap().planned_changes;
-    assert_eq!(planned.len(), 1, "{planned:#?}");
-    assert_eq!(planned[0].approve_on, format!("ProxyProvider {provider}"));
-    assert_eq!((planned[0].from as u64, planned[0].to as u64), (have, want));
-    let hash = planned[0].hash.clone();
+    let (provider, _, want, hash) = hold_above_a_providers_limit(&mut t, &ns, "big").await;
 
     // The tenant approving it on its own ProxyOrder sends nothing (the refresh request after
     // it shows when a reconcile has seen it).
