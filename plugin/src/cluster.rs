@@ -31,21 +31,22 @@ pub struct ConnectArgs {
     /// The ProxyOrder's namespace (default: the context's namespace, else `default`).
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
-    /// The operator's namespace, where order claims live (as the chart installs it).
-    #[arg(
-        long,
-        global = true,
-        env = "PXO_OPERATOR_NAMESPACE",
-        default_value = "proxy-order-operator"
-    )]
-    pub operator_namespace: String,
+    /// The operator's namespace, where its order claims live. Default: the namespace of the
+    /// ProxyOrder's claim when you may list Leases in all namespaces, else
+    /// `proxy-order-operator` (the chart's usual one).
+    #[arg(long, global = true, env = "PXO_OPERATOR_NAMESPACE")]
+    pub operator_namespace: Option<String>,
 }
+
+/// The namespace the operator is looked for in when it is not given and cannot be found.
+pub const DEFAULT_OPERATOR_NAMESPACE: &str = "proxy-order-operator";
 
 /// A connected client and the namespaces to work in.
 pub struct Cluster {
     pub client: Client,
     pub namespace: String,
-    pub operator_namespace: String,
+    /// `--operator-namespace`, if given.
+    pub operator_namespace: Option<String>,
 }
 
 impl ConnectArgs {

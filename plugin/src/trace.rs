@@ -25,7 +25,7 @@ use proxy_order_api::{
 };
 use serde::Serialize;
 
-use crate::cluster::{self, Cluster, Request};
+use crate::cluster::{self, Cluster, DEFAULT_OPERATOR_NAMESPACE, Request};
 
 /// How `status` prints.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +113,9 @@ pub struct ProviderView {
 pub struct ClaimView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    pub namespace: String,
+    /// The Lease's namespace (the operator's), or where it was looked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -257,8 +259,13 @@ pub async fn gather(cluster: &Cluster, name: &str, events: usize) -> anyhow::Res
         annotations,
         waiting,
     };
-    let provider = provider(cluster, &po).await;
     let claim = claim(cluster, &po).await;
+    // Where a ProxyProvider's key Secret is when it names no namespace: the operator's.
+    let operator_ns = cluster
+        .operator_namespace
+        .clone()
+        .or_else(|| claim.name.as_ref().and(claim.namespace.clone()));
+    let provider = provider(cluster, &po, operator_ns.as_deref()).await;
     let secret = secret(client, ns, &po.secret_name()).await;
     let rollout = rollout(client, ns, &po, st.rollout_hash.clone()).await;
     let events = latest_events(client, ns, &po, events).await;
@@ -300,7 +307,7 @@ pub fn proxy_order_request<'a>(verb: &'a str, ns: &'a str, name: &'a str) -> Req
     }
 }
 
-async fn provider(cluster: &Cluster, po: &ProxyOrder) -> ProviderView {
+async fn provider(cluster: &Cluster, po: &ProxyOrder, operator_ns: Option<&str>) -> ProviderView {
     let client = &cluster.client;
     if let Some(reference) = &po.spec.provider_ref {
         let mut view = ProviderView {
@@ -319,7 +326,8 @@ async fn provider(cluster: &Cluster, po: &ProxyOrder) -> ProviderView {
                     "{}/{}",
                     key.namespace
                         .as_deref()
-                        .unwrap_or(&cluster.operator_namespace),
+                        .or(operator_ns)
+                        .unwrap_or("<the operator's namespace>"),
                     key.name
                 ));
                 view.key = Some(key.key.clone().unwrap_or_else(|| DEFAULT_KEY.to_string()));
@@ -368,48 +376,68 @@ async fn provider(cluster: &Cluster, po: &ProxyOrder) -> ProviderView {
     }
 }
 
+/// The order claim: in `--operator-namespace` if given, else in every namespace (one list, if
+/// the user may), else in the default operator namespace.
 async fn claim(cluster: &Cluster, po: &ProxyOrder) -> ClaimView {
-    let ns = cluster.operator_namespace.clone();
+    let client = &cluster.client;
     let uid = po.uid().unwrap_or_default();
-    let mut view = ClaimView {
-        namespace: ns.clone(),
-        ..ClaimView::default()
-    };
     let params =
         ListParams::default().labels(&format!("{CLAIM_LABEL}=true,{HOLDER_UID_LABEL}={uid}"));
-    match Api::<Lease>::namespaced(cluster.client.clone(), &ns)
-        .list(&params)
-        .await
-    {
-        Ok(list) => match list.items.into_iter().next() {
+    // The list, and the namespace it was made in (None: all of them).
+    let in_ns = async |ns: &str| {
+        Api::<Lease>::namespaced(client.clone(), ns)
+            .list(&params)
+            .await
+            .map(|list| (list, Some(ns.to_string())))
+            .map_err(|e| (e, Some(ns.to_string())))
+    };
+    let listed = match &cluster.operator_namespace {
+        Some(ns) => in_ns(ns).await,
+        None => match Api::<Lease>::all(client.clone()).list(&params).await {
+            Ok(list) => Ok((list, None)),
+            Err(kube::Error::Api(s)) if s.code == 403 => in_ns(DEFAULT_OPERATOR_NAMESPACE).await,
+            Err(e) => Err((e, None)),
+        },
+    };
+    let mut view = ClaimView::default();
+    match listed {
+        Ok((list, searched)) => match list.items.into_iter().next() {
             Some(lease) => {
                 let a = lease.annotations();
                 view.holder = a.get(HOLDER_ANNOTATION).cloned();
                 view.order_id = a.get(ORDER_ID_ANNOTATION).cloned();
                 view.reserved_until = a.get(RESERVED_UNTIL_ANNOTATION).cloned();
                 view.reserved_for = lease.labels().get(RESERVED_FOR_LABEL).cloned();
+                view.namespace = lease.namespace();
                 view.name = Some(lease.name_any());
             }
             None => {
+                let place = match &searched {
+                    Some(ns) => format!("in namespace {ns}"),
+                    None => "in any namespace".to_string(),
+                };
+                view.namespace = searched;
                 view.error = Some(format!(
-                    "no order claim in namespace {ns} (the operator has not claimed the order \
-                     yet, another ProxyOrder holds it, or the operator runs in another namespace: \
-                     --operator-namespace)"
-                ))
+                    "no order claim {place}: the operator has not claimed the order yet, or \
+                     another ProxyOrder holds it (see the conditions){}",
+                    if view.namespace.is_some() {
+                        ", or the operator runs in another namespace (--operator-namespace)"
+                    } else {
+                        ""
+                    }
+                ));
             }
         },
-        Err(e) => {
+        Err((e, ns)) => {
             let req = Request {
                 verb: "list",
                 resource: "leases.coordination.k8s.io",
                 kind: "Lease",
-                namespace: Some(&ns),
+                namespace: ns.as_deref(),
                 name: None,
             };
-            view.error = Some(format!(
-                "{:#}",
-                cluster::explain(&cluster.client, e, req).await
-            ));
+            view.namespace = ns.clone();
+            view.error = Some(format!("{:#}", cluster::explain(client, e, req).await));
         }
     }
     view
@@ -718,7 +746,7 @@ pub fn render(t: &Trace) -> String {
     let head = match &c.name {
         Some(name) => format!(
             "Claim: Lease {}/{name}, held by {}",
-            c.namespace,
+            c.namespace.as_deref().unwrap_or_default(),
             c.holder.as_deref().unwrap_or("nobody")
         ),
         None => "Claim: none found".to_string(),
@@ -932,7 +960,7 @@ mod tests {
             },
             claim: ClaimView {
                 name: Some("pxo-claim-1".into()),
-                namespace: "ops".into(),
+                namespace: Some("ops".into()),
                 holder: Some("team-a/web".into()),
                 ..ClaimView::default()
             },

@@ -300,17 +300,8 @@ async fn plugin_status_errors_and_rotate() {
     .unwrap()
     .into_string()
     .unwrap();
-    let args = [
-        "pxo",
-        "status",
-        "web",
-        "-n",
-        &env.ns,
-        "-o",
-        "json",
-        "--operator-namespace",
-        &env.ns,
-    ];
+    // Without --operator-namespace: the claim is found in whichever namespace holds it.
+    let args = ["pxo", "status", "web", "-n", &env.ns, "-o", "json"];
     let out = run_process(
         Path::new("kubectl"),
         args.iter().map(|s| s.to_string()).collect(),
