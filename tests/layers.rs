@@ -111,10 +111,7 @@ fn modules() -> Vec<Module> {
                 parts.join("::")
             };
             let text = std::fs::read_to_string(&path).unwrap();
-            let code = match text.find("#[cfg(test)]\nmod tests") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            };
+            let code = shipped(&text);
             let code = code
                 .lines()
                 .map(|l| l.split("//").next().unwrap_or(""))
@@ -123,6 +120,52 @@ fn modules() -> Vec<Module> {
             Module { name, path, code }
         })
         .collect()
+}
+
+/// The shipped code of a file: without the declaration of a test module in another file
+/// (`#[cfg(test)] mod tests;`, wherever it is) and without an inline test module
+/// (`#[cfg(test)] mod tests { ... }`, its braces balanced).
+fn shipped(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..i]);
+        let after = rest[i + "#[cfg(test)]".len()..].trim_start();
+        if let Some(module) = after.strip_prefix("mod ") {
+            let end_of_name = module
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(module.len());
+            let tail = module[end_of_name..].trim_start();
+            if let Some(tail) = tail.strip_prefix(';') {
+                rest = tail;
+                continue;
+            }
+            if tail.starts_with('{') {
+                let mut depth = 0;
+                let mut end = tail.len();
+                for (j, c) in tail.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = j + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                rest = &tail[end..];
+                continue;
+            }
+        }
+        // Another item under #[cfg(test)] (a test-only function): kept, it is read like the rest.
+        out.push_str("#[cfg(test)]");
+        rest = &rest[i + "#[cfg(test)]".len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `a::{b, c::{d, e}}` as `a::b`, `a::c::d`, `a::c::e`.
@@ -190,7 +233,10 @@ fn paths(code: &str) -> Vec<String> {
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
                 .collect();
-            out.push(path);
+            // `super::{a, b}` is a use tree, read above with its items.
+            if !path.ends_with("::") {
+                out.push(path);
+            }
         }
     }
     out.into_iter()
@@ -239,16 +285,18 @@ fn layer_of(module: &str) -> Option<(usize, &'static str)> {
         .map(|(i, name, _)| (i, name))
 }
 
-/// Module -> the modules it imports (a module's own ancestors and descendants left out: a
-/// parent declares its children, a child uses its parent's private items).
-fn graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
+/// Module -> the modules it imports. Its descendants are left out (a parent declares its
+/// children), and with `ancestors: false` its ancestors too (a child uses its parent's
+/// private items: for circles, not for layers, where a child importing from a parent in a
+/// higher layer is an upward import like any other).
+fn graph(modules: &[Module], ancestors: bool) -> BTreeMap<String, BTreeSet<String>> {
     let known: BTreeSet<String> = modules.iter().map(|m| m.name.clone()).collect();
-    let related = |a: &str, b: &str| {
-        a == b
-            || a.starts_with(&format!("{b}::"))
-            || b.starts_with(&format!("{a}::"))
-            || a == "crate"
-            || b == "crate"
+    let descends = |a: &str, b: &str| b == "crate" || a.starts_with(&format!("{b}::"));
+    let skip = |m: &str, dep: &str| {
+        m == dep
+            || dep.starts_with(&format!("{m}::"))
+            || m == "crate"
+            || (!ancestors && descends(m, dep))
     };
     modules
         .iter()
@@ -256,7 +304,7 @@ fn graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
             let deps = paths(&m.code)
                 .iter()
                 .filter_map(|p| resolve(&m.name, p, &known))
-                .filter(|d| !related(&m.name, d))
+                .filter(|d| !skip(&m.name, d))
                 .collect();
             (m.name.clone(), deps)
         })
@@ -267,7 +315,7 @@ fn graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
 fn every_module_imports_only_from_its_layer_or_below() {
     let modules = modules();
     assert!(modules.len() > 40, "only {} modules found", modules.len());
-    let graph = graph(&modules);
+    let graph = graph(&modules, true);
     let mut upward = Vec::new();
     for (module, deps) in &graph {
         let (layer, name) = layer_of(module).unwrap_or_else(|| panic!("{module}: in no layer"));
@@ -287,7 +335,7 @@ fn every_module_imports_only_from_its_layer_or_below() {
 
 #[test]
 fn no_modules_import_each_other_in_a_circle() {
-    let graph = graph(&modules());
+    let graph = graph(&modules(), false);
     // Depth-first search; a back edge closes a circle, reported with its modules in order.
     fn visit<'a>(
         node: &'a str,
@@ -337,6 +385,51 @@ fn the_plan_layer_does_no_io() {
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_layers_are_those_docs_architecture_md_lists() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
+    let section = docs
+        .split("## Layers")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/architecture.md has a Layers section");
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| layer ") && !l.starts_with("|---"))
+        .collect();
+    let mut problems = Vec::new();
+    // The API crate's row, then one row per layer of src/, in the same order.
+    if !rows.first().is_some_and(|r| r.starts_with("| api ")) {
+        problems.push("the first row is not the API crate's".to_string());
+    }
+    let documented: Vec<&str> = rows
+        .iter()
+        .skip(1)
+        .map(|r| r.split(" | ").next().unwrap().trim_start_matches("| "))
+        .collect();
+    let layers: Vec<&str> = LAYERS.iter().map(|(name, _)| *name).collect();
+    if documented != layers {
+        problems.push(format!(
+            "layers documented {documented:?}, tested {layers:?}"
+        ));
+    }
+    for (name, modules) in LAYERS {
+        let Some(row) = rows.iter().find(|r| r.starts_with(&format!("| {name} |"))) else {
+            continue;
+        };
+        let listed = row.split(" | ").nth(1).unwrap_or_default();
+        for module in *modules {
+            let short = module.rsplit("::").next().unwrap();
+            if !listed.contains(&format!("`{module}`")) && !listed.contains(&format!("`{short}`")) {
+                problems.push(format!("{module} is in layer {name} but not in its row"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// The `[dependencies]` of a Cargo manifest: each name with its line.
@@ -459,6 +552,17 @@ fn the_reader_sees_what_it_must() {
     let manifest = "[package]\nname = \"x\"\n[dependencies]\n# note\nkube = { version = \"5\" }\nserde.workspace = true\n[dev-dependencies]\ntokio = \"1\"\n";
     let names: Vec<String> = dependencies(manifest).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["kube", "serde"]);
+    // Test modules are left out wherever they are declared, and only they.
+    let text = "#[cfg(test)]\nmod tests;\nuse crate::a::B;\n#[cfg(test)]\nmod more {\n    use crate::x::Y;\n    fn f() {}\n}\nfn g() { crate::c::d(); }\n";
+    let code = shipped(text);
+    assert!(
+        code.contains("use crate::a::B;") && code.contains("crate::c::d()"),
+        "{code}"
+    );
+    assert!(
+        !code.contains("crate::x::Y") && !code.contains("mod tests"),
+        "{code}"
+    );
     // A module of no layer is found, not taken for the top one.
     assert_eq!(layer_of("newmodule"), None);
 }

@@ -20,6 +20,9 @@ use parking_lot::Mutex;
 
 use crate::error::Result;
 
+/// The annotation `kubectl apply` keeps its last applied manifest in.
+const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// `namespace/name` (neither may contain a `/`), one allocation per object.
 type Key = Box<str>;
 
@@ -380,7 +383,7 @@ impl SecretCache {
         meta.generate_name = None;
         meta.self_link = None;
         if let Some(annotations) = meta.annotations.as_mut() {
-            annotations.remove(super::LAST_APPLIED_ANNOTATION);
+            annotations.remove(LAST_APPLIED_ANNOTATION);
         }
         let secret = Arc::new(secret);
         let k = key(ns, &secret.name_any());

@@ -55,9 +55,6 @@ use proxy_order_api::ProxyProvider;
 use proxy_order_api::{ProxyOrder, RELEASE_ORDER_ANNOTATION, WorkloadKind};
 use streams::{applied_once_stored, logging_errors, metadata_watch, trigger_hash};
 
-/// The annotation `kubectl apply` keeps its last applied manifest in.
-pub(crate) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
 /// What the health and metrics server needs from a running controller.
 #[derive(Clone)]
 pub struct Handle {
