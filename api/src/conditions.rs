@@ -12,9 +12,29 @@ pub const ROLLOUTS_UPDATED: &str = "RolloutsUpdated";
 /// published credentials worked.
 pub const CREDENTIALS_VERIFIED: &str = "CredentialsVerified";
 
-/// Machine-readable condition reasons.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
+/// Declares a reason enum with the list of its values and their spelling (the variant's name).
+macro_rules! reasons {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$doc:meta])* $variant:ident,)* }) => {
+        $(#[$meta])*
+        pub enum $name { $($(#[$doc])* $variant,)* }
+
+        impl $name {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The reason as `status.conditions[].reason` spells it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => stringify!($variant),)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Machine-readable condition reasons: `status.conditions[].reason`, and the reason of the
+    /// Event that reports the same outcome.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Reason {
     /// The provider accepted the desired state and the Secret holds the credentials.
     Applied,
     /// A quantity change waits until the order's term has expired.
@@ -83,45 +103,18 @@ pub enum Reason {
     ProbeTargetUnreachable,
     /// The probe got no usable answer from the proxy.
     ProbeFailed,
+    }
 }
 
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Applied => "Applied",
-            Reason::WaitingForExpiry => "WaitingForExpiry",
-            Reason::ProviderRejected => "ProviderRejected",
-            Reason::Unauthorized => "Unauthorized",
-            Reason::OrderNotFound => "OrderNotFound",
-            Reason::ProviderUnavailable => "ProviderUnavailable",
-            Reason::SecretNotFound => "SecretNotFound",
-            Reason::SecretConflict => "SecretConflict",
-            Reason::SecretWriteFailed => "SecretWriteFailed",
-            Reason::Paused => "Paused",
-            Reason::OrderConflict => "OrderConflict",
-            Reason::ProviderNotFound => "ProviderNotFound",
-            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
-            Reason::OrderNotAssigned => "OrderNotAssigned",
-            Reason::ApiKeySecretRefDisabled => "ApiKeySecretRefDisabled",
-            Reason::Available => "Available",
-            Reason::CredentialsUnknown => "CredentialsUnknown",
-            Reason::Progressing => "Progressing",
-            Reason::InvalidSpec => "InvalidSpec",
-            Reason::SecretTooLarge => "SecretTooLarge",
-            Reason::UpToDate => "UpToDate",
-            Reason::TargetNotFound => "TargetNotFound",
-            Reason::Forbidden => "Forbidden",
-            Reason::TargetConflict => "TargetConflict",
-            Reason::RolloutFailed => "RolloutFailed",
-            Reason::RolloutDisabled => "RolloutDisabled",
-            Reason::Observed => "Observed",
-            Reason::ObserveOnly => "ObserveOnly",
-            Reason::AwaitingApproval => "AwaitingApproval",
-            Reason::Verified => "Verified",
-            Reason::CredentialsRejected => "CredentialsRejected",
-            Reason::ProbeTargetUnreachable => "ProbeTargetUnreachable",
-            Reason::ProbeFailed => "ProbeFailed",
-        }
+impl std::str::FromStr for Reason {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown condition reason {s:?}"))
     }
 }
 

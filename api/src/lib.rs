@@ -8,6 +8,7 @@
 //! `proxy_order_api::APPROVE_ANNOTATION`).
 
 pub mod conditions;
+pub mod events;
 pub mod names;
 pub mod proxy_order;
 pub mod proxy_provider;

@@ -83,7 +83,7 @@ pub async fn run(
     let (all_providers, all_providers_writer) = reflector::store::<ProxyProvider>();
     let (namespace_store, namespace_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
     let reporter = Reporter {
-        controller: "proxy-order-operator".into(),
+        controller: proxy_order_api::EVENT_REPORTER.into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let ctx = Arc::new(Context {

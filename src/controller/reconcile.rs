@@ -37,7 +37,9 @@ use crate::{
 };
 use act::{Performed, forget_unsaved, perform};
 use finalize::{finalize, set_finalizer};
-use proxy_order_api::{DeletionPolicy, FINALIZER, ProxyOrder, ProxyOrderStatus};
+use proxy_order_api::{
+    DeletionPolicy, FINALIZER, ProxyOrder, ProxyOrderStatus, events::EventReason,
+};
 use write::{Outcome, write};
 
 pub use write::{SecretMetadata, build_secret};
@@ -360,7 +362,7 @@ async fn probe_credentials(
             ctx,
             po,
             EventType::Warning,
-            "CredentialsRejected",
+            Reason::CredentialsRejected,
             "Probe",
             note,
         )
@@ -389,15 +391,10 @@ async fn announce_transition(
         } else {
             EventType::Warning
         };
-        publish(
-            ctx,
-            po,
-            kind,
-            &after.reason,
-            "Reconcile",
-            after.message.clone(),
-        )
-        .await;
+        // Every condition the operator sets has one of the API's reasons.
+        if let Ok(reason) = after.reason.parse::<Reason>() {
+            publish(ctx, po, kind, reason, "Reconcile", after.message.clone()).await;
+        }
         // One Event per transition is enough even when both conditions moved.
         break;
     }
@@ -409,10 +406,11 @@ pub(super) async fn publish(
     ctx: &Context,
     po: &ProxyOrder,
     type_: EventType,
-    reason: &str,
+    reason: impl Into<EventReason>,
     action: &str,
     note: String,
 ) {
+    let reason = reason.into();
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -436,7 +434,14 @@ pub(super) async fn publish(
 /// Publishes a Normal Event without waiting for it: the record of a provider call that
 /// succeeded must not hold up writing the credentials it returned (one more API-server round
 /// trip before the Secret and status writes).
-fn publish_in_background(ctx: &Context, po: &ProxyOrder, reason: &str, action: &str, note: String) {
+fn publish_in_background(
+    ctx: &Context,
+    po: &ProxyOrder,
+    reason: impl Into<EventReason>,
+    action: &str,
+    note: String,
+) {
+    let reason = reason.into();
     let event = Event {
         type_: EventType::Normal,
         reason: reason.to_string(),

@@ -15,10 +15,7 @@ use kube::{
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
-use proxy_order_api::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus};
-
-/// Reason of the Warning Event on a ProxyOrder that cannot be decoded.
-pub const INVALID_OBJECT_REASON: &str = "InvalidObject";
+use proxy_order_api::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus, events::EventReason};
 
 /// A stored object that is not a readable ProxyOrder, and why.
 #[derive(Debug)]
@@ -147,7 +144,7 @@ impl InvalidSink for Reporter {
         );
         let event = KubeEvent {
             type_: EventType::Warning,
-            reason: INVALID_OBJECT_REASON.to_string(),
+            reason: EventReason::InvalidObject.as_str().to_string(),
             note: Some(format!(
                 "the operator cannot read this ProxyOrder and ignores it until it is fixed: {why}"
             )),

@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result},
     provider::{ChangeRequest, Order, QueryOptions},
 };
-use proxy_order_api::{ProxyOrder, ProxyOrderStatus};
+use proxy_order_api::{ProxyOrder, ProxyOrderStatus, conditions::Reason, events::EventReason};
 
 /// What [`perform`] did.
 pub(super) enum Performed {
@@ -105,11 +105,12 @@ pub(super) async fn perform(
                 },
             );
             let (reason, note) = match call.kind {
-                CallKind::Apply(_) => {
-                    ("Applied", format!("provider accepted a change of {fields}"))
-                }
+                CallKind::Apply(_) => (
+                    EventReason::from(Reason::Applied),
+                    format!("provider accepted a change of {fields}"),
+                ),
                 CallKind::Read => (
-                    "CredentialsRead",
+                    EventReason::CredentialsRead,
                     "read the live credentials from the provider".to_string(),
                 ),
             };
@@ -118,7 +119,7 @@ pub(super) async fn perform(
             plan::after_call(inp, &obs.observed, call, Ok(&resp.order))
         }
         Err(e) => {
-            let reason = plan::reason_for(e).as_str();
+            let reason = plan::reason_for(e);
             warn!(name = %po.name_any(), order = po.spec.order_id, fields = %fields, error = %e, "provider call failed");
             ctx.metrics
                 .reconcile_errors

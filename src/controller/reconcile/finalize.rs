@@ -23,7 +23,9 @@ use crate::{
     error::Result,
     provider::{ChangeRequest, IpAuth, QueryOptions},
 };
-use proxy_order_api::{DeletionPolicy, FINALIZER, ProxyOrder};
+use proxy_order_api::{
+    DeletionPolicy, FINALIZER, PAUSED_ANNOTATION, ProxyOrder, events::EventReason,
+};
 
 pub(super) async fn set_finalizer(
     ctx: &Context,
@@ -83,12 +85,20 @@ pub(super) async fn finalize(
         let inp = Inputs::of(po, &name, uid, &status);
         if let Some(why) = plan::revoke_refusal(&inp, &obs.observed) {
             info!(%name, order = po.spec.order_id, %why, "not revoking");
-            publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;
+            publish(
+                ctx,
+                po,
+                EventType::Normal,
+                EventReason::RevokeSkipped,
+                "Revoke",
+                why,
+            )
+            .await;
             set_finalizer(ctx, api, po, false).await?;
             return Ok(Action::await_change());
         }
         let Some(account) = &obs.account else {
-            publish(ctx, po, EventType::Warning, "RevokeBlocked", "Revoke", "cannot revoke the credentials: the API key Secret is missing; annotate proxy-solutions.net/paused=\"true\" to delete without revoking".to_string()).await;
+            publish(ctx, po, EventType::Warning, EventReason::RevokeBlocked, "Revoke", format!("cannot revoke the credentials: the API key Secret is missing; annotate {PAUSED_ANNOTATION}=\"true\" to delete without revoking")).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
         // Only the holder of the order's claim revokes. The claim is checked here whatever the
@@ -103,7 +113,15 @@ pub(super) async fn finalize(
                 po.spec.order_id
             );
             info!(%name, order = po.spec.order_id, %why, "not revoking");
-            publish(ctx, po, EventType::Normal, "RevokeSkipped", "Revoke", why).await;
+            publish(
+                ctx,
+                po,
+                EventType::Normal,
+                EventReason::RevokeSkipped,
+                "Revoke",
+                why,
+            )
+            .await;
             set_finalizer(ctx, api, po, false).await?;
             return Ok(Action::await_change());
         }
@@ -126,7 +144,7 @@ pub(super) async fn finalize(
                     ctx,
                     po,
                     EventType::Normal,
-                    "Revoked",
+                    EventReason::Revoked,
                     "Revoke",
                     "rotated the password and cleared the IP allow-list".to_string(),
                 )
@@ -138,7 +156,7 @@ pub(super) async fn finalize(
                     ctx,
                     po,
                     EventType::Warning,
-                    plan::reason_for(&e).as_str(),
+                    plan::reason_for(&e),
                     "Revoke",
                     format!("revoking before deletion failed: {e}"),
                 )

@@ -200,7 +200,7 @@ async fn report_refused_write(
         ctx,
         po,
         EventType::Warning,
-        Reason::SecretWriteFailed.as_str(),
+        Reason::SecretWriteFailed,
         "WriteSecret",
         message,
     )

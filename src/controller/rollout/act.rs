@@ -28,7 +28,7 @@ use crate::{
 };
 use proxy_order_api::{
     CREDENTIALS_HASH_ANNOTATION, FIELD_MANAGER, ProxyOrder, ProxyOrderStatus, RolloutTarget,
-    WorkloadKind,
+    WorkloadKind, events::EventReason,
 };
 
 /// The credentials as the Secret holds them after this reconcile's write, and the salt of the
@@ -131,7 +131,14 @@ pub async fn roll_out(
              changed, so their Pods are replaced",
             listed(patched.iter().cloned(), patched.len(), ", ")
         );
-        publish(ctx, po, EventType::Normal, "RolloutTriggered", note).await;
+        publish(
+            ctx,
+            po,
+            EventType::Normal,
+            EventReason::RolloutTriggered,
+            note,
+        )
+        .await;
     }
     let verdict = condition(&current, &problems);
     status.rollout_hash = verdict.0.then_some(hash);
@@ -151,14 +158,7 @@ async fn set_condition(
     let was = conditions::get(&before.conditions, ROLLOUTS_UPDATED);
     let turned = was.is_none_or(|c| c.status != "False" || c.reason != reason.as_str());
     if !ok && turned {
-        publish(
-            ctx,
-            po,
-            EventType::Warning,
-            reason.as_str(),
-            message.clone(),
-        )
-        .await;
+        publish(ctx, po, EventType::Warning, reason, message.clone()).await;
     }
     conditions::set(
         &mut status.conditions,
@@ -332,6 +332,12 @@ async fn patch(
 }
 
 /// Publishes an Event about the ProxyOrder under the action `Rollout`.
-async fn publish(ctx: &Context, po: &ProxyOrder, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    po: &ProxyOrder,
+    type_: EventType,
+    reason: impl Into<EventReason>,
+    note: String,
+) {
     crate::controller::reconcile::publish(ctx, po, type_, reason, "Rollout", note).await;
 }
