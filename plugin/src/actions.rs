@@ -447,6 +447,7 @@ mod tests {
             limit: 10,
             approve_on: approve_on.into(),
             held_since: None,
+            approved: false,
         }
     }
 

@@ -185,4 +185,8 @@ pub struct PlannedChange {
     /// changed the order) is held again under a new hash, so an approval is used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_since: Option<Time>,
+    /// The approve annotation names this change's hash: it is sent as soon as nothing else
+    /// holds it (an active order's term, another limit's approval), and listed until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approved: bool,
 }

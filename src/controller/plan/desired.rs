@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::{
     Inputs, Observed,
-    guardrail::{held_message, unapproved_quantity},
+    guardrail::{guarded_quantity, held_message},
     hashes::pw_fp,
 };
 use crate::provider::{ChangeRequest, IpAuth, Order};
@@ -98,10 +98,12 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
             });
         match current {
             Some((have, expired, mobile)) if have != want => {
-                let unapproved = unapproved_quantity(inp, obs, have, want);
+                let guarded = guarded_quantity(inp, obs, have, want);
+                let unapproved: Vec<PlannedChange> =
+                    guarded.iter().filter(|p| !p.approved).cloned().collect();
                 if !unapproved.is_empty() {
                     held = Some(held_message(&unapproved));
-                    planned = unapproved;
+                    planned = guarded;
                 } else if expired {
                     req.quantity = Some(want);
                     if !mobile {
@@ -129,6 +131,8 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
                         "quantity change from {have} to {want} waits until the order expires: \
                          the provider accepts only auth changes while the order is {status}"
                     ));
+                    // Its approvals, if it needed any, wait with it.
+                    planned = guarded;
                 }
             }
             Some(_) => {}

@@ -25,9 +25,12 @@ pub fn approvals(value: Option<&str>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What holds back a quantity change from `have` to `want`: one planned change for each limit
-/// it exceeds without a matching approval. Empty when it may be sent (including every decrease).
-pub(super) fn unapproved_quantity(
+/// The limits a quantity change from `have` to `want` exceeds: one planned change for each,
+/// `approved` when the approve annotation names its hash. Empty when no limit is exceeded
+/// (including every decrease). Approved changes stay listed until the change is sent, so that
+/// their hash, and with it the approval, survives a wait (an active order's term, another
+/// limit's approval).
+pub(super) fn guarded_quantity(
     inp: &Inputs,
     obs: &Observed,
     have: u32,
@@ -51,7 +54,7 @@ pub(super) fn unapproved_quantity(
     limits
         .into_iter()
         .filter(|(_, limit, _)| want > *limit)
-        .filter_map(|(approve_on, limit, approved)| {
+        .map(|(approve_on, limit, approved)| {
             let mut planned = PlannedChange {
                 hash: String::new(),
                 field: "quantity".to_string(),
@@ -60,6 +63,7 @@ pub(super) fn unapproved_quantity(
                 limit,
                 approve_on,
                 held_since: None,
+                approved: false,
             };
             // The same change still held since an earlier reconcile keeps its time, and so its
             // hash; a new one (or the same one back after it was sent) starts now.
@@ -70,7 +74,8 @@ pub(super) fn unapproved_quantity(
                 .find(|p| same_change(p, &planned))
                 .map_or_else(|| Some(whole_seconds(&obs.now)), |p| p.held_since.clone());
             planned.hash = change_hash(inp, &planned);
-            (!approved.contains(&planned.hash)).then_some(planned)
+            planned.approved = approved.contains(&planned.hash);
+            planned
         })
         .collect()
 }

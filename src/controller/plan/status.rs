@@ -66,7 +66,7 @@ pub(super) fn succeed(
             &mut status.conditions,
             SYNCED,
             false,
-            if status.planned_changes.is_empty() {
+            if status.planned_changes.iter().all(|p| p.approved) {
                 Reason::WaitingForExpiry
             } else {
                 Reason::AwaitingApproval

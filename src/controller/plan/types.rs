@@ -283,7 +283,8 @@ impl Plan {
             }),
             Plan::Call(c) => match &c.kind {
                 CallKind::Apply(a) => {
-                    (a.held.is_some() && a.planned.is_empty()) || c.request.quantity.is_some()
+                    (a.held.is_some() && a.planned.iter().all(|p| p.approved))
+                        || c.request.quantity.is_some()
                 }
                 CallKind::Read => false,
             },

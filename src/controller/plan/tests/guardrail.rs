@@ -202,3 +202,102 @@ fn a_change_held_before_held_since_existed_keeps_its_approval() {
     let res = res.annotate(APPROVE_ANNOTATION, &kept.hash.clone());
     assert_eq!(expect_call(res.plan(&obs)).request.quantity, Some(5));
 }
+
+#[test]
+fn an_approval_waits_with_its_change_for_the_orders_term() {
+    // On an active order: held for approval first, then, approved, for the order's term.
+    let (res, obs) = over_the_limit(5);
+    let obs = Observed {
+        listed: Some(Ok(Some(listed(active_order())))),
+        ..obs
+    };
+    let held = expect_settle(res.plan(&obs)).status;
+    let hash = held.planned_changes[0].hash.clone();
+    let res = res.with_status(held).annotate(APPROVE_ANNOTATION, &hash);
+    let waiting = expect_settle(res.plan(&later(&obs, 10))).status;
+    assert_cond(&waiting, SYNCED, "False", "WaitingForExpiry");
+    let [kept] = waiting.planned_changes.as_slice() else {
+        panic!(
+            "the approved change stays listed: {:#?}",
+            waiting.planned_changes
+        );
+    };
+    assert_eq!((kept.hash.as_str(), kept.approved), (hash.as_str(), true));
+
+    // Reconciled again an hour later: still the same approved change, not held anew.
+    let res = res.with_status(waiting);
+    let still = expect_settle(res.plan(&later(&obs, 3600))).status;
+    assert_cond(&still, SYNCED, "False", "WaitingForExpiry");
+    assert_eq!(still.planned_changes[0].hash, hash);
+
+    // The order expires: the approval sends it, and nothing is left listed.
+    let res = res.with_status(still);
+    let expired = Observed {
+        listed: Some(Ok(Some(listed(expired_order())))),
+        ..later(&obs, 7200)
+    };
+    let call = expect_call(res.plan(&expired));
+    assert_eq!(call.request.quantity, Some(5));
+    let sent = res.after(&expired, &call, Ok(&with_quantity(expired_order(), 5)));
+    assert!(sent.status.planned_changes.is_empty());
+}
+
+#[test]
+fn one_limits_approval_waits_for_the_others() {
+    // Above the ProxyOrder's limit (3) and the ProxyProvider's (4).
+    let (res, obs) = over_the_limit(5);
+    let obs = Observed {
+        provider_limit: Some(ProviderLimit {
+            provider: "shared".into(),
+            max_quantity: 4,
+            approvals: vec![],
+        }),
+        ..obs
+    };
+    let held = expect_settle(res.plan(&obs)).status;
+    assert_eq!(held.planned_changes.len(), 2);
+    let own = held
+        .planned_changes
+        .iter()
+        .find(|p| p.approve_on == "ProxyOrder")
+        .unwrap();
+    let own_hash = own.hash.clone();
+    let res = res
+        .with_status(held)
+        .annotate(APPROVE_ANNOTATION, &own_hash);
+
+    // The ProxyOrder's approval is kept while the ProxyProvider's is missing.
+    let s = expect_settle(res.plan(&later(&obs, 10))).status;
+    assert_cond(&s, SYNCED, "False", "AwaitingApproval");
+    let own = s
+        .planned_changes
+        .iter()
+        .find(|p| p.approve_on == "ProxyOrder")
+        .unwrap();
+    assert_eq!((own.hash.as_str(), own.approved), (own_hash.as_str(), true));
+    let provider_hash = s
+        .planned_changes
+        .iter()
+        .find(|p| p.approve_on == "ProxyProvider shared")
+        .map(|p| p.hash.clone())
+        .unwrap();
+    assert!(cond(&s, SYNCED).message.contains(&provider_hash));
+    assert!(
+        !cond(&s, SYNCED).message.contains(&own_hash),
+        "only what waits is named"
+    );
+
+    // A reconcile later, then the ProxyProvider's approval: one call.
+    let res = res.with_status(s);
+    let s = expect_settle(res.plan(&later(&obs, 600))).status;
+    let res = res.with_status(s);
+    let approved = Observed {
+        provider_limit: Some(ProviderLimit {
+            provider: "shared".into(),
+            max_quantity: 4,
+            approvals: vec![provider_hash],
+        }),
+        ..later(&obs, 1200)
+    };
+    assert_eq!(expect_call(res.plan(&approved)).request.quantity, Some(5));
+}
