@@ -71,7 +71,7 @@ generate: ## regenerate the CRD YAML files from the Rust types, the chart's copi
 	  echo "generate: wrote $$file"; \
 	done
 	@mkdir -p docs/reference; \
-	for page in flags crds; do \
+	for page in flags crds names; do \
 	  file="docs/reference/$$page.md"; \
 	  $(CARGO) run --locked --quiet --bin docgen -- "$$page" >"$$file.tmp" || { rm -f "$$file.tmp"; exit 1; }; \
 	  mv "$$file.tmp" "$$file"; \
@@ -87,7 +87,7 @@ generated-check: ## fail when a committed CRD or reference page differs from the
 	  $(CARGO) run --locked --quiet --bin crdgen -- "$$crd" | diff -u "$$file" - \
 	    || { echo "$$file is stale: run 'make generate' and commit it" >&2; stale=1; }; \
 	done; \
-	for page in flags crds; do \
+	for page in flags crds names; do \
 	  file="docs/reference/$$page.md"; \
 	  $(CARGO) run --locked --quiet --bin docgen -- "$$page" | diff -u "$$file" - \
 	    || { echo "$$file is stale: run 'make generate' and commit it" >&2; stale=1; }; \

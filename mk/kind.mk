@@ -8,7 +8,7 @@
 #
 # First run on a machine: builds kubelet, kubeadm, kube-scheduler, kube-proxy, CoreDNS and pause
 # into the control plane's cache (tests/controlplane/build.sh), a Debian root file system and
-# the images; later runs reuse them (docs/kind.md, README for the measured times).
+# the images; later runs reuse them (docs/kind.md; the measured times: docs/testing.md#kind-tier-times).
 
 KIND_ROOT := $(patsubst %mk/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 

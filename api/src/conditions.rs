@@ -12,23 +12,30 @@ pub const ROLLOUTS_UPDATED: &str = "RolloutsUpdated";
 /// published credentials worked.
 pub const CREDENTIALS_VERIFIED: &str = "CredentialsVerified";
 
-/// Declares a reason enum with the list of its values and their spelling (the variant's name).
+/// Declares a reason enum with the list of its values, their spelling (the variant's name) and
+/// their doc comments (for the generated reference).
 macro_rules! reasons {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$doc:meta])* $variant:ident,)* }) => {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[doc = $doc:literal])* $variant:ident,)* }) => {
         $(#[$meta])*
-        pub enum $name { $($(#[$doc])* $variant,)* }
+        pub enum $name { $($(#[doc = $doc])* $variant,)* }
 
         impl $name {
             /// Every reason, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant,)*];
 
-            /// The reason as `status.conditions[].reason` spells it.
+            /// The reason as it is spelled in a condition or an Event.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => stringify!($variant),)* }
+            }
+
+            /// What the reason says (its doc comment).
+            pub fn doc(self) -> &'static str {
+                match self { $($name::$variant => concat!($($doc, "\n",)*),)* }
             }
         }
     };
 }
+pub(crate) use reasons;
 
 reasons! {
     /// Machine-readable condition reasons: `status.conditions[].reason`, and the reason of the

@@ -4,52 +4,54 @@
 
 use crate::conditions::Reason;
 
+crate::conditions::reasons! {
+    /// The reasons of Events that report no condition.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum EventOnlyReason {
+        /// The operator read the live credentials from the provider with a request that
+        /// changes nothing.
+        CredentialsRead,
+        /// Deleting a ProxyOrder with `deletionPolicy: Revoke` revoked nothing: it never
+        /// managed the order, or lost it to an older ProxyOrder.
+        RevokeSkipped,
+        /// Deleting a ProxyOrder with `deletionPolicy: Revoke` waits: the API key's Secret is
+        /// missing (annotate `proxy-solutions.net/paused: "true"` to delete without revoking).
+        RevokeBlocked,
+        /// Deleting a ProxyOrder with `deletionPolicy: Revoke` rotated the password and
+        /// cleared the allow-list.
+        Revoked,
+        /// A rollout target's Pod template got the new credentials hash, so its Pods are
+        /// replaced.
+        RolloutTriggered,
+        /// A stored ProxyOrder the operator cannot decode (named with the field); it is
+        /// ignored.
+        InvalidObject,
+    }
+}
+
 /// The reason of an Event on a ProxyOrder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventReason {
     /// The outcome a condition reports, with its reason (`Applied`, `ProviderRejected`,
     /// `AwaitingApproval`, `CredentialsRejected`, ...).
     Condition(Reason),
-    /// The operator read the live credentials from the provider with a request that changes
-    /// nothing.
-    CredentialsRead,
-    /// Deleting a ProxyOrder with `deletionPolicy: Revoke` revoked nothing: it never managed
-    /// the order, or lost it to an older ProxyOrder.
-    RevokeSkipped,
-    /// Deleting a ProxyOrder with `deletionPolicy: Revoke` waits: the API key's Secret is
-    /// missing (annotate `proxy-solutions.net/paused: "true"` to delete without revoking).
-    RevokeBlocked,
-    /// Deleting a ProxyOrder with `deletionPolicy: Revoke` rotated the password and cleared
-    /// the allow-list.
-    Revoked,
-    /// A rollout target's Pod template got the new credentials hash, so its Pods are replaced.
-    RolloutTriggered,
-    /// A stored ProxyOrder the operator cannot decode (named with the field); it is ignored.
-    InvalidObject,
+    /// An outcome no condition reports.
+    EventOnly(EventOnlyReason),
 }
 
 impl EventReason {
-    /// The reasons of Events that report no condition.
-    pub const OWN: &'static [EventReason] = &[
-        EventReason::CredentialsRead,
-        EventReason::RevokeSkipped,
-        EventReason::RevokeBlocked,
-        EventReason::Revoked,
-        EventReason::RolloutTriggered,
-        EventReason::InvalidObject,
-    ];
-
     /// The reason as the Event's `reason` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             EventReason::Condition(reason) => reason.as_str(),
-            EventReason::CredentialsRead => "CredentialsRead",
-            EventReason::RevokeSkipped => "RevokeSkipped",
-            EventReason::RevokeBlocked => "RevokeBlocked",
-            EventReason::Revoked => "Revoked",
-            EventReason::RolloutTriggered => "RolloutTriggered",
-            EventReason::InvalidObject => "InvalidObject",
+            EventReason::EventOnly(reason) => reason.as_str(),
         }
+    }
+}
+
+impl From<EventOnlyReason> for EventReason {
+    fn from(reason: EventOnlyReason) -> Self {
+        EventReason::EventOnly(reason)
     }
 }
 
@@ -72,7 +74,7 @@ mod tests {
     #[test]
     fn every_reason_is_spelled_once() {
         let mut all: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-        all.extend(EventReason::OWN.iter().map(|r| r.as_str()));
+        all.extend(EventOnlyReason::ALL.iter().map(|r| r.as_str()));
         let count = all.len();
         all.sort();
         all.dedup();
@@ -83,5 +85,15 @@ mod tests {
         );
         assert!("Nope".parse::<Reason>().is_err());
         assert_eq!(EventReason::from(Reason::Applied).as_str(), "Applied");
+        assert_eq!(
+            EventReason::from(EventOnlyReason::Revoked).as_str(),
+            "Revoked"
+        );
+        assert!(Reason::AwaitingApproval.doc().contains("approve"));
+        assert!(
+            EventOnlyReason::ALL
+                .iter()
+                .all(|r| !r.doc().trim().is_empty())
+        );
     }
 }

@@ -48,8 +48,8 @@ names! {
     "annotation" ROTATE_PASSWORD_ANNOTATION = "proxy-solutions.net/rotate-password";
     /// Annotation whose new value asks for a refresh from the provider now (`kubectl pxo sync`).
     "annotation" SYNC_REQUESTED_ANNOTATION = "proxy-solutions.net/sync-requested-at";
-    /// Annotation that, set to `"true"`, stops all provider calls and writes for the resource
-    /// (`kubectl pxo pause`).
+    /// Annotation that, set to `"true"`, stops all provider calls and every write for the
+    /// resource but its status (`Synced=False/Paused`; `kubectl pxo pause`).
     "annotation" PAUSED_ANNOTATION = "proxy-solutions.net/paused";
     /// Annotation approving a change the cost guardrail holds back: the `hash` of one of
     /// `status.plannedChanges` (on the ProxyOrder for `spec.maxQuantity`, on the ProxyProvider

@@ -365,7 +365,10 @@ pub enum SelectorOperator {
     DoesNotExist,
 }
 
-/// Whether the operator changes the order or only reads it.
+/// Whether the operator changes the order or only reads it. `Manage` (default): apply the spec
+/// to the order. `Observe`: only read the order and publish its credentials and status; no
+/// change is ever sent, and a spec that differs from the provider shows as `Synced=False`
+/// (reason `ObserveOnly`). Switching to `Manage` applies the spec.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum ManagementPolicy {
     /// Apply the spec to the order.
@@ -375,7 +378,9 @@ pub enum ManagementPolicy {
     Observe,
 }
 
-/// What deleting a ProxyOrder does at the provider.
+/// What deleting a ProxyOrder does at the provider. `Orphan` (default): nothing, the order
+/// keeps its credentials. `Revoke`: the password is rotated and the IP allow-list cleared
+/// before the resource goes away.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
     /// Make no provider call; the order keeps its credentials.

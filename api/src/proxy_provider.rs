@@ -126,8 +126,10 @@ pub struct OrderId(
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, KubeSchema)]
 #[x_kube(validation = Rule::new("self.from <= self.to").message("an order id range runs from a lower id to a higher one"))]
 pub struct OrderIdRange {
+    /// The first order id of the range.
     #[schemars(range(min = 1, max = crate::proxy_order::MAX_ORDER_ID), extend("format" = "int64"))]
     pub from: u64,
+    /// The last order id of the range (at least `from`).
     #[schemars(range(min = 1, max = crate::proxy_order::MAX_ORDER_ID), extend("format" = "int64"))]
     pub to: u64,
 }

@@ -1,6 +1,8 @@
 //! Prints a reference page as Markdown: `docgen flags` (the operator's flags and environment
-//! variables, docs/reference/flags.md) or `docgen crds` (the fields of the custom resources,
-//! docs/reference/crds.md).
+//! variables, docs/reference/flags.md), `docgen crds` (the fields of the custom resources,
+//! docs/reference/crds.md) or `docgen names` (the annotations, labels, finalizer, field
+//! managers, Secret keys, condition types and reasons and Event reasons,
+//! docs/reference/names.md).
 
 use std::io::Write as _;
 
@@ -22,11 +24,75 @@ fn main() -> anyhow::Result<()> {
                 .collect();
             crds_page(&crds)?
         }
-        other => anyhow::bail!("unknown page {other:?}: use flags or crds"),
+        Some("names") => names_page(),
+        other => anyhow::bail!("unknown page {other:?}: use flags, crds or names"),
     };
     std::io::stdout()
         .write_all(page.as_bytes())
         .context("writing the page")
+}
+
+/// The names page: every name of `proxy_order_api::names` by kind, the condition types, the
+/// condition reasons and the reasons of Events that report no condition.
+fn names_page() -> String {
+    use proxy_order_api::{
+        conditions::{self, Reason},
+        events::EventOnlyReason,
+        names,
+    };
+    let mut out = String::from(
+        "# Names\n\n\
+         The names users and other programs rely on, from the API crate (`api/`): renaming one \
+         is a change of the API. This page is generated from the code by `make generate`; do \
+         not edit it by hand.\n\n\
+         | name | kind | constant | meaning |\n\
+         |---|---|---|---|\n",
+    );
+    // Rust's intra-doc links ([`NAME`]) read as plain code here.
+    let doc = |text: &str| cell(&text.replace("[`", "`").replace("`]", "`"));
+    for n in names::ALL {
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {} |\n",
+            code(n.value),
+            n.kind,
+            n.constant,
+            doc(n.doc)
+        ));
+    }
+    out.push_str(
+        "\n## Condition types\n\n\
+         | type | constant |\n\
+         |---|---|\n",
+    );
+    for (value, constant) in [
+        (conditions::READY, "READY"),
+        (conditions::SYNCED, "SYNCED"),
+        (conditions::ROLLOUTS_UPDATED, "ROLLOUTS_UPDATED"),
+        (conditions::CREDENTIALS_VERIFIED, "CREDENTIALS_VERIFIED"),
+    ] {
+        out.push_str(&format!("| {} | `{constant}` |\n", code(value)));
+    }
+    out.push_str(
+        "\n## Condition reasons\n\n\
+         `status.conditions[].reason` of a ProxyOrder (and of a ProxyProvider: `Available` and \
+         the reasons of a missing key), and the reason of the Event that reports the same \
+         outcome.\n\n\
+         | reason | meaning |\n\
+         |---|---|\n",
+    );
+    for r in Reason::ALL {
+        out.push_str(&format!("| {} | {} |\n", code(r.as_str()), doc(r.doc())));
+    }
+    out.push_str(
+        "\n## Event reasons\n\n\
+         Besides the condition reasons above, the Events on a ProxyOrder have these reasons.\n\n\
+         | reason | meaning |\n\
+         |---|---|\n",
+    );
+    for r in EventOnlyReason::ALL {
+        out.push_str(&format!("| {} | {} |\n", code(r.as_str()), doc(r.doc())));
+    }
+    out
 }
 
 /// The flags page: one table row per argument of `cmd`, in declaration order.
@@ -269,7 +335,17 @@ fn field_rows(out: &mut String, path: &str, field: &JSONSchemaProps, required: O
         if !description.is_empty() {
             description.push(' ');
         }
-        description.push_str(&format!("Rules: {}.", rules.join("; ")));
+        // Rule messages hold semicolons of their own: more than one is numbered.
+        let listed = match rules.as_slice() {
+            [one] => one.clone(),
+            _ => rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| format!("({}) {r}", i + 1))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        description.push_str(&format!("Rules: {listed}."));
     }
     out.push_str(&format!(
         "| {} | {} | {} | {} |\n",
@@ -488,6 +564,29 @@ mod tests {
                 l.starts_with("| ") && !l.starts_with("| flag |") && !l.starts_with("| field |")
             })
             .collect()
+    }
+
+    #[test]
+    fn the_names_page_lists_every_name_and_reason() {
+        let page = names_page();
+        for want in [
+            "| `proxy-solutions.net/approve` | annotation | `APPROVE_ANNOTATION` |",
+            "| `proxy-solutions.net/revoke` | finalizer | `FINALIZER` |",
+            "| `password` | Secret key | `KEY_PASSWORD` |",
+            "| `RolloutsUpdated` | `ROLLOUTS_UPDATED` |",
+            "| `AwaitingApproval` |",
+            "| `RevokeSkipped` |",
+        ] {
+            assert!(page.contains(want), "{want:?} not in\n{page}");
+        }
+        let rows = page.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            proxy_order_api::names::ALL.len()
+                + 4
+                + proxy_order_api::conditions::Reason::ALL.len()
+                + proxy_order_api::events::EventOnlyReason::ALL.len()
+        );
     }
 
     #[test]

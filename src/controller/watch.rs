@@ -15,7 +15,7 @@ use kube::{
 use parking_lot::Mutex;
 use tracing::{debug, warn};
 
-use proxy_order_api::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus, events::EventReason};
+use proxy_order_api::{ProxyOrder, ProxyOrderSpec, ProxyOrderStatus, events::EventOnlyReason};
 
 /// A stored object that is not a readable ProxyOrder, and why.
 #[derive(Debug)]
@@ -144,7 +144,7 @@ impl InvalidSink for Reporter {
         );
         let event = KubeEvent {
             type_: EventType::Warning,
-            reason: EventReason::InvalidObject.as_str().to_string(),
+            reason: EventOnlyReason::InvalidObject.as_str().to_string(),
             note: Some(format!(
                 "the operator cannot read this ProxyOrder and ignores it until it is fixed: {why}"
             )),

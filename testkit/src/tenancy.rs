@@ -18,8 +18,10 @@ use kube::{
     Api, ResourceExt,
     api::{ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams},
 };
-use proxy_order_api::ProxyOrder;
-use proxy_order_api::ProxyProvider;
+use proxy_order_api::{
+    CLAIM_LABEL, HOLDER_ANNOTATION, HOLDER_UID_LABEL, ORDER_ID_ANNOTATION, PROVIDER_URL_ANNOTATION,
+    ProxyOrder, ProxyProvider,
+};
 use proxy_solutions_sim::SimConfig;
 use serde_json::{Value, json};
 
@@ -27,8 +29,6 @@ use crate::*;
 
 /// The label selecting one scenario's objects (`--selector e2e-tenancy=<id>`).
 pub const TENANCY_LABEL: &str = "e2e-tenancy";
-
-const CLAIM_LABEL: &str = "proxy-solutions.net/order-claim";
 
 /// One scenario: the operator (cluster-wide, as the chart's ServiceAccount), its namespace
 /// (`env.ns`, holding the API-key Secret [`KEY_SECRET`] and the claims), tenant namespaces and
@@ -390,9 +390,11 @@ impl Tenancy {
 
     /// The claim Lease of `order`, checked against the contract's form.
     pub async fn claim(&self, order: u64) -> Option<Lease> {
-        let lease = self.claims().await.into_iter().find(|l| {
-            l.annotations().get("proxy-solutions.net/order-id") == Some(&order.to_string())
-        })?;
+        let lease = self
+            .claims()
+            .await
+            .into_iter()
+            .find(|l| l.annotations().get(ORDER_ID_ANNOTATION) == Some(&order.to_string()))?;
         let name = lease.name_any();
         let hash = name.strip_prefix("pxo-claim-").unwrap_or_default();
         assert!(
@@ -408,7 +410,7 @@ impl Tenancy {
             "{lease:?}"
         );
         assert_eq!(
-            lease.annotations()["proxy-solutions.net/provider-url"].trim_end_matches('/'),
+            lease.annotations()[PROVIDER_URL_ANNOTATION].trim_end_matches('/'),
             self.env.sim.base_url().trim_end_matches('/'),
             "{lease:?}"
         );
@@ -427,12 +429,12 @@ impl Tenancy {
             )
         };
         assert_eq!(
-            lease.annotations().get("proxy-solutions.net/holder"),
+            lease.annotations().get(HOLDER_ANNOTATION),
             Some(&format!("{ns}/{name}")),
             "{lease:?}"
         );
         assert_eq!(
-            lease.labels().get("proxy-solutions.net/holder-uid"),
+            lease.labels().get(HOLDER_UID_LABEL),
             Some(&uid),
             "{lease:?}"
         );

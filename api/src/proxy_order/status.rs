@@ -12,7 +12,10 @@ pub struct ProxyOrderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the Secret holds the order's current credentials. `Synced`: the provider
-    /// matches the spec.
+    /// matches the spec. `RolloutsUpdated` (with `spec.secret.rolloutTargets`): every target's
+    /// Pod template carries the current credentials hash. `CredentialsVerified` (with the
+    /// operator's `--verify-credentials`): a connection through one of the order's proxies with
+    /// the published credentials worked. Every reason is listed in docs/reference/names.md.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -67,7 +70,10 @@ pub struct ProxyOrderStatus {
     pub pending_request: Option<PendingRequest>,
 }
 
-/// Where the live password came from.
+/// Where the live password came from: `Generated` (the provider generated it at the
+/// operator's request), `SecretKeyRef` (the operator sent the value of
+/// `spec.password.secretKeyRef`) or `Provider` (the provider's own value; the operator did not
+/// set it).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum PasswordOrigin {
     /// The provider generated it at the operator's request.

@@ -20,7 +20,11 @@ use crate::{
     error::{Error, Result},
     provider::{ChangeRequest, Order, QueryOptions},
 };
-use proxy_order_api::{ProxyOrder, ProxyOrderStatus, conditions::Reason, events::EventReason};
+use proxy_order_api::{
+    ProxyOrder, ProxyOrderStatus,
+    conditions::Reason,
+    events::{EventOnlyReason, EventReason},
+};
 
 /// What [`perform`] did.
 pub(super) enum Performed {
@@ -110,7 +114,7 @@ pub(super) async fn perform(
                     format!("provider accepted a change of {fields}"),
                 ),
                 CallKind::Read => (
-                    EventReason::CredentialsRead,
+                    EventOnlyReason::CredentialsRead.into(),
                     "read the live credentials from the provider".to_string(),
                 ),
             };

@@ -24,7 +24,7 @@ use crate::{
     provider::{ChangeRequest, IpAuth, QueryOptions},
 };
 use proxy_order_api::{
-    DeletionPolicy, FINALIZER, PAUSED_ANNOTATION, ProxyOrder, events::EventReason,
+    DeletionPolicy, FINALIZER, PAUSED_ANNOTATION, ProxyOrder, events::EventOnlyReason,
 };
 
 pub(super) async fn set_finalizer(
@@ -89,7 +89,7 @@ pub(super) async fn finalize(
                 ctx,
                 po,
                 EventType::Normal,
-                EventReason::RevokeSkipped,
+                EventOnlyReason::RevokeSkipped,
                 "Revoke",
                 why,
             )
@@ -98,7 +98,7 @@ pub(super) async fn finalize(
             return Ok(Action::await_change());
         }
         let Some(account) = &obs.account else {
-            publish(ctx, po, EventType::Warning, EventReason::RevokeBlocked, "Revoke", format!("cannot revoke the credentials: the API key Secret is missing; annotate {PAUSED_ANNOTATION}=\"true\" to delete without revoking")).await;
+            publish(ctx, po, EventType::Warning, EventOnlyReason::RevokeBlocked, "Revoke", format!("cannot revoke the credentials: the API key Secret is missing; annotate {PAUSED_ANNOTATION}=\"true\" to delete without revoking")).await;
             return Ok(Action::requeue(Duration::from_secs(60)));
         };
         // Only the holder of the order's claim revokes. The claim is checked here whatever the
@@ -117,7 +117,7 @@ pub(super) async fn finalize(
                 ctx,
                 po,
                 EventType::Normal,
-                EventReason::RevokeSkipped,
+                EventOnlyReason::RevokeSkipped,
                 "Revoke",
                 why,
             )
@@ -144,7 +144,7 @@ pub(super) async fn finalize(
                     ctx,
                     po,
                     EventType::Normal,
-                    EventReason::Revoked,
+                    EventOnlyReason::Revoked,
                     "Revoke",
                     "rotated the password and cleared the IP allow-list".to_string(),
                 )

@@ -28,7 +28,8 @@ use crate::{
 };
 use proxy_order_api::{
     CREDENTIALS_HASH_ANNOTATION, FIELD_MANAGER, ProxyOrder, ProxyOrderStatus, RolloutTarget,
-    WorkloadKind, events::EventReason,
+    WorkloadKind,
+    events::{EventOnlyReason, EventReason},
 };
 
 /// The credentials as the Secret holds them after this reconcile's write, and the salt of the
@@ -135,7 +136,7 @@ pub async fn roll_out(
             ctx,
             po,
             EventType::Normal,
-            EventReason::RolloutTriggered,
+            EventOnlyReason::RolloutTriggered,
             note,
         )
         .await;
