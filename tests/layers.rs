@@ -483,6 +483,19 @@ fn the_api_crate_depends_on_no_operator_code_and_does_no_io() {
             }
         }
     }
+    // The provider's models come from wire/ without its command-line flags (clap).
+    match deps.iter().find(|(n, _)| n == "proxy-solutions-wire") {
+        Some((_, line)) if line.contains("\"cli\"") => {
+            found.push(format!("api/Cargo.toml takes wire's command line: {line}"))
+        }
+        _ => {}
+    }
+    let wire = std::fs::read_to_string(api.join("../wire/Cargo.toml")).unwrap();
+    if let Some((_, line)) = dependencies(&wire).into_iter().find(|(n, _)| n == "clap")
+        && !line.contains("optional = true")
+    {
+        found.push(format!("wire/Cargo.toml: clap is not optional: {line}"));
+    }
     // The library's code (crdgen, which prints, and the tests left out).
     let mut files = Vec::new();
     let mut dirs = vec![api.join("src")];

@@ -1,8 +1,6 @@
 //! Where the provider's API key travels. The provider's documentation does not say, so it is a
 //! setting shared by the operator's client and the simulator, with the same flags and defaults.
 
-use clap::Args;
-
 /// Default header that carries the API key.
 pub const DEFAULT_AUTH_HEADER: &str = "Authorization";
 /// Default prefix of the API key in that header (`Authorization: Bearer <key>`).
@@ -37,8 +35,9 @@ impl AuthScheme {
     }
 }
 
-/// Command-line (and environment) flags that select the [`AuthScheme`].
-#[derive(Args, Clone, Debug)]
+/// Command-line (and environment) flags that select the [`AuthScheme`] (feature `cli`).
+#[cfg(feature = "cli")]
+#[derive(clap::Args, Clone, Debug)]
 pub struct AuthArgs {
     /// Header that carries the provider API key.
     #[arg(long, env = "PROXY_ORDER_AUTH_HEADER", default_value = DEFAULT_AUTH_HEADER)]
@@ -53,6 +52,7 @@ pub struct AuthArgs {
     pub auth_query_param: Option<String>,
 }
 
+#[cfg(feature = "cli")]
 impl AuthArgs {
     pub fn scheme(&self) -> AuthScheme {
         match &self.auth_query_param {

@@ -8,5 +8,7 @@
 pub mod auth;
 pub mod models;
 
-pub use auth::{AuthArgs, AuthScheme};
+#[cfg(feature = "cli")]
+pub use auth::AuthArgs;
+pub use auth::AuthScheme;
 pub use models::*;
