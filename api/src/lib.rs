@@ -7,6 +7,7 @@
 //! Everything is also re-exported at the crate root (`proxy_order_api::ProxyOrder`,
 //! `proxy_order_api::APPROVE_ANNOTATION`).
 
+pub mod annotations;
 pub mod conditions;
 pub mod events;
 pub mod names;

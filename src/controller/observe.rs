@@ -21,10 +21,7 @@ use crate::{
     error::{Error, Result},
     provider::{ApiKey, QueryOptions},
 };
-use proxy_order_api::{
-    FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ProxyOrder,
-    SYNC_REQUESTED_ANNOTATION,
-};
+use proxy_order_api::{FINGERPRINT_SALT_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, ProxyOrder};
 
 /// The credentials Secret as read, with what the write decision needs beyond its data.
 pub struct SecretSnapshot {
@@ -328,11 +325,7 @@ fn made_by_us(secret: &Secret, uid: &str) -> bool {
 
 /// A refresh asked for with the sync-requested annotation and not yet recorded in status.
 fn sync_requested(po: &ProxyOrder) -> Option<String> {
-    po.annotations()
-        .get(SYNC_REQUESTED_ANNOTATION)
-        .filter(|v| !v.is_empty())
-        .filter(|v| po.status.as_ref().and_then(|s| s.sync_requested.as_ref()) != Some(*v))
-        .cloned()
+    po.requested_sync().map(str::to_string)
 }
 
 /// Why there is no API key when none is configured at all.

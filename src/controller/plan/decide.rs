@@ -1,8 +1,6 @@
 //! The decision itself: [`plan`] walks the checks in order (paused, denied, missing Secrets,
 //! conflicts, the order list, an interrupted request) and ends in one call or a settled state.
 
-use std::collections::BTreeMap;
-
 use super::{
     Apply, Call, Inputs, Observed, OwnedSecret, Plan, Requeue,
     desired::desired_change,
@@ -219,6 +217,4 @@ pub fn plan(inp: &Inputs, obs: &Observed) -> Plan {
     settle(status, write, Requeue::Refresh)
 }
 
-pub fn is_paused(annotations: &BTreeMap<String, String>) -> bool {
-    annotations.get(PAUSED_ANNOTATION).map(String::as_str) == Some("true")
-}
+pub use proxy_order_api::annotations::paused as is_paused;

@@ -11,7 +11,9 @@ use super::{
     hashes::pw_fp,
 };
 use crate::provider::{ChangeRequest, IpAuth, Order};
-use proxy_order_api::{OrderSummary, PasswordOrigin, PlannedChange, ROTATE_PASSWORD_ANNOTATION};
+use proxy_order_api::{
+    OrderSummary, PasswordOrigin, PlannedChange, ROTATE_PASSWORD_ANNOTATION, annotations::requested,
+};
 
 pub(super) struct Desired {
     pub(super) request: ChangeRequest,
@@ -52,11 +54,11 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
         }
     }
 
-    let rotate_token = inp
-        .annotations
-        .get(ROTATE_PASSWORD_ANNOTATION)
-        .filter(|t| !t.is_empty())
-        .filter(|t| st.password_rotation.as_ref() != Some(*t));
+    let rotate_token = requested(
+        inp.annotations,
+        ROTATE_PASSWORD_ANNOTATION,
+        st.password_rotation.as_deref(),
+    );
     match (&spec.password, &obs.password) {
         (Some(p), Some(Ok(value))) if p.secret_key_ref.is_some() => {
             let fp = pw_fp(inp, obs, value.expose_secret());
@@ -72,14 +74,14 @@ pub(super) fn desired_change(inp: &Inputs, obs: &Observed, listed: Option<&Order
             if st.password_origin != Some(PasswordOrigin::Generated) || rotate_token.is_some() {
                 req.gen_password = Some(true);
                 origin = Some(PasswordOrigin::Generated);
-                rotation = rotate_token.cloned();
+                rotation = rotate_token.map(str::to_string);
             }
         }
         _ => {
             if let Some(token) = rotate_token {
                 req.gen_password = Some(true);
                 origin = Some(PasswordOrigin::Generated);
-                rotation = Some(token.clone());
+                rotation = Some(token.to_string());
             }
         }
     }

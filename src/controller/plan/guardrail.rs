@@ -7,23 +7,9 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use sha2::{Digest, Sha256};
 
 use super::{Inputs, Observed};
-use proxy_order_api::{APPROVE_ANNOTATION, PlannedChange};
+use proxy_order_api::{APPROVE_ANNOTATION, PlannedChange, annotations::ApproveOn};
 
-/// Where a ProxyOrder's own limit is approved (`PlannedChange::approve_on`).
-const ON_PROXY_ORDER: &str = "ProxyOrder";
-
-/// The hashes an approve annotation's value lists (comma-separated).
-pub fn approvals(value: Option<&str>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use proxy_order_api::annotations::approvals;
 
 /// The limits a quantity change from `have` to `want` exceeds: one planned change for each,
 /// `approved` when the approve annotation names its hash. Empty when no limit is exceeded
@@ -42,11 +28,11 @@ pub(super) fn guarded_quantity(
     let mut limits = Vec::new();
     if let Some(limit) = inp.spec.max_quantity {
         let approved = approvals(inp.annotations.get(APPROVE_ANNOTATION).map(String::as_str));
-        limits.push((ON_PROXY_ORDER.to_string(), limit, approved));
+        limits.push((ApproveOn::ProxyOrder, limit, approved));
     }
     if let Some(p) = &obs.provider_limit {
         limits.push((
-            format!("ProxyProvider {}", p.provider),
+            ApproveOn::ProxyProvider(p.provider.clone()),
             p.max_quantity,
             p.approvals.clone(),
         ));
@@ -61,7 +47,7 @@ pub(super) fn guarded_quantity(
                 from: have,
                 to: want,
                 limit,
-                approve_on,
+                approve_on: approve_on.to_status(),
                 held_since: None,
                 approved: false,
             };
@@ -125,10 +111,9 @@ pub(super) fn held_message(planned: &[PlannedChange]) -> String {
     planned
         .iter()
         .map(|p| {
-            let on = if p.approve_on == ON_PROXY_ORDER {
-                "this ProxyOrder".to_string()
-            } else {
-                p.approve_on.clone()
+            let on = match p.approval_target() {
+                Some(ApproveOn::ProxyOrder) => "this ProxyOrder".to_string(),
+                _ => p.approve_on.clone(),
             };
             format!(
                 "quantity increase from {} to {} exceeds the limit of {} and is not sent until \
