@@ -15,7 +15,20 @@ mod trace;
 
 /// Show and steer ProxyOrders (proxy-solutions.net) from the command line.
 #[derive(Parser, Debug)]
-#[command(name = "kubectl-pxo", bin_name = "kubectl pxo", version)]
+#[command(
+    name = "kubectl-pxo",
+    bin_name = "kubectl pxo",
+    version,
+    after_help = "Examples:
+  kubectl pxo status web -n team-a          the ProxyOrder and what it depends on
+  kubectl pxo status web -o json            the same for scripts
+  kubectl pxo approve web                   approve the change the cost guardrail holds
+  kubectl pxo rotate web                    a new generated password
+  kubectl pxo sync web                      re-read the order from the provider now
+  kubectl pxo pause web; kubectl pxo resume web
+
+Errors go to stderr and exit 1 (2 for a command line that does not parse)."
+)]
 struct Cli {
     #[command(flatten)]
     connect: cluster::ConnectArgs,
@@ -25,10 +38,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show a ProxyOrder and what it depends on, as a tree: its provider (ProxyProvider or API-key
-    /// Secret, never the key), its order claim, the order as last read, the credentials Secret
-    /// (keys, never values), the rollout targets and their credentials hashes, the conditions,
-    /// held changes and the latest Events.
+    /// Show a ProxyOrder and what it depends on.
+    ///
+    /// As a tree (or -o json|yaml): its provider (ProxyProvider or API-key Secret, never the
+    /// key), its order claim, the order as last read, the credentials Secret (keys, never
+    /// values), the rollout targets and their credentials hashes, the conditions, held changes,
+    /// tokens not carried out yet and the latest Events. A part you may not read is named as
+    /// such.
     #[command(visible_alias = "trace")]
     Status {
         /// The ProxyOrder's name.
@@ -40,13 +56,15 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         events: usize,
     },
-    /// Approve changes the cost guardrail holds back (`status.plannedChanges`): shows each one
-    /// and, once confirmed, sets its hash as the `proxy-solutions.net/approve` annotation. The
-    /// operator then sends it once.
+    /// Approve a change the cost guardrail holds back.
+    ///
+    /// Shows each held change of `status.plannedChanges` (field, from, to, limit, where it is
+    /// approved, hash) and, once confirmed, adds its hash to the `proxy-solutions.net/approve`
+    /// annotation. The operator then sends it once, as soon as nothing else holds it.
     Approve {
         /// The ProxyOrder's name.
         name: String,
-        /// Approve every held change (without it, the only one held, or those named by --hash).
+        /// Approve every held change (without it: the only one held, or those named by --hash).
         #[arg(long, conflicts_with = "hash")]
         all: bool,
         /// Approve the held change with this hash (repeatable).
@@ -60,24 +78,32 @@ enum Command {
         #[arg(long)]
         on_provider: bool,
     },
-    /// Ask for one new provider-generated password (`proxy-solutions.net/rotate-password` with a
-    /// fresh token).
+    /// Ask for one new provider-generated password.
+    ///
+    /// Sets `proxy-solutions.net/rotate-password` to a fresh token. Refused for a password
+    /// from `spec.password.secretKeyRef` and for `managementPolicy: Observe`.
     Rotate {
         /// The ProxyOrder's name.
         name: String,
     },
-    /// Ask for a re-read of the order from the provider now
-    /// (`proxy-solutions.net/sync-requested-at` with a fresh token).
+    /// Ask for a re-read of the order from the provider now.
+    ///
+    /// Sets `proxy-solutions.net/sync-requested-at` to a fresh token.
     Sync {
         /// The ProxyOrder's name.
         name: String,
     },
-    /// Stop all provider calls and writes for a ProxyOrder (`proxy-solutions.net/paused: "true"`).
+    /// Stop provider calls and writes for a ProxyOrder.
+    ///
+    /// Sets `proxy-solutions.net/paused: "true"`: no provider call and no write but the status
+    /// until `resume`.
     Pause {
         /// The ProxyOrder's name.
         name: String,
     },
-    /// Undo `pause` (removes `proxy-solutions.net/paused`).
+    /// Undo `pause`.
+    ///
+    /// Removes `proxy-solutions.net/paused`.
     Resume {
         /// The ProxyOrder's name.
         name: String,

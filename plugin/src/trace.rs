@@ -1,7 +1,10 @@
 //! `kubectl pxo status` / `trace`: a ProxyOrder and everything it depends on, read with the
 //! user's rights. A part the user may not read (a ProxyProvider, the claim in the operator's
-//! namespace) is shown as such, and the rest is still shown. Values of Secrets are never read
-//! into the output: only their keys.
+//! namespace, a Secret) is shown as such, and the rest is still shown. Values of Secrets are
+//! never read into the output: only their keys.
+//!
+//! `-o json|yaml` prints [`Trace`]: every field is always there (`null` or `[]` when empty), so
+//! scripts can rely on its shape; `apiVersion` and `kind` name that shape.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,20 +15,20 @@ use k8s_openapi::api::{
     core::v1::{Event, Secret},
 };
 use k8s_openapi::jiff::Timestamp;
-use kube::{
-    Api, Client, ResourceExt,
-    api::{ListParams, ObjectList},
-};
+use kube::{Api, Client, ResourceExt, api::ListParams};
 use proxy_order_api::{
-    AccessSummary, CLAIM_LABEL, CREDENTIALS_HASH_ANNOTATION, HOLDER_ANNOTATION, HOLDER_UID_LABEL,
-    MANAGED_BY_LABEL, ORDER_ID_ANNOTATION, OrderSummary, PAUSED_ANNOTATION, PendingRequest,
-    PlannedChange, ProxyOrder, ProxyProvider, RESERVED_FOR_LABEL, RESERVED_UNTIL_ANNOTATION,
-    ROTATE_PASSWORD_ANNOTATION, RolloutTarget, SYNC_REQUESTED_ANNOTATION, WorkloadKind,
-    conditions::READY, proxy_provider::DEFAULT_KEY,
+    AccessSummary, CLAIM_LABEL, CREDENTIALS_HASH_ANNOTATION, DeletionPolicy, HOLDER_ANNOTATION,
+    HOLDER_UID_LABEL, MANAGED_BY_LABEL, ManagementPolicy, ORDER_ID_ANNOTATION, OrderSummary,
+    PendingRequest, PlannedChange, ProxyOrder, ProxyProvider, RESERVED_FOR_LABEL,
+    RESERVED_UNTIL_ANNOTATION, RolloutTarget, WorkloadKind, conditions::READY,
+    proxy_provider::DEFAULT_KEY,
 };
 use serde::Serialize;
 
 use crate::cluster::{self, Cluster, DEFAULT_OPERATOR_NAMESPACE, Request};
+
+/// The shape of `-o json|yaml`.
+const API_VERSION: &str = "pxo.proxy-solutions.net/v1alpha1";
 
 /// How `status` prints.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,23 +42,22 @@ pub enum Format {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Trace {
+    pub api_version: &'static str,
+    pub kind: &'static str,
     pub proxy_order: OrderView,
     pub provider: ProviderView,
     pub claim: ClaimView,
     /// The order as the operator last read it from the provider (`status.order`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<AccessSummary>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub proxies: Vec<String>,
     pub secret: SecretView,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `null` without `spec.secret.rolloutTargets`.
     pub rollout: Option<RolloutView>,
     pub conditions: Vec<ConditionView>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `status.plannedChanges`: held until approved (`approved: false`), or approved and
+    /// waiting for something else (an active order's term).
     pub held_changes: Vec<PlannedChange>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_request: Option<PendingRequest>,
     pub events: EventsView,
 }
@@ -66,44 +68,47 @@ pub struct OrderView {
     pub namespace: String,
     pub name: String,
     pub order_id: u64,
-    pub management_policy: String,
-    pub deletion_policy: String,
+    pub management_policy: ManagementPolicy,
+    pub deletion_policy: DeletionPolicy,
     pub paused: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The generation the status describes: `null` before the operator wrote a status.
     pub observed_generation: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<String>,
-    /// The operator's annotations on the ProxyOrder (rotate, sync, approve, paused, ...).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// The ProxyOrder's `proxy-solutions.net/` annotations.
     pub annotations: BTreeMap<String, String>,
-    /// A rotate or sync token not yet carried out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Rotate or sync tokens not carried out yet.
     pub waiting: Vec<String>,
+    /// Tokens the operator will not carry out, and why.
+    pub ignored: Vec<String>,
 }
 
-/// Which provider account the ProxyOrder uses. Never the API key.
-#[derive(Serialize, Debug, Clone, PartialEq, Default)]
+/// Which provider account the ProxyOrder uses.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// `spec.providerRef`.
+    ProxyProvider,
+    /// The ProxyOrder's own `spec.apiKeySecretRef`.
+    Secret,
+    /// Neither: the operator's `--default-api-key-secret`.
+    OperatorDefault,
+}
+
+/// The provider account. Never the API key.
+#[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderView {
-    /// `ProxyProvider`, `Secret` (the ProxyOrder's own `apiKeySecretRef`) or `OperatorDefault`
-    /// (the operator's `--default-api-key-secret`).
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: ProviderKind,
+    /// The ProxyProvider's name.
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Where the API key is: `namespace/name`, and the key's name in it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The API key's Secret: its namespace (`null` when it is the operator's and that is not
+    /// known), its name, and the key's name in it.
+    pub key_secret_namespace: Option<String>,
+    pub key_secret_name: Option<String>,
     pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_quantity: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<ConditionView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -111,20 +116,13 @@ pub struct ProviderView {
 #[derive(Serialize, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimView {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The Lease's namespace (the operator's), or where it was looked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub holder: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserved_for: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserved_until: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -133,12 +131,10 @@ pub struct ClaimView {
 #[serde(rename_all = "camelCase")]
 pub struct SecretView {
     pub name: String,
-    pub exists: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `null` when it could not be read (see `error`).
+    pub exists: Option<bool>,
     pub keys: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -146,7 +142,6 @@ pub struct SecretView {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutView {
     /// The hash every target carried when `RolloutsUpdated` last became True.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
     pub targets: Vec<TargetView>,
 }
@@ -154,11 +149,12 @@ pub struct RolloutView {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetView {
-    pub kind: String,
-    /// The name, or the selector as a list query.
-    pub target: String,
+    pub kind: WorkloadKind,
+    /// The workload's name, for a target by name.
+    pub name: Option<String>,
+    /// The selector as a list query, for a target by selector.
+    pub selector: Option<String>,
     pub workloads: Vec<WorkloadView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -167,7 +163,6 @@ pub struct TargetView {
 pub struct WorkloadView {
     pub name: String,
     /// The credentials hash on its Pod template.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
     /// Whether that is the hash the operator last rolled out.
     pub current: bool,
@@ -188,13 +183,13 @@ pub struct ConditionView {
 #[serde(rename_all = "camelCase")]
 pub struct EventsView {
     pub latest: Vec<EventView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
+    /// When it last happened.
     pub time: String,
     #[serde(rename = "type")]
     pub type_: String,
@@ -225,7 +220,7 @@ pub async fn run(
 pub async fn gather(cluster: &Cluster, name: &str, events: usize) -> anyhow::Result<Trace> {
     let ns = cluster.namespace.as_str();
     let client = &cluster.client;
-    let po = get_proxy_order(client, ns, name).await?;
+    let po = cluster.proxy_order(name).await?;
     let st = po.status.clone().unwrap_or_default();
     let annotations: BTreeMap<String, String> = po
         .annotations()
@@ -233,43 +228,29 @@ pub async fn gather(cluster: &Cluster, name: &str, events: usize) -> anyhow::Res
         .filter(|(k, _)| k.starts_with(proxy_order_api::ANNOTATION_PREFIX))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut waiting = Vec::new();
-    if let Some(token) = annotations.get(ROTATE_PASSWORD_ANNOTATION)
-        && !token.is_empty()
-        && st.password_rotation.as_ref() != Some(token)
-    {
-        waiting.push(format!("password rotation {token}"));
-    }
-    if let Some(token) = annotations.get(SYNC_REQUESTED_ANNOTATION)
-        && !token.is_empty()
-        && st.sync_requested.as_ref() != Some(token)
-    {
-        waiting.push(format!("sync {token}"));
-    }
+    let (waiting, ignored) = requests(&po);
     let proxy_order = OrderView {
         namespace: ns.to_string(),
         name: name.to_string(),
         order_id: po.spec.order_id,
-        management_policy: format!("{:?}", po.spec.management_policy.unwrap_or_default()),
-        deletion_policy: format!("{:?}", po.spec.deletion_policy.unwrap_or_default()),
-        paused: annotations.get(PAUSED_ANNOTATION).map(String::as_str) == Some("true"),
+        management_policy: po.spec.management_policy.unwrap_or_default(),
+        deletion_policy: po.spec.deletion_policy.unwrap_or_default(),
+        paused: po.is_paused(),
         generation: po.metadata.generation,
         observed_generation: st.observed_generation,
         last_sync_time: st.last_sync_time.as_ref().map(|t| t.0.to_string()),
         annotations,
         waiting,
+        ignored,
     };
     let claim = claim(cluster, &po).await;
-    // Where a ProxyProvider's key Secret is when it names no namespace: the operator's.
-    let operator_ns = cluster
-        .operator_namespace
-        .clone()
-        .or_else(|| claim.name.as_ref().and(claim.namespace.clone()));
-    let provider = provider(cluster, &po, operator_ns.as_deref()).await;
+    let provider = provider(cluster, &po).await;
     let secret = secret(client, ns, &po.secret_name()).await;
     let rollout = rollout(client, ns, &po, st.rollout_hash.clone()).await;
     let events = latest_events(client, ns, &po, events).await;
     Ok(Trace {
+        api_version: API_VERSION,
+        kind: "Trace",
         proxy_order,
         provider,
         claim,
@@ -285,36 +266,50 @@ pub async fn gather(cluster: &Cluster, name: &str, events: usize) -> anyhow::Res
     })
 }
 
-/// The ProxyOrder, or an error that says why it cannot be read.
-pub async fn get_proxy_order(client: &Client, ns: &str, name: &str) -> anyhow::Result<ProxyOrder> {
-    match Api::<ProxyOrder>::namespaced(client.clone(), ns)
-        .get(name)
-        .await
-    {
-        Ok(po) => Ok(po),
-        Err(e) => Err(cluster::explain(client, e, proxy_order_request("get", ns, name)).await),
+/// The rotate and sync tokens not carried out yet: those the operator will carry out, and
+/// those it ignores with the reason.
+fn requests(po: &ProxyOrder) -> (Vec<String>, Vec<String>) {
+    let (mut waiting, mut ignored) = (Vec::new(), Vec::new());
+    if let Some(token) = po.requested_rotation() {
+        let from_secret = po
+            .spec
+            .password
+            .as_ref()
+            .is_some_and(|p| p.secret_key_ref.is_some());
+        if po.spec.observes() {
+            ignored.push(format!(
+                "password rotation {token}: managementPolicy Observe sends no password"
+            ));
+        } else if from_secret {
+            ignored.push(format!(
+                "password rotation {token}: the password comes from spec.password.secretKeyRef"
+            ));
+        } else {
+            waiting.push(format!("password rotation {token}"));
+        }
     }
+    if let Some(token) = po.requested_sync() {
+        waiting.push(format!("sync {token}"));
+    }
+    (waiting, ignored)
 }
 
-/// The request to read or patch one ProxyOrder, for error messages.
-pub fn proxy_order_request<'a>(verb: &'a str, ns: &'a str, name: &'a str) -> Request<'a> {
-    Request {
-        verb,
-        resource: "proxyorders.proxy-solutions.net",
-        kind: "ProxyOrder",
-        namespace: Some(ns),
-        name: Some(name),
-    }
-}
-
-async fn provider(cluster: &Cluster, po: &ProxyOrder, operator_ns: Option<&str>) -> ProviderView {
+async fn provider(cluster: &Cluster, po: &ProxyOrder) -> ProviderView {
     let client = &cluster.client;
+    let mut view = ProviderView {
+        kind: ProviderKind::OperatorDefault,
+        name: None,
+        url: None,
+        key_secret_namespace: None,
+        key_secret_name: None,
+        key: None,
+        max_quantity: None,
+        ready: None,
+        error: None,
+    };
     if let Some(reference) = &po.spec.provider_ref {
-        let mut view = ProviderView {
-            kind: "ProxyProvider".into(),
-            name: Some(reference.name.clone()),
-            ..ProviderView::default()
-        };
+        view.kind = ProviderKind::ProxyProvider;
+        view.name = Some(reference.name.clone());
         match Api::<ProxyProvider>::all(client.clone())
             .get(&reference.name)
             .await
@@ -322,14 +317,12 @@ async fn provider(cluster: &Cluster, po: &ProxyOrder, operator_ns: Option<&str>)
             Ok(pp) => {
                 let key = &pp.spec.api_key_secret_ref;
                 view.url = pp.spec.url.clone();
-                view.key_secret = Some(format!(
-                    "{}/{}",
-                    key.namespace
-                        .as_deref()
-                        .or(operator_ns)
-                        .unwrap_or("<the operator's namespace>"),
-                    key.name
-                ));
+                // Without a namespace the key is in the operator's, known only when given.
+                view.key_secret_namespace = key
+                    .namespace
+                    .clone()
+                    .or_else(|| cluster.operator_namespace.clone());
+                view.key_secret_name = Some(key.name.clone());
                 view.key = Some(key.key.clone().unwrap_or_else(|| DEFAULT_KEY.to_string()));
                 view.max_quantity = pp.spec.max_quantity;
                 view.ready = pp
@@ -339,41 +332,26 @@ async fn provider(cluster: &Cluster, po: &ProxyOrder, operator_ns: Option<&str>)
                     .map(condition);
             }
             Err(e) => {
-                let req = Request {
-                    verb: "get",
-                    resource: "proxyproviders.proxy-solutions.net",
-                    kind: "ProxyProvider",
-                    namespace: None,
-                    name: Some(&reference.name),
-                };
+                let req = Request::proxy_provider("get", &reference.name);
                 view.error = Some(format!("{:#}", cluster::explain(client, e, req).await));
             }
         }
-        view
     } else if let Some(key) = &po.spec.api_key_secret_ref {
         let ns = po.namespace().unwrap_or_default();
         let secret = secret(client, &ns, &key.name).await;
-        ProviderView {
-            kind: "Secret".into(),
-            key_secret: Some(format!("{ns}/{}", key.name)),
-            key: Some(key.key.clone()),
-            error: secret.error.or_else(|| {
-                if !secret.exists {
-                    Some(format!("Secret {ns}/{} not found", key.name))
-                } else if !secret.keys.contains(&key.key) {
-                    Some(format!("Secret {ns}/{} has no key {}", key.name, key.key))
-                } else {
-                    None
-                }
-            }),
-            ..ProviderView::default()
-        }
-    } else {
-        ProviderView {
-            kind: "OperatorDefault".into(),
-            ..ProviderView::default()
-        }
+        view.kind = ProviderKind::Secret;
+        view.key_secret_namespace = Some(ns.clone());
+        view.key_secret_name = Some(key.name.clone());
+        view.key = Some(key.key.clone());
+        view.error = secret.error.or_else(|| match secret.exists {
+            Some(false) => Some(format!("Secret {ns}/{} not found", key.name)),
+            Some(true) if !secret.keys.contains(&key.key) => {
+                Some(format!("Secret {ns}/{} has no key {}", key.name, key.key))
+            }
+            _ => None,
+        });
     }
+    view
 }
 
 /// The order claim: in `--operator-namespace` if given, else in every namespace (one list, if
@@ -388,56 +366,74 @@ async fn claim(cluster: &Cluster, po: &ProxyOrder) -> ClaimView {
         Api::<Lease>::namespaced(client.clone(), ns)
             .list(&params)
             .await
-            .map(|list| (list, Some(ns.to_string())))
-            .map_err(|e| (e, Some(ns.to_string())))
+            .map(|list| (list.items, Some(ns.to_string())))
+            .map_err(|e| (e, ns.to_string()))
     };
     let listed = match &cluster.operator_namespace {
         Some(ns) => in_ns(ns).await,
         None => match Api::<Lease>::all(client.clone()).list(&params).await {
-            Ok(list) => Ok((list, None)),
+            Ok(list) => Ok((list.items, None)),
             Err(kube::Error::Api(s)) if s.code == 403 => in_ns(DEFAULT_OPERATOR_NAMESPACE).await,
-            Err(e) => Err((e, None)),
+            Err(e) => Err((e, String::new())),
         },
     };
     let mut view = ClaimView::default();
-    match listed {
-        Ok((list, searched)) => match list.items.into_iter().next() {
-            Some(lease) => {
-                let a = lease.annotations();
-                view.holder = a.get(HOLDER_ANNOTATION).cloned();
-                view.order_id = a.get(ORDER_ID_ANNOTATION).cloned();
-                view.reserved_until = a.get(RESERVED_UNTIL_ANNOTATION).cloned();
-                view.reserved_for = lease.labels().get(RESERVED_FOR_LABEL).cloned();
-                view.namespace = lease.namespace();
-                view.name = Some(lease.name_any());
-            }
-            None => {
-                let place = match &searched {
-                    Some(ns) => format!("in namespace {ns}"),
-                    None => "in any namespace".to_string(),
-                };
-                view.namespace = searched;
-                view.error = Some(format!(
-                    "no order claim {place}: the operator has not claimed the order yet, or \
-                     another ProxyOrder holds it (see the conditions){}",
-                    if view.namespace.is_some() {
-                        ", or the operator runs in another namespace (--operator-namespace)"
-                    } else {
-                        ""
-                    }
-                ));
-            }
-        },
+    let (leases, searched) = match listed {
+        Ok(found) => found,
         Err((e, ns)) => {
-            let req = Request {
-                verb: "list",
-                resource: "leases.coordination.k8s.io",
-                kind: "Lease",
-                namespace: ns.as_deref(),
-                name: None,
+            let req = if ns.is_empty() {
+                Request {
+                    verb: "list",
+                    resource: "leases.coordination.k8s.io",
+                    kind: "Lease",
+                    namespace: None,
+                    name: None,
+                }
+            } else {
+                Request::namespaced("list", "leases.coordination.k8s.io", "Lease", &ns, None)
             };
-            view.namespace = ns.clone();
+            view.namespace = (!ns.is_empty()).then(|| ns.clone());
             view.error = Some(format!("{:#}", cluster::explain(client, e, req).await));
+            return view;
+        }
+    };
+    let mut namespaces: Vec<String> = leases.iter().filter_map(|l| l.namespace()).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    match leases.as_slice() {
+        [lease] => {
+            let a = lease.annotations();
+            view.holder = a.get(HOLDER_ANNOTATION).cloned();
+            view.order_id = a.get(ORDER_ID_ANNOTATION).cloned();
+            view.reserved_until = a.get(RESERVED_UNTIL_ANNOTATION).cloned();
+            view.reserved_for = lease.labels().get(RESERVED_FOR_LABEL).cloned();
+            view.namespace = lease.namespace();
+            view.name = Some(lease.name_any());
+        }
+        [] => {
+            let place = match &searched {
+                Some(ns) => format!("in namespace {ns}"),
+                None => "in any namespace".to_string(),
+            };
+            let elsewhere = if searched.is_some() {
+                ", or the operator runs in another namespace (--operator-namespace)"
+            } else {
+                ""
+            };
+            view.namespace = searched;
+            view.error = Some(format!(
+                "no order claim {place}: the operator has not claimed the order yet, or another \
+                 ProxyOrder holds it (see the conditions){elsewhere}"
+            ));
+        }
+        _ => {
+            // Labels anyone may set in their own namespace: several Leases name this holder.
+            view.error = Some(format!(
+                "{} Leases claim to be this ProxyOrder's order claim (in {}): name the \
+                 operator's namespace with --operator-namespace",
+                leases.len(),
+                namespaces.join(", ")
+            ));
         }
     }
     view
@@ -453,7 +449,7 @@ async fn secret(client: &Client, ns: &str, name: &str) -> SecretView {
         .await
     {
         Ok(secret) => {
-            view.exists = true;
+            view.exists = Some(true);
             view.managed_by = secret.labels().get(MANAGED_BY_LABEL).cloned();
             // Keys only: the values are dropped with `secret`.
             view.keys = secret
@@ -462,18 +458,10 @@ async fn secret(client: &Client, ns: &str, name: &str) -> SecretView {
                 .flatten()
                 .map(|(k, _)| k.clone())
                 .collect();
-            view.keys
-                .extend(secret.string_data.iter().flatten().map(|(k, _)| k.clone()));
         }
-        Err(e) if cluster::is_not_found(&e) => {}
+        Err(e) if cluster::is_not_found(&e) => view.exists = Some(false),
         Err(e) => {
-            let req = Request {
-                verb: "get",
-                resource: "secrets",
-                kind: "Secret",
-                namespace: Some(ns),
-                name: Some(name),
-            };
+            let req = Request::namespaced("get", "secrets", "Secret", ns, Some(name));
             view.error = Some(format!("{:#}", cluster::explain(client, e, req).await));
         }
     }
@@ -502,6 +490,12 @@ async fn rollout(
     })
 }
 
+/// A rollout target names its workload, or selects workloads.
+enum Wanted<'a> {
+    Name(&'a str),
+    Selector(String),
+}
+
 async fn rollout_target(
     client: &Client,
     ns: &str,
@@ -514,23 +508,25 @@ async fn rollout_target(
         WorkloadKind::DaemonSet => ("daemonsets.apps", "DaemonSet"),
     };
     let mut view = TargetView {
-        kind: kind.to_string(),
-        target: match (&target.name, &target.selector) {
-            (Some(name), _) => name.clone(),
-            (None, Some(sel)) => sel.query(),
-            (None, None) => String::new(),
-        },
+        kind: target.kind,
+        name: target.name.clone(),
+        selector: None,
         workloads: Vec::new(),
         error: None,
     };
-    let templates = match &target.name {
-        Some(name) => workload_templates(client, ns, target.kind, Some(name), None).await,
-        None => {
-            let query = view.target.clone();
-            workload_templates(client, ns, target.kind, None, Some(&query)).await
+    let wanted = match (&target.name, &target.selector) {
+        (Some(name), _) => Wanted::Name(name),
+        (None, Some(sel)) if !sel.query().is_empty() => Wanted::Selector(sel.query()),
+        // The schema refuses both; an empty selector would list every workload of the kind.
+        _ => {
+            view.error = Some("neither a name nor a selector: it matches nothing".to_string());
+            return view;
         }
     };
-    match templates {
+    if let Wanted::Selector(query) = &wanted {
+        view.selector = Some(query.clone());
+    }
+    match workload_templates(client, ns, target.kind, &wanted).await {
         Ok(found) => {
             view.workloads = found
                 .into_iter()
@@ -544,52 +540,40 @@ async fn rollout_target(
                 view.error = Some(format!("no {kind} matches"));
             }
         }
+        Err(e) if cluster::is_not_found(&e) => {
+            let name = target.name.as_deref().unwrap_or_default();
+            view.error = Some(format!("{kind} {ns}/{name} not found"));
+        }
         Err(e) => {
-            let req = Request {
-                verb: if target.name.is_some() { "get" } else { "list" },
-                resource,
-                kind,
-                namespace: Some(ns),
-                name: target.name.as_deref(),
+            let (verb, name) = match &wanted {
+                Wanted::Name(name) => ("get", Some(*name)),
+                Wanted::Selector(_) => ("list", None),
             };
-            view.error = Some(if cluster::is_not_found(&e) {
-                format!(
-                    "{kind} {ns}/{} not found",
-                    target.name.as_deref().unwrap_or_default()
-                )
-            } else {
-                format!("{:#}", cluster::explain(client, e, req).await)
-            });
+            let req = Request::namespaced(verb, resource, kind, ns, name);
+            view.error = Some(format!("{:#}", cluster::explain(client, e, req).await));
         }
     }
     view
 }
 
-/// Each matching workload's name and the credentials hash on its Pod template.
+/// Each wanted workload's name and the credentials hash on its Pod template.
 async fn workload_templates(
     client: &Client,
     ns: &str,
     kind: WorkloadKind,
-    name: Option<&str>,
-    query: Option<&str>,
+    wanted: &Wanted<'_>,
 ) -> Result<Vec<(String, Option<String>)>, kube::Error> {
     async fn read<K>(
         api: Api<K>,
-        name: Option<&str>,
-        query: Option<&str>,
+        wanted: &Wanted<'_>,
         template: fn(&K) -> Option<&BTreeMap<String, String>>,
     ) -> Result<Vec<(String, Option<String>)>, kube::Error>
     where
         K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     {
-        let items: Vec<K> = match name {
-            Some(name) => vec![api.get(name).await?],
-            None => {
-                let list: ObjectList<K> = api
-                    .list(&ListParams::default().labels(query.unwrap_or_default()))
-                    .await?;
-                list.items
-            }
+        let items: Vec<K> = match wanted {
+            Wanted::Name(name) => vec![api.get(name).await?],
+            Wanted::Selector(query) => api.list(&ListParams::default().labels(query)).await?.items,
         };
         Ok(items
             .iter()
@@ -604,19 +588,19 @@ async fn workload_templates(
     let c = client.clone();
     match kind {
         WorkloadKind::Deployment => {
-            read(Api::<Deployment>::namespaced(c, ns), name, query, |d| {
+            read(Api::<Deployment>::namespaced(c, ns), wanted, |d| {
                 d.spec.template.metadata.as_ref()?.annotations.as_ref()
             })
             .await
         }
         WorkloadKind::StatefulSet => {
-            read(Api::<StatefulSet>::namespaced(c, ns), name, query, |d| {
+            read(Api::<StatefulSet>::namespaced(c, ns), wanted, |d| {
                 d.spec.template.metadata.as_ref()?.annotations.as_ref()
             })
             .await
         }
         WorkloadKind::DaemonSet => {
-            read(Api::<DaemonSet>::namespaced(c, ns), name, query, |d| {
+            read(Api::<DaemonSet>::namespaced(c, ns), wanted, |d| {
                 d.spec.template.metadata.as_ref()?.annotations.as_ref()
             })
             .await
@@ -642,13 +626,7 @@ async fn latest_events(client: &Client, ns: &str, po: &ProxyOrder, n: usize) -> 
             }
         }
         Err(e) => {
-            let req = Request {
-                verb: "list",
-                resource: "events",
-                kind: "Event",
-                namespace: Some(ns),
-                name: None,
-            };
+            let req = Request::namespaced("list", "events", "Event", ns, None);
             EventsView {
                 latest: Vec::new(),
                 error: Some(format!("{:#}", cluster::explain(client, e, req).await)),
@@ -706,14 +684,24 @@ pub fn render(t: &Trace) -> String {
     let po = &t.proxy_order;
     let paused = if po.paused { ", PAUSED" } else { "" };
     out.push_str(&format!(
-        "ProxyOrder {}/{}  order {}  {}, deletion {}{paused}\n",
+        "ProxyOrder {}/{}  order {}  {:?}, deletion {:?}{paused}\n",
         po.namespace, po.name, po.order_id, po.management_policy, po.deletion_policy
     ));
+    match (po.observed_generation, po.generation) {
+        (None, _) => out.push_str(
+            "  ! no status yet: is the operator running, and does it watch this namespace?\n",
+        ),
+        (Some(seen), Some(now)) if seen != now => out.push_str(&format!(
+            "  ! the status is for generation {seen}, the spec is at {now}: the operator has \
+             not reconciled the latest change yet\n"
+        )),
+        _ => {}
+    }
     let mut sections: Vec<(String, Vec<String>)> = Vec::new();
 
     let p = &t.provider;
-    let mut provider = match p.kind.as_str() {
-        "ProxyProvider" => format!(
+    let mut provider = match p.kind {
+        ProviderKind::ProxyProvider => format!(
             "ProxyProvider {}{}",
             p.name.as_deref().unwrap_or_default(),
             p.url
@@ -721,16 +709,21 @@ pub fn render(t: &Trace) -> String {
                 .map(|u| format!(" ({u})"))
                 .unwrap_or_default()
         ),
-        "Secret" => "the ProxyOrder's own API key".to_string(),
-        _ => "the operator's default API key (--default-api-key-secret)".to_string(),
+        ProviderKind::Secret => "the ProxyOrder's own API key".to_string(),
+        ProviderKind::OperatorDefault => {
+            "the operator's default API key (--default-api-key-secret)".to_string()
+        }
     };
     if let Some(c) = &p.ready {
         provider.push_str(&format!("  {}={} {}", c.type_, c.status, c.reason));
     }
     let mut lines = Vec::new();
-    if let Some(secret) = &p.key_secret {
+    if let Some(name) = &p.key_secret_name {
         lines.push(format!(
-            "API key: Secret {secret}, key {}",
+            "API key: Secret {}/{name}, key {}",
+            p.key_secret_namespace
+                .as_deref()
+                .unwrap_or("<the operator's namespace>"),
             p.key.as_deref().unwrap_or(DEFAULT_KEY)
         ));
     }
@@ -743,13 +736,14 @@ pub fn render(t: &Trace) -> String {
     sections.push((format!("Provider: {provider}"), lines));
 
     let c = &t.claim;
-    let head = match &c.name {
-        Some(name) => format!(
+    let head = match (&c.name, &c.error) {
+        (Some(name), _) => format!(
             "Claim: Lease {}/{name}, held by {}",
             c.namespace.as_deref().unwrap_or_default(),
             c.holder.as_deref().unwrap_or("nobody")
         ),
-        None => "Claim: none found".to_string(),
+        (None, Some(e)) if e.starts_with("no order claim") => "Claim: none found".to_string(),
+        (None, _) => "Claim: could not be read".to_string(),
     };
     let mut lines = Vec::new();
     if let Some(ns) = &c.reserved_for {
@@ -802,16 +796,16 @@ pub fn render(t: &Trace) -> String {
     sections.push((head, lines));
 
     let s = &t.secret;
-    let head = if s.exists {
-        format!("Secret {}", s.name)
-    } else {
-        format!("Secret {}: not found", s.name)
+    let head = match s.exists {
+        Some(true) => format!("Secret {}", s.name),
+        Some(false) => format!("Secret {}: not found", s.name),
+        None => format!("Secret {}: could not be read", s.name),
     };
     let mut lines = Vec::new();
     if !s.keys.is_empty() {
         lines.push(format!("keys: {}", s.keys.join(", ")));
     }
-    if s.exists && s.managed_by.is_none() {
+    if s.exists == Some(true) && s.managed_by.is_none() {
         lines.push("! not labelled as the operator's (app.kubernetes.io/managed-by)".into());
     }
     if let Some(e) = &s.error {
@@ -826,7 +820,12 @@ pub fn render(t: &Trace) -> String {
         );
         let mut lines = Vec::new();
         for target in &r.targets {
-            lines.push(format!("{} {}", target.kind, target.target));
+            let which = target
+                .name
+                .clone()
+                .or_else(|| target.selector.as_ref().map(|s| format!("selecting {s}")))
+                .unwrap_or_default();
+            lines.push(format!("{:?} {which}", target.kind));
             for w in &target.workloads {
                 lines.push(format!(
                     "  {}: {}{}",
@@ -863,9 +862,14 @@ pub fn render(t: &Trace) -> String {
             .held_changes
             .iter()
             .map(|h| {
+                let state = if h.approved {
+                    "approved, waiting".to_string()
+                } else {
+                    format!("approve on {}", h.approve_on)
+                };
                 format!(
-                    "{} {} -> {} (limit {}), approve on {}: hash {}",
-                    h.field, h.from, h.to, h.limit, h.approve_on, h.hash
+                    "{} {} -> {} (limit {}), {state}: hash {}",
+                    h.field, h.from, h.to, h.limit, h.hash
                 )
             })
             .collect();
@@ -891,8 +895,10 @@ pub fn render(t: &Trace) -> String {
             )],
         ));
     }
-    if !po.waiting.is_empty() {
-        sections.push(("Waiting".to_string(), po.waiting.clone()));
+    if !po.waiting.is_empty() || !po.ignored.is_empty() {
+        let mut lines = po.waiting.clone();
+        lines.extend(po.ignored.iter().map(|i| format!("ignored: {i}")));
+        sections.push(("Asked for".to_string(), lines));
     }
 
     let mut lines: Vec<String> = t
@@ -937,26 +943,32 @@ mod tests {
 
     fn trace() -> Trace {
         Trace {
+            api_version: API_VERSION,
+            kind: "Trace",
             proxy_order: OrderView {
                 namespace: "team-a".into(),
                 name: "web".into(),
                 order_id: 10000,
-                management_policy: "Manage".into(),
-                deletion_policy: "Orphan".into(),
+                management_policy: ManagementPolicy::Manage,
+                deletion_policy: DeletionPolicy::Orphan,
                 paused: false,
                 generation: Some(2),
                 observed_generation: Some(2),
                 last_sync_time: Some("2026-12-07T12:00:00Z".into()),
                 annotations: BTreeMap::new(),
                 waiting: vec![],
+                ignored: vec![],
             },
             provider: ProviderView {
-                kind: "ProxyProvider".into(),
+                kind: ProviderKind::ProxyProvider,
                 name: Some("shared".into()),
                 url: Some("https://example.test/api".into()),
-                key_secret: Some("ops/key".into()),
+                key_secret_namespace: Some("ops".into()),
+                key_secret_name: Some("key".into()),
                 key: Some("api-key".into()),
-                ..ProviderView::default()
+                max_quantity: None,
+                ready: None,
+                error: None,
             },
             claim: ClaimView {
                 name: Some("pxo-claim-1".into()),
@@ -973,7 +985,7 @@ mod tests {
             proxies: vec!["10.0.0.1".into()],
             secret: SecretView {
                 name: "web-proxy".into(),
-                exists: true,
+                exists: Some(true),
                 keys: vec!["login".into(), "password".into()],
                 managed_by: Some("proxy-order-operator".into()),
                 error: None,
@@ -981,8 +993,9 @@ mod tests {
             rollout: Some(RolloutView {
                 hash: Some("sha256:aa".into()),
                 targets: vec![TargetView {
-                    kind: "Deployment".into(),
-                    target: "web".into(),
+                    kind: WorkloadKind::Deployment,
+                    name: Some("web".into()),
+                    selector: None,
                     workloads: vec![WorkloadView {
                         name: "web".into(),
                         hash: Some("sha256:aa".into()),
@@ -1011,11 +1024,11 @@ mod tests {
     fn the_tree_shows_each_part_and_each_problem() {
         let text = render(&trace());
         for want in [
-            "ProxyOrder team-a/web  order 10000  Manage, deletion Orphan\n",
+            "ProxyOrder team-a/web  order 10000  Manage, deletion Orphan\n├─ Provider",
             "├─ Provider: ProxyProvider shared (https://example.test/api)",
             "API key: Secret ops/key, key api-key",
             "Claim: Lease ops/pxo-claim-1, held by team-a/web",
-            "Secret web-proxy",
+            "├─ Secret web-proxy\n",
             "keys: login, password",
             "web: sha256:aa (current)",
             "Ready                True    Applied",
@@ -1024,6 +1037,48 @@ mod tests {
             assert!(text.contains(want), "{want:?} not in\n{text}");
         }
         assert!(!text.contains("Held changes"), "{text}");
+        assert!(!text.contains("! no status"), "{text}");
+    }
+
+    #[test]
+    fn what_could_not_be_read_or_is_stale_is_said() {
+        let mut t = trace();
+        t.secret.exists = None;
+        t.secret.error = Some("forbidden: you may not get secrets".into());
+        t.claim = ClaimView {
+            error: Some("forbidden: you may not list leases".into()),
+            ..ClaimView::default()
+        };
+        t.proxy_order.generation = Some(3);
+        let text = render(&t);
+        for want in [
+            "Secret web-proxy: could not be read",
+            "Claim: could not be read",
+            "the status is for generation 2, the spec is at 3",
+        ] {
+            assert!(text.contains(want), "{want:?} not in\n{text}");
+        }
+        t.proxy_order.observed_generation = None;
+        assert!(render(&t).contains("! no status yet"));
+    }
+
+    #[test]
+    fn held_and_approved_changes_are_told_apart() {
+        let mut t = trace();
+        let change = |hash: &str, approved: bool| PlannedChange {
+            hash: hash.into(),
+            field: "quantity".into(),
+            from: 2,
+            to: 5,
+            limit: 3,
+            approve_on: "ProxyOrder".into(),
+            held_since: None,
+            approved,
+        };
+        t.held_changes = vec![change("aa", false), change("bb", true)];
+        let text = render(&t);
+        assert!(text.contains("approve on ProxyOrder: hash aa"), "{text}");
+        assert!(text.contains("approved, waiting: hash bb"), "{text}");
     }
 
     #[test]
@@ -1053,11 +1108,18 @@ mod tests {
     }
 
     #[test]
-    fn json_uses_the_api_spelling() {
+    fn json_has_one_shape() {
         let value = serde_json::to_value(trace()).unwrap();
+        assert_eq!(value["apiVersion"], API_VERSION);
+        assert_eq!(value["kind"], "Trace");
         assert_eq!(value["proxyOrder"]["orderId"], 10000);
+        assert_eq!(value["proxyOrder"]["managementPolicy"], "Manage");
+        assert_eq!(value["provider"]["kind"], "ProxyProvider");
         assert_eq!(value["secret"]["keys"][1], "password");
         assert_eq!(value["conditions"][0]["type"], "Ready");
-        assert!(value.get("heldChanges").is_none());
+        // Empty parts are there, as null or [].
+        assert_eq!(value["heldChanges"], serde_json::json!([]));
+        assert!(value["order"].is_null() && value["pendingRequest"].is_null());
+        assert!(value["claim"]["error"].is_null());
     }
 }

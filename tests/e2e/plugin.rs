@@ -216,11 +216,15 @@ async fn plugin_status_errors_and_rotate() {
     assert_eq!(trace["proxyOrder"]["paused"], false);
     assert_eq!(trace["provider"]["kind"], "Secret", "{trace:#}");
     assert_eq!(
-        trace["provider"]["keySecret"],
-        format!("{}/{KEY_SECRET}", env.ns)
+        (
+            &trace["provider"]["keySecretNamespace"],
+            &trace["provider"]["keySecretName"]
+        ),
+        (&json!(env.ns), &json!(KEY_SECRET)),
+        "{trace:#}"
     );
     assert_eq!(trace["provider"]["key"], "api-key");
-    assert!(trace["provider"].get("error").is_none(), "{trace:#}");
+    assert!(trace["provider"]["error"].is_null(), "{trace:#}");
     assert_eq!(trace["secret"]["name"], "web-proxy");
     assert_eq!(trace["secret"]["exists"], true);
     assert!(
@@ -244,13 +248,13 @@ async fn plugin_status_errors_and_rotate() {
     );
     assert_eq!(claim["holder"], format!("{}/web", env.ns), "{trace:#}");
     assert_eq!(claim["orderId"], ACTIVE.to_string(), "{trace:#}");
-    assert!(claim.get("error").is_none(), "{trace:#}");
+    assert!(claim["error"].is_null(), "{trace:#}");
     assert!(
         !trace["events"]["latest"].as_array().unwrap().is_empty(),
         "at least one Event: {trace:#}"
     );
-    assert!(trace["events"].get("error").is_none(), "{trace:#}");
-    assert!(trace.get("heldChanges").is_none(), "{trace:#}");
+    assert!(trace["events"]["error"].is_null(), "{trace:#}");
+    assert_eq!(trace["heldChanges"], json!([]), "{trace:#}");
 
     // The tree and YAML say the same.
     let tree = pxo(&env, &["status", "web"]).await.ok("status");
@@ -510,7 +514,7 @@ async fn plugin_pause_resume_sync_and_approve() {
         Some(want)
     );
     let trace = status_json(&env, "g").await;
-    assert!(trace.get("heldChanges").is_none(), "{trace:#}");
+    assert_eq!(trace["heldChanges"], json!([]), "{trace:#}");
     let tree = pxo(&env, &["status", "g"]).await.ok("status");
     assert!(!tree.contains("Held changes"), "{tree}");
     env.finish().await;
@@ -542,7 +546,7 @@ async fn plugin_approval_above_a_providers_limit_is_the_administrators() {
     refused.failed_with("a tenant's approve", "approved on their ProxyProvider");
     for want in [
         "belongs on the ProxyProvider".to_string(),
-        format!("kubectl annotate proxyprovider {provider} proxy-solutions.net/approve={hash}"),
+        format!("kubectl pxo approve big -n {ns} --on-provider --hash {hash}"),
     ] {
         assert!(refused.stdout.contains(&want), "{want:?}: {refused:#?}");
     }
@@ -555,7 +559,9 @@ async fn plugin_approval_above_a_providers_limit_is_the_administrators() {
     .await;
     on_provider.failed_with(
         "a tenant's approve --on-provider",
-        "forbidden: you may not get proxyproviders.proxy-solutions.net (RBAC)",
+        &format!(
+            "forbidden: you may not patch proxyproviders.proxy-solutions.net {provider} (RBAC)"
+        ),
     );
     let annotations = t
         .get(&ns, "big")
@@ -593,6 +599,53 @@ async fn plugin_approval_above_a_providers_limit_is_the_administrators() {
     );
     assert_eq!(trace["heldChanges"][0]["hash"], hash.as_str(), "{trace:#}");
     assert_eq!(trace["secret"]["exists"], true, "{trace:#}");
+
+    // A user with the built-in view role, which may not read Secrets: the Secret is named as
+    // unreadable (not as missing), and the rest is shown.
+    let viewer = format!("viewer-{}", t.id);
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "pxo-viewer", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": viewer}],
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(t.client(), &ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let viewing = impersonating_user_kubeconfig(&viewer);
+    let trace: Value = t
+        .env
+        .wait_for("the viewer may read the ProxyOrder", 30, async || {
+            let run = pxo_as(
+                Some(&viewing),
+                &ns,
+                &operator_ns,
+                &["status", "big", "-o", "json"],
+            )
+            .await;
+            (run.code == Some(0)).then(|| serde_json::from_str(&run.stdout).unwrap())
+        })
+        .await;
+    assert!(trace["secret"]["exists"].is_null(), "{trace:#}");
+    assert!(
+        trace["secret"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("forbidden: you may not get secrets")),
+        "{trace:#}"
+    );
+    assert!(
+        trace["events"]["error"].is_null(),
+        "the view role reads Events: {trace:#}"
+    );
+    assert_eq!(trace["proxyOrder"]["name"], "big", "{trace:#}");
+    let tree = pxo_as(Some(&viewing), &ns, &operator_ns, &["status", "big"])
+        .await
+        .ok("the viewer's status");
+    assert!(
+        tree.contains("Secret big-proxy: could not be read"),
+        "{tree}"
+    );
 
     // The administrator approves it on the ProxyProvider: exactly one call.
     let out = pxo_as(

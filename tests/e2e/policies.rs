@@ -87,3 +87,67 @@ async fn a_quantity_increase_above_the_limit_waits_for_its_approval() {
     );
     env.finish().await;
 }
+
+#[tokio::test]
+async fn an_approval_waits_with_its_change_for_the_orders_term() {
+    let env = Env::start("approve-active").await;
+    let have = env.sim_order(ACTIVE).await["quantity"].as_u64().unwrap();
+    let want = have + 2;
+    env.apply(
+        "w",
+        json!({"orderId": ACTIVE, "apiKeySecretRef": {"name": KEY_SECRET, "key": "api-key"},
+               "quantity": want, "maxQuantity": have + 1}),
+    )
+    .await;
+    let po = env
+        .wait_condition("w", "Synced", "False", "AwaitingApproval")
+        .await;
+    let hash = po.status.unwrap().planned_changes[0].hash.clone();
+
+    // Approved while the order is active: listed as approved, waiting for the term.
+    env.annotate("w", APPROVE, &hash).await;
+    let po = env
+        .wait_condition("w", "Synced", "False", "WaitingForExpiry")
+        .await;
+    let planned = po.status.unwrap().planned_changes;
+    assert_eq!(planned.len(), 1, "{planned:#?}");
+    assert_eq!(
+        (planned[0].hash.as_str(), planned[0].approved),
+        (hash.as_str(), true)
+    );
+    // Reconciled again (a refresh): the approval still holds for the same change.
+    env.annotate("w", "proxy-solutions.net/sync-requested-at", "again")
+        .await;
+    env.wait_for("the refresh is recorded", 30, async || {
+        let st = env.get("w").await.status?;
+        (st.sync_requested.as_deref() == Some("again")).then_some(st)
+    })
+    .await;
+    let po = env.get("w").await;
+    assert_eq!(condition(&po, "Synced").unwrap().1, "WaitingForExpiry");
+    assert_eq!(po.status.unwrap().planned_changes[0].hash, hash);
+    assert_eq!(
+        env.quantity_calls(ACTIVE).await,
+        0,
+        "nothing sent while active"
+    );
+
+    // The term ends: the approved change is sent once, with no new approval.
+    env.sim_post(
+        &format!("/orders/{ACTIVE}/status"),
+        json!({"status": "waiting"}),
+    )
+    .await;
+    env.annotate("w", "proxy-solutions.net/sync-requested-at", "expired")
+        .await;
+    let po = env.wait_condition("w", "Synced", "True", "Applied").await;
+    assert!(po.status.unwrap().planned_changes.is_empty());
+    settle(1).await;
+    assert_eq!(
+        env.quantity_calls(ACTIVE).await,
+        1,
+        "exactly one quantity call"
+    );
+    assert_eq!(env.sim_order(ACTIVE).await["quantity"].as_u64(), Some(want));
+    env.finish().await;
+}

@@ -400,8 +400,8 @@ def want(what, got, expected):
 po = d["proxyOrder"]
 want("proxyOrder", (po["namespace"], po["name"], po["orderId"]), (tenant, "scraper", int(order)))
 p = d["provider"]
-want("provider", (p["kind"], p.get("name"), p.get("keySecret"), p.get("error")),
-     ("ProxyProvider", "sim", f"{op_ns}/provider-key", None))
+want("provider", (p["kind"], p["name"], p["keySecretNamespace"], p["keySecretName"], p["error"]),
+     ("ProxyProvider", "sim", op_ns, "provider-key", None))
 want("provider Ready", (p.get("ready") or {}).get("status"), "True")
 c = d["claim"]
 want("claim", (c["namespace"], c.get("holder"), c.get("orderId"), c.get("error")),
