@@ -412,7 +412,7 @@ want("secret", (s["name"], s["exists"], s.get("error")), ("scraper-proxy", True,
 want("secret keys", {"password", "HTTP_PROXY"} <= set(s.get("keys", [])), True)
 want("Ready", [x["status"] for x in d["conditions"] if x["type"] == "Ready"], ["True"])
 t = ((d.get("rollout") or {}).get("targets") or [{}])[0]
-want("rollout target", (t.get("kind"), t.get("target"), [w.get("current") for w in t.get("workloads", [])]),
+want("rollout target", (t.get("kind"), t.get("name"), [w.get("current") for w in t.get("workloads", [])]),
      ("Deployment", "scraper", [True]))
 if not env["PXO_PASSWORD"] or env["PXO_PASSWORD"] in text:
     problems.append("the password is in the output")
