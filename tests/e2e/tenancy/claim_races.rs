@@ -50,7 +50,7 @@ async fn race_rounds(
     (ns_a, ns_b, provider): (&str, &str, &str),
     (labels_a, labels_b): (Value, Value),
     baseline: usize,
-) {
+) -> BTreeMap<u64, String> {
     let mut winners = BTreeMap::new();
     for round in 0..RACE_ROUNDS {
         let order = GENERATED_FIRST_ID + round;
@@ -135,6 +135,7 @@ async fn race_rounds(
     let claims = t.claims().await;
     assert_eq!(claims.len() as u64, RACE_ROUNDS + 1, "{claims:#?}");
     eprintln!("simultaneous claims: winners by order {winners:?}");
+    winners
 }
 
 #[tokio::test]
@@ -175,14 +176,16 @@ async fn simultaneous_claims_across_shards_have_one_winner() {
     let shard_a = t.env.start_shard("shard-a", &selector("a")).await;
     let shard_b = t.env.start_shard("shard-b", &selector("b")).await;
     let baseline = race_baseline(&t, &ns_a, &provider, json!({SHARD: "a"})).await;
-    race_rounds(
+    let winners = race_rounds(
         &t,
         (&ns_a, &ns_b, &provider),
         (json!({SHARD: "a"}), json!({SHARD: "b"})),
         baseline,
     )
     .await;
-    // Each shard claimed and called for its own ProxyOrders only.
+    // Each shard claimed and called for its own ProxyOrders only. A shard that lost every
+    // round (one time in sixteen or so) claimed and called nothing: the OrderConflict of its
+    // ProxyOrders, which only it writes, showed it at work in each round.
     for (log, own, other) in [
         (shard_a.log_text(), &ns_a, &ns_b),
         (shard_b.log_text(), &ns_b, &ns_a),
@@ -194,7 +197,11 @@ async fn simultaneous_claims_across_shards_have_one_winner() {
                     || l.contains(r#""message":"provider call succeeded""#)
             })
             .collect();
-        assert!(!acted.is_empty(), "{own}'s shard did nothing:\n{log}");
+        let won = winners.values().any(|ns| ns == own.as_str());
+        assert!(
+            !won || !acted.is_empty(),
+            "{own}'s shard won a round but its log shows no claim:\n{log}"
+        );
         for line in acted {
             assert!(
                 line.contains(own.as_str()) && !line.contains(other.as_str()),
